@@ -1,0 +1,154 @@
+package caddyacmegw
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// Challenge types offered.
+const (
+	challengeHTTP01 = "http-01"
+	challengeDNS01  = "dns-01"
+)
+
+// challengeValidator proves control of a name; validate.Validator is the
+// real one. Errors are *validate.Error.
+type challengeValidator interface {
+	HTTP01(ctx context.Context, domain, token, keyAuth string) error
+	DNS01(ctx context.Context, domain, keyAuth string) error
+}
+
+// challengeResource serves a challenge (§7.5.1): an empty payload reads it,
+// a JSON object ("{}") asks for validation, which runs in the background.
+func (h *Handler) challengeResource(w http.ResponseWriter, r *http.Request, rest string) (*response, error) {
+	authzID, typ, ok := strings.Cut(rest, "/")
+	if !ok {
+		return nil, notFound("challenge")
+	}
+	req, err := h.readSigned(r, w, h.challengeURL(r, authzID, typ), byKID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := h.loadAuthz(r, req, authzID)
+	if err != nil {
+		return nil, err
+	}
+	i := challengeIndex(a, typ)
+	if i < 0 {
+		return nil, notFound("challenge")
+	}
+	if !req.postAsGet() {
+		var obj map[string]any
+		if err := decodePayload(req.payload, &obj); err != nil {
+			return nil, err
+		}
+		if a, err = h.startValidation(r.Context(), req.account, a, i); err != nil {
+			return nil, err
+		}
+	}
+	resp := &response{status: http.StatusOK, body: h.challengeBody(r, a, &a.Challenges[i])}
+	resp.links = []string{linkHeader(h.authzURL(r, a.ID), "up")}
+	if a.Challenges[i].Status == storage.StatusProcessing {
+		resp.retryAfter = 1
+	}
+	return resp, nil
+}
+
+func challengeIndex(a *storage.Authorization, typ string) int {
+	for i := range a.Challenges {
+		if a.Challenges[i].Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
+// startValidation moves a pending challenge to processing and queues its
+// validation. A challenge left processing by a stopped process is queued
+// again. Anything else is answered as it stands.
+func (h *Handler) startValidation(ctx context.Context, acct *storage.Account, a *storage.Authorization, i int) (*storage.Authorization, error) {
+	if authzStatus(a, h.now()) != storage.StatusPending {
+		return a, nil
+	}
+	switch a.Challenges[i].Status {
+	case storage.StatusPending:
+		a.Challenges[i].Status = storage.StatusProcessing
+		if err := h.store.UpdateAuthz(detach(ctx), a); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				// A racing request moved it; answer with what is stored.
+				return h.reloadAuthz(ctx, a.ID)
+			}
+			return nil, internalError(err)
+		}
+	case storage.StatusProcessing:
+	default:
+		return a, nil
+	}
+	id, typ, name, token := a.ID, a.Challenges[i].Type, a.Identifier.Value, a.Challenges[i].Token
+	keyAuth := token + "." + acct.KeyThumbprint
+	h.validating.start(id, func(ctx context.Context) {
+		h.validateChallenge(ctx, id, typ, name, token, keyAuth)
+	})
+	return a, nil
+}
+
+func (h *Handler) reloadAuthz(ctx context.Context, id string) (*storage.Authorization, error) {
+	a, err := h.store.GetAuthz(ctx, id)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	return a, nil
+}
+
+// validateChallenge runs one validation and records its outcome.
+func (h *Handler) validateChallenge(ctx context.Context, authzID, typ, name, token, keyAuth string) {
+	var err error
+	switch typ {
+	case challengeHTTP01:
+		err = h.validator.HTTP01(ctx, name, token, keyAuth)
+	case challengeDNS01:
+		err = h.validator.DNS01(ctx, name, keyAuth)
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return // shutting down: leave it processing, a retry queues it again
+	}
+	var problem []byte
+	if err != nil {
+		problem = problemJSON(validationProblem(err))
+	}
+	h.logger.Debug("challenge validated",
+		zap.String("authz", authzID), zap.String("type", typ), zap.String("name", name), zap.Error(err))
+	// Write with a context of its own: an outcome must not be lost because
+	// shutdown began after validation ended.
+	h.recordOutcome(context.WithoutCancel(ctx), authzID, typ, problem)
+}
+
+// recordOutcome writes a validation result by compare-and-swap, retrying
+// when a concurrent change moved the authorization's version.
+func (h *Handler) recordOutcome(ctx context.Context, authzID, typ string, problem []byte) {
+	for attempt := 0; attempt < 5; attempt++ {
+		a, err := h.store.GetAuthz(ctx, authzID)
+		if err != nil {
+			h.logger.Error("loading authorization for validation outcome", zap.String("authz", authzID), zap.Error(err))
+			return
+		}
+		i := challengeIndex(a, typ)
+		if i < 0 || a.Challenges[i].Status != storage.StatusProcessing || a.Status != storage.StatusPending {
+			return // deactivated or decided meanwhile
+		}
+		challengeOutcome(a, i, problem, h.now().UTC())
+		err = h.store.UpdateAuthz(ctx, a)
+		if err == nil || !errors.Is(err, storage.ErrConflict) {
+			if err != nil {
+				h.logger.Error("recording validation outcome", zap.String("authz", authzID), zap.Error(err))
+			}
+			return
+		}
+	}
+}

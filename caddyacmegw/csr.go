@@ -1,0 +1,70 @@
+package caddyacmegw
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"slices"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// checkCSR holds a finalize request to RFC 8555 §7.4: a valid signature, an
+// accepted key that is not the account's, and exactly the order's names.
+func checkCSR(csr *x509.CertificateRequest, o *storage.Order, acct *storage.Account) error {
+	if err := csr.CheckSignature(); err != nil {
+		return badCSR("CSR signature is invalid")
+	}
+	if err := checkCSRKey(csr.PublicKey); err != nil {
+		return err
+	}
+	if tp, err := thumbprint(&jose.JSONWebKey{Key: csr.PublicKey}); err == nil && tp == acct.KeyThumbprint {
+		return badCSR("CSR key must not be the account key")
+	}
+	if len(csr.EmailAddresses) > 0 || len(csr.IPAddresses) > 0 || len(csr.URIs) > 0 {
+		return badCSR("CSR may only name DNS names")
+	}
+	want := make([]string, len(o.Identifiers))
+	for i, id := range o.Identifiers {
+		want[i] = id.Value
+	}
+	got := make([]string, 0, len(csr.DNSNames)+1)
+	for _, n := range csr.DNSNames {
+		got = append(got, strings.ToLower(n))
+	}
+	if cn := strings.ToLower(csr.Subject.CommonName); cn != "" {
+		if !slices.Contains(got, cn) && !slices.Contains(want, cn) {
+			return badCSR("CSR common name %q is not one of the order's names", cn)
+		}
+		got = append(got, cn)
+	}
+	slices.Sort(got)
+	got = slices.Compact(got)
+	if !slices.Equal(got, want) {
+		return badCSR("CSR names %v do not equal the order's names %v", got, want)
+	}
+	return nil
+}
+
+// checkCSRKey accepts RSA 2048 to 4096 bits, ECDSA P-256 and P-384, and Ed25519.
+func checkCSRKey(key any) error {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 || n > 4096 {
+			return badCSR("RSA key of %d bits; 2048 to 4096 accepted", n)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return badCSR("ECDSA curve %s not accepted; P-256 or P-384", k.Curve.Params().Name)
+		}
+	case ed25519.PublicKey:
+	default:
+		return badCSR("CSR key type %T not accepted", key)
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package caddyacmegw
+
+import "net/http"
+
+type directoryMeta struct {
+	TermsOfService          string `json:"termsOfService,omitempty"`
+	Website                 string `json:"website,omitempty"`
+	ExternalAccountRequired bool   `json:"externalAccountRequired"`
+}
+
+type directoryBody struct {
+	NewNonce   string        `json:"newNonce"`
+	NewAccount string        `json:"newAccount"`
+	NewOrder   string        `json:"newOrder"`
+	RevokeCert string        `json:"revokeCert"`
+	KeyChange  string        `json:"keyChange"`
+	Meta       directoryMeta `json:"meta"`
+}
+
+// directory serves RFC 8555 §7.1.1.
+func (h *Handler) directory(r *http.Request) (*response, error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return nil, newProblem("malformed", http.StatusMethodNotAllowed, "use GET for the directory")
+	}
+	base := h.baseURL(r)
+	return &response{status: http.StatusOK, body: directoryBody{
+		NewNonce:   base + pathNewNonce,
+		NewAccount: base + pathNewAccount,
+		NewOrder:   base + pathNewOrder,
+		RevokeCert: base + pathRevoke,
+		KeyChange:  base + pathKeyChange,
+		Meta: directoryMeta{
+			TermsOfService: h.TermsOfService,
+			Website:        h.Website,
+		},
+	}}, nil
+}
+
+// newNonce serves RFC 8555 §7.2: the nonce itself rides on every response.
+func (h *Handler) newNonce(r *http.Request) (*response, error) {
+	switch r.Method {
+	case http.MethodHead:
+		return &response{status: http.StatusOK}, nil
+	case http.MethodGet:
+		return &response{status: http.StatusNoContent}, nil
+	}
+	return nil, newProblem("malformed", http.StatusMethodNotAllowed, "use HEAD or GET for newNonce")
+}

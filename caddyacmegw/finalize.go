@@ -1,0 +1,189 @@
+package caddyacmegw
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// staleProcessing is how long an order may sit in processing, with no
+// request pending at the CA, before another request takes it over: the
+// process that started it is presumed gone.
+const staleProcessing = 30 * time.Second
+
+// finalize serves RFC 8555 §7.4: the order moves ready → processing by
+// compare-and-swap, so of racing requests exactly one issues.
+func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*response, error) {
+	req, err := h.readSigned(r, w, h.orderURL(r, id)+"/finalize", byKID)
+	if err != nil {
+		return nil, err
+	}
+	var p struct {
+		CSR string `json:"csr"`
+	}
+	if err := decodePayload(req.payload, &p); err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	order, statuses, err := h.loadOrder(ctx, req.account, id)
+	if err != nil {
+		return nil, err
+	}
+	now := h.now().UTC()
+	if st := orderStatus(order, statuses, now); st != storage.StatusReady {
+		return nil, newProblem("orderNotReady", http.StatusForbidden, "order is %s, not ready", st)
+	}
+	der, err := base64.RawURLEncoding.DecodeString(p.CSR)
+	if err != nil {
+		return nil, badCSR("csr is not base64url")
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, badCSR("csr cannot be parsed: %v", err)
+	}
+	if err := checkCSR(csr, order, req.account); err != nil {
+		return nil, err
+	}
+	order.Status = storage.StatusProcessing
+	order.CSR = der
+	order.UpdatedAt = now
+	ctx = detach(ctx)
+	if err := h.store.UpdateOrder(ctx, order); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, newProblem("orderNotReady", http.StatusForbidden, "order is being finalized by another request")
+		}
+		return nil, internalError(err)
+	}
+	chain, err := h.issuer.Issue(ctx, h.issueRequest(order, csr))
+	order, err = h.completeIssuance(ctx, order, chain, err)
+	if err != nil {
+		return nil, err
+	}
+	return h.orderResponse(r, order, statuses, http.StatusOK), nil
+}
+
+func (h *Handler) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *IssueRequest {
+	names := make([]string, len(o.Identifiers))
+	for i, id := range o.Identifiers {
+		names[i] = id.Value
+	}
+	return &IssueRequest{
+		CSR: csr, Names: names,
+		NotBefore: o.NotBefore, NotAfter: o.NotAfter,
+		AccountID: o.AccountID, OrderID: o.ID,
+	}
+}
+
+// completeIssuance records what the issuer answered for a processing
+// order: the certificate, a pending reference, or the failure. The order
+// it returns is the one stored.
+func (h *Handler) completeIssuance(ctx context.Context, o *storage.Order, chain []*x509.Certificate, issueErr error) (*storage.Order, error) {
+	now := h.now().UTC()
+	var pending *PendingError
+	switch {
+	case errors.As(issueErr, &pending):
+		o.IssuerRef = pending.Ref
+		o.UpdatedAt = now
+		return o, h.updateProcessing(ctx, o)
+	case issueErr != nil:
+		p := issueProblem(issueErr)
+		if p.cause != nil {
+			h.logger.Error("issuing certificate", zap.String("order", o.ID), zap.Error(issueErr))
+		}
+		o.Status = storage.StatusInvalid
+		o.Error = problemJSON(p)
+		o.CSR, o.IssuerRef = nil, ""
+		o.UpdatedAt = now
+		return o, h.updateProcessing(ctx, o)
+	}
+	if len(chain) == 0 {
+		return o, internalError(errors.New("issuer returned an empty chain"))
+	}
+	leaf := chain[0]
+	cert := &storage.Certificate{
+		Serial:    leaf.SerialNumber.Text(16),
+		AccountID: o.AccountID,
+		OrderID:   o.ID,
+		Names:     leaf.DNSNames,
+		NotBefore: leaf.NotBefore.UTC(),
+		NotAfter:  leaf.NotAfter.UTC(),
+		ChainPEM:  encodeChain(chain),
+		Status:    storage.StatusValid,
+		IssuedAt:  now,
+	}
+	o.Status = storage.StatusValid
+	o.CertificateSerial = cert.Serial
+	o.CSR, o.IssuerRef = nil, ""
+	o.UpdatedAt = now
+	if err := h.store.StoreCertificate(ctx, cert, o); err != nil {
+		return o, internalError(err)
+	}
+	return o, nil
+}
+
+func (h *Handler) updateProcessing(ctx context.Context, o *storage.Order) error {
+	if err := h.store.UpdateOrder(ctx, o); err != nil {
+		return internalError(err)
+	}
+	return nil
+}
+
+// resumeIfStale takes over a processing order whose issuance was left
+// behind (its process stopped) or waits at the CA, so that no order stays
+// processing for good. A compare-and-swap on the order decides which
+// request resumes it.
+func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses []string) (*storage.Order, []string) {
+	now := h.now().UTC()
+	if o.Status != storage.StatusProcessing {
+		return o, statuses
+	}
+	resumer, canResume := h.issuer.(Resumer)
+	wait := staleProcessing
+	if o.IssuerRef != "" {
+		if !canResume {
+			return o, statuses
+		}
+		wait = time.Second
+	}
+	if now.Sub(o.UpdatedAt) < wait {
+		return o, statuses
+	}
+	o.UpdatedAt = now
+	ctx = detach(ctx)
+	if err := h.store.UpdateOrder(ctx, o); err != nil {
+		return o, statuses // another request resumes it, or storage is down
+	}
+	var chain []*x509.Certificate
+	var err error
+	if o.IssuerRef != "" {
+		chain, err = resumer.Resume(ctx, o.IssuerRef)
+	} else {
+		csr, perr := x509.ParseCertificateRequest(o.CSR)
+		if perr != nil {
+			chain, err = nil, perr
+		} else {
+			chain, err = h.issuer.Issue(ctx, h.issueRequest(o, csr))
+		}
+	}
+	if stored, err := h.completeIssuance(ctx, o, chain, err); err == nil {
+		return stored, statuses
+	}
+	return o, statuses
+}
+
+// encodeChain returns the PEM chain, leaf first.
+func encodeChain(chain []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range chain {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}

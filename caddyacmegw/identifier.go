@@ -1,0 +1,110 @@
+package caddyacmegw
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// maxIdentifiers caps the identifiers of one order.
+const maxIdentifiers = 100
+
+type identifier = storage.Identifier
+
+// checkIdentifiers normalizes and checks an order's identifiers. It answers
+// one subproblem per refused identifier, so that a client learns all of
+// them at once.
+func checkIdentifiers(ids []identifier) ([]identifier, error) {
+	if len(ids) == 0 {
+		return nil, malformed("order has no identifiers")
+	}
+	if len(ids) > maxIdentifiers {
+		return nil, newProblem("rejectedIdentifier", http.StatusBadRequest, "at most %d identifiers per order", maxIdentifiers)
+	}
+	var out []identifier
+	var subs []*Problem
+	for _, id := range ids {
+		id.Value = strings.ToLower(id.Value)
+		var err error
+		switch id.Type {
+		case "dns":
+			err = checkDNSName(id.Value)
+		default:
+			sub := newProblem("unsupportedIdentifier", http.StatusBadRequest, "identifier type %q is not supported", id.Type)
+			sub.Identifier = &identifier{Type: id.Type, Value: id.Value}
+			subs = append(subs, sub)
+			continue
+		}
+		if err != nil {
+			sub := newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: %v", id.Value, err)
+			sub.Identifier = &identifier{Type: id.Type, Value: id.Value}
+			subs = append(subs, sub)
+			continue
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	if len(subs) == 1 {
+		return nil, subs[0]
+	}
+	if len(subs) > 1 {
+		p := newProblem("rejectedIdentifier", http.StatusBadRequest, "%d identifiers were refused", len(subs))
+		p.Subproblems = subs
+		return nil, p
+	}
+	slices.SortFunc(out, func(a, b identifier) int { return strings.Compare(a.Value, b.Value) })
+	return out, nil
+}
+
+// checkDNSName accepts a lower-case, fully qualified host name in A-label
+// form, optionally with a leading "*." wildcard label.
+func checkDNSName(name string) error {
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("name length must be 1 to 253")
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return fmt.Errorf("an IP address is not a dns identifier")
+	}
+	base, wildcard := strings.CutPrefix(name, "*.")
+	labels := strings.Split(base, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("name must have at least two labels")
+	}
+	for _, l := range labels {
+		if err := checkLabel(l); err != nil {
+			return err
+		}
+	}
+	if wildcard && strings.Contains(base, "*") {
+		return fmt.Errorf("only the leftmost label may be a wildcard")
+	}
+	return nil
+}
+
+func checkLabel(l string) error {
+	if l == "" || len(l) > 63 {
+		return fmt.Errorf("label length must be 1 to 63")
+	}
+	if l[0] == '-' || l[len(l)-1] == '-' {
+		return fmt.Errorf("label %q starts or ends with a hyphen", l)
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Errorf("label %q has a character outside a-z, 0-9 and hyphen", l)
+		}
+	}
+	return nil
+}
+
+// splitWildcard returns the name an authorization is for, and whether the
+// identifier was a wildcard (RFC 8555 §7.1.3).
+func splitWildcard(value string) (string, bool) {
+	base, ok := strings.CutPrefix(value, "*.")
+	return base, ok
+}

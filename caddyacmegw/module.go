@@ -1,0 +1,251 @@
+// Package caddyacmegw is an ACME server (RFC 8555) as a Caddy HTTP handler:
+// the gateway between ACME clients and an enterprise CA. It owns the wire
+// protocol; storage, challenge validation and certificate issuance sit
+// behind small interfaces in their own packages and modules.
+package caddyacmegw
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/validate"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is an ACME server. Its resources live under PathPrefix.
+type Handler struct {
+	// Name namespaces this gateway's storage and names it in the admin API,
+	// so that several gateways in one config keep apart. Default: "default".
+	Name string `json:"name,omitempty"`
+
+	// PathPrefix is the path under which the ACME resources live; the
+	// directory is at <PathPrefix>/directory. Default: "/acme".
+	PathPrefix string `json:"path_prefix,omitempty"`
+
+	// BaseURL is the external URL of PathPrefix, for a gateway behind a
+	// load balancer (e.g. "https://acme.example.com/acme"). Default: taken
+	// from each request's scheme and Host.
+	BaseURL string `json:"base_url,omitempty"`
+
+	// Challenges lists the challenge types offered. Default: http-01 and dns-01.
+	Challenges []string `json:"challenges,omitempty"`
+
+	// Resolvers are the DNS servers ("host:port") that every validation
+	// lookup goes through. Default: those of /etc/resolv.conf.
+	Resolvers []string `json:"resolvers,omitempty"`
+
+	// HTTPPort is the port http-01 validation connects to. Default: 80.
+	HTTPPort int `json:"http_port,omitempty"`
+
+	// OrderLifetime is how long an order stays usable. Default: 1h.
+	OrderLifetime caddy.Duration `json:"order_lifetime,omitempty"`
+
+	// AuthzLifetime is how long an authorization stays usable, and so how
+	// long a valid one is reused by new orders. Default: 24h.
+	AuthzLifetime caddy.Duration `json:"authz_lifetime,omitempty"`
+
+	// NonceLifetime is how long a nonce may wait before use. Default: 30m.
+	NonceLifetime caddy.Duration `json:"nonce_lifetime,omitempty"`
+
+	// ValidationTimeout bounds one challenge validation. Default: 30s.
+	ValidationTimeout caddy.Duration `json:"validation_timeout,omitempty"`
+
+	// MaxValidations caps validations running at once. Default: 64.
+	MaxValidations int `json:"max_validations,omitempty"`
+
+	// TermsOfService is the URL shown in the directory's meta.
+	TermsOfService string `json:"terms_of_service,omitempty"`
+
+	// Website is the URL shown in the directory's meta.
+	Website string `json:"website,omitempty"`
+
+	// StorageRaw selects where registrations are kept. Default: "caddy",
+	// Caddy's configured storage.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=acme_gateway.storage inline_key=module"`
+
+	// IssuerRaw selects what signs certificates. Default: "local", Caddy's
+	// local CA of the pki app.
+	IssuerRaw json.RawMessage `json:"issuer,omitempty" caddy:"namespace=acme_gateway.issuers inline_key=module"`
+
+	store      storage.Store
+	nonces     storage.Nonces
+	issuer     Issuer
+	validator  challengeValidator
+	logger     *zap.Logger
+	now        func() time.Time
+	validating *validations
+	cleanup    []func() error
+
+	// resuming marks orders whose issuance this process is resuming.
+	resuming sync.Map
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.acme_gateway",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults and opens storage, issuer and validator.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.setDefaults()
+
+	if h.StorageRaw == nil {
+		h.StorageRaw = json.RawMessage(`{"module":"caddy"}`)
+	}
+	mod, err := ctx.LoadModule(h, "StorageRaw")
+	if err != nil {
+		return fmt.Errorf("loading storage: %w", err)
+	}
+	store, closeStore, err := mod.(StoreOpener).OpenStore(ctx, h.Name)
+	if err != nil {
+		return fmt.Errorf("opening storage: %w", err)
+	}
+	h.store = store
+	h.cleanup = append(h.cleanup, closeStore)
+
+	if n, ok := store.(storage.Nonces); ok {
+		h.nonces = n
+	} else {
+		n, release, err := sharedNonces(h.Name, time.Duration(h.NonceLifetime), h.now)
+		if err != nil {
+			return err
+		}
+		h.nonces = n
+		h.cleanup = append(h.cleanup, release)
+	}
+
+	if h.IssuerRaw == nil {
+		h.IssuerRaw = json.RawMessage(`{"module":"local"}`)
+	}
+	mod, err = ctx.LoadModule(h, "IssuerRaw")
+	if err != nil {
+		return fmt.Errorf("loading issuer: %w", err)
+	}
+	h.issuer = mod.(Issuer)
+
+	v, err := validate.New(validate.Config{
+		Resolvers: h.Resolvers,
+		HTTPPort:  h.HTTPPort,
+		Timeout:   time.Duration(h.ValidationTimeout),
+	})
+	if err != nil {
+		return fmt.Errorf("validator: %w", err)
+	}
+	h.validator = v
+	h.validating = newValidations(h.MaxValidations)
+	h.cleanup = append(h.cleanup, h.validating.stop)
+	return nil
+}
+
+func (h *Handler) setDefaults() {
+	if h.Name == "" {
+		h.Name = "default"
+	}
+	if h.PathPrefix == "" {
+		h.PathPrefix = "/acme"
+	}
+	h.PathPrefix = "/" + strings.Trim(h.PathPrefix, "/")
+	h.BaseURL = strings.TrimSuffix(h.BaseURL, "/")
+	if len(h.Challenges) == 0 {
+		h.Challenges = []string{challengeHTTP01, challengeDNS01}
+	}
+	if h.HTTPPort == 0 {
+		h.HTTPPort = 80
+	}
+	if h.OrderLifetime == 0 {
+		h.OrderLifetime = caddy.Duration(time.Hour)
+	}
+	if h.AuthzLifetime == 0 {
+		h.AuthzLifetime = caddy.Duration(24 * time.Hour)
+	}
+	if h.NonceLifetime == 0 {
+		h.NonceLifetime = caddy.Duration(30 * time.Minute)
+	}
+	if h.ValidationTimeout == 0 {
+		h.ValidationTimeout = caddy.Duration(30 * time.Second)
+	}
+	if h.MaxValidations == 0 {
+		h.MaxValidations = 64
+	}
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	for _, c := range h.Challenges {
+		if c != challengeHTTP01 && c != challengeDNS01 {
+			return fmt.Errorf("unsupported challenge type %q", c)
+		}
+	}
+	if h.HTTPPort < 1 || h.HTTPPort > 65535 {
+		return fmt.Errorf("http_port %d out of range", h.HTTPPort)
+	}
+	if h.BaseURL != "" && !strings.HasPrefix(h.BaseURL, "https://") && !strings.HasPrefix(h.BaseURL, "http://") {
+		return fmt.Errorf("base_url %q must be an absolute http(s) URL", h.BaseURL)
+	}
+	return nil
+}
+
+// Cleanup stops background work and releases storage.
+func (h *Handler) Cleanup() error {
+	var first error
+	for i := len(h.cleanup) - 1; i >= 0; i-- {
+		if err := h.cleanup[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// ServeHTTP answers requests under PathPrefix and passes others on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rest, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return next.ServeHTTP(w, r)
+	}
+	h.serveACME(w, r, rest)
+	return nil
+}
+
+// baseURL is the external URL of PathPrefix for this request.
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.BaseURL != "" {
+		return h.BaseURL
+	}
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host + h.PathPrefix
+}
+
+// context bounds the work of one request beyond the client's patience, so
+// that a dropped connection cannot leave a state change half done.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,123 @@
+package caddyacmegw
+
+import (
+	"container/heap"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// nonceLen is the decoded size of a nonce: counter, issue time, MAC.
+const nonceLen = 8 + 8 + 16
+
+// nonceStore issues nonces for one gateway process without storing them:
+// a nonce carries a counter and its issue time under an HMAC, so only the
+// counters that were redeemed need remembering. Memory stays bounded: when
+// more than maxUsed counters are remembered, the lowest is forgotten and
+// every counter at or below it is refused from then on (as Boulder does).
+type nonceStore struct {
+	key      []byte
+	lifetime time.Duration
+	maxUsed  int
+	now      func() time.Time
+
+	mu       sync.Mutex
+	next     uint64 // counter of the next nonce issued
+	earliest uint64 // counters at or below it are refused
+	used     map[uint64]struct{}
+	usedHeap counterHeap
+}
+
+func newNonceStore(lifetime time.Duration, maxUsed int, now func() time.Time) (*nonceStore, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return &nonceStore{
+		key:      key,
+		lifetime: lifetime,
+		maxUsed:  maxUsed,
+		now:      now,
+		next:     1,
+		used:     make(map[uint64]struct{}),
+	}, nil
+}
+
+// NewNonce implements storage.Nonces.
+func (n *nonceStore) NewNonce(context.Context) (string, error) {
+	n.mu.Lock()
+	c := n.next
+	n.next++
+	n.mu.Unlock()
+
+	var buf [nonceLen]byte
+	binary.BigEndian.PutUint64(buf[0:8], c)
+	binary.BigEndian.PutUint64(buf[8:16], uint64(n.now().Unix()))
+	copy(buf[16:], n.mac(buf[:16]))
+	return base64.RawURLEncoding.EncodeToString(buf[:]), nil
+}
+
+// RedeemNonce implements storage.Nonces.
+func (n *nonceStore) RedeemNonce(_ context.Context, nonce string) error {
+	if base64.RawURLEncoding.DecodedLen(len(nonce)) != nonceLen {
+		return storage.ErrNotFound
+	}
+	var buf [nonceLen]byte
+	if _, err := base64.RawURLEncoding.Decode(buf[:], []byte(nonce)); err != nil {
+		return storage.ErrNotFound
+	}
+	if !hmac.Equal(buf[16:], n.mac(buf[:16])) {
+		return storage.ErrNotFound
+	}
+	issued := time.Unix(int64(binary.BigEndian.Uint64(buf[8:16])), 0)
+	if n.now().Sub(issued) > n.lifetime {
+		return storage.ErrNotFound
+	}
+	c := binary.BigEndian.Uint64(buf[0:8])
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c <= n.earliest || c >= n.next {
+		return storage.ErrNotFound
+	}
+	if _, seen := n.used[c]; seen {
+		return storage.ErrNotFound
+	}
+	n.used[c] = struct{}{}
+	heap.Push(&n.usedHeap, c)
+	for len(n.used) > n.maxUsed {
+		low := heap.Pop(&n.usedHeap).(uint64)
+		delete(n.used, low)
+		n.earliest = low
+	}
+	return nil
+}
+
+func (n *nonceStore) mac(b []byte) []byte {
+	h := hmac.New(sha256.New, n.key)
+	h.Write(b)
+	return h.Sum(nil)[:16]
+}
+
+// counterHeap is a min-heap of redeemed counters.
+type counterHeap []uint64
+
+func (h counterHeap) Len() int           { return len(h) }
+func (h counterHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h counterHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *counterHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
+func (h *counterHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+var _ storage.Nonces = (*nonceStore)(nil)

@@ -1,0 +1,144 @@
+package integration
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// gateway is a running Caddy serving the ACME gateway over HTTPS on
+// loopback, with a certificate from Caddy's local CA.
+type gateway struct {
+	// Directory is the ACME directory URL.
+	Directory string
+	// Roots trusts Caddy's local CA: the gateway's TLS certificate and
+	// the certificates it issues both chain to it.
+	Roots *x509.CertPool
+	// RootFile is the local CA's root certificate as a PEM file.
+	RootFile string
+	// Port is the HTTPS port.
+	Port int
+	// AdminAddr is Caddy's admin endpoint.
+	AdminAddr string
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startCaddy runs Caddy in this process with a site on a free port whose
+// only handler is `acme_gateway { <directives> }`. Caddy is stopped when
+// the test ends. One Caddy runs at a time, so tests using it are not
+// parallel.
+func startCaddy(t testing.TB, directives string) *gateway {
+	t.Helper()
+	port := freePort(t)
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	storageDir := filepath.Join(t.TempDir(), "storage")
+	caddyfile := fmt.Sprintf(`{
+	admin %s
+	persist_config off
+	skip_install_trust
+	local_certs
+	http_port %d
+	https_port %d
+	storage file_system %s
+}
+https://localhost:%d {
+	tls internal
+	acme_gateway {
+%s
+	}
+}
+`, admin, freePort(t), port, storageDir, port, indent(directives, "\t\t"))
+	return loadCaddyfile(t, caddyfile, port, admin, "/acme", storageDir)
+}
+
+// loadCaddyfile adapts and runs a whole Caddyfile.
+// storageDir is the file_system storage it configures, which holds the
+// local CA.
+func loadCaddyfile(t testing.TB, caddyfile string, port int, admin, prefix, storageDir string) *gateway {
+	t.Helper()
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		t.Logf("caddyfile warning: %s", w)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+
+	g := &gateway{
+		Directory: fmt.Sprintf("https://localhost:%d%s/directory", port, prefix),
+		Port:      port,
+		AdminAddr: admin,
+		RootFile:  filepath.Join(storageDir, "pki", "authorities", "local", "root.crt"),
+	}
+	pemBytes, err := os.ReadFile(g.RootFile)
+	if err != nil {
+		t.Fatalf("reading local CA root: %v", err)
+	}
+	g.Roots = x509.NewCertPool()
+	if !g.Roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("local CA root is not PEM")
+	}
+	g.waitReady(t)
+	return g
+}
+
+// HTTPClient trusts the gateway's CA.
+func (g *gateway) HTTPClient() *http.Client {
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: g.Roots}},
+	}
+}
+
+func (g *gateway) waitReady(t testing.TB) {
+	t.Helper()
+	c := g.HTTPClient()
+	var lastErr error
+	for i := 0; i < 100; i++ {
+		resp, err := c.Get(g.Directory)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			lastErr = fmt.Errorf("status %d", resp.StatusCode)
+		} else {
+			lastErr = err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("gateway not ready: %v", lastErr)
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,140 @@
+package caddystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// CreateAccount implements storage.Accounts. Like every account write, it
+// locks the account first and then key thumbprints, in lexical order.
+func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
+	if !safe(a.ID) {
+		return unsafeName("account id", a.ID)
+	}
+	if !safe(a.KeyThumbprint) {
+		return unsafeName("key thumbprint", a.KeyThumbprint)
+	}
+	key := s.accountKey(a.ID)
+	return s.locked(ctx, key, func() error {
+		switch err := s.load(ctx, key, new(storage.Account)); {
+		case err == nil:
+			return fmt.Errorf("caddystore: account %q: %w", a.ID, storage.ErrConflict)
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		return s.locked(ctx, s.thumbprintKey(a.KeyThumbprint), func() error {
+			if err := s.keyFree(ctx, a.KeyThumbprint, a.ID); err != nil {
+				return err
+			}
+			rec := *a
+			rec.Version = 1
+			// The index first: until the account exists, it points nowhere
+			// and lookups through it find nothing.
+			if err := s.putString(ctx, s.thumbprintKey(a.KeyThumbprint), a.ID); err != nil {
+				return err
+			}
+			if err := s.put(ctx, key, &rec); err != nil {
+				return err
+			}
+			a.Version = 1
+			return nil
+		})
+	})
+}
+
+// GetAccount implements storage.Accounts.
+func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
+	if !safe(id) {
+		return nil, fmt.Errorf("caddystore: account %q: %w", id, storage.ErrNotFound)
+	}
+	var a storage.Account
+	if err := s.load(ctx, s.accountKey(id), &a); err != nil {
+		return nil, err
+	}
+	if a.ID != id { // a case-insensitive file system matched another id
+		return nil, fmt.Errorf("caddystore: account %q: %w", id, storage.ErrNotFound)
+	}
+	return &a, nil
+}
+
+// AccountByThumbprint implements storage.Accounts.
+func (s *Store) AccountByThumbprint(ctx context.Context, thumbprint string) (*storage.Account, error) {
+	notFound := fmt.Errorf("caddystore: account key %q: %w", thumbprint, storage.ErrNotFound)
+	if !safe(thumbprint) {
+		return nil, notFound
+	}
+	id, err := s.loadString(ctx, s.thumbprintKey(thumbprint))
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.GetAccount(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && a.KeyThumbprint != thumbprint {
+		return nil, notFound // a stale index entry
+	}
+	return a, err
+}
+
+// keyFree returns nil when no account other than id holds thumbprint, and
+// ErrConflict when one does. The caller holds the thumbprint's lock.
+func (s *Store) keyFree(ctx context.Context, thumbprint, id string) error {
+	switch holder, err := s.AccountByThumbprint(ctx, thumbprint); {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case holder.ID != id:
+		return fmt.Errorf("caddystore: account key %q: %w", thumbprint, storage.ErrConflict)
+	}
+	return nil
+}
+
+// UpdateAccount implements storage.Accounts.
+func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
+	if !safe(a.ID) {
+		return fmt.Errorf("caddystore: account %q: %w", a.ID, storage.ErrNotFound)
+	}
+	key := s.accountKey(a.ID)
+	return s.locked(ctx, key, func() error {
+		old, err := s.GetAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if old.Version != a.Version {
+			return conflict("account", a.ID, old.Version, a.Version)
+		}
+		rec := *a
+		rec.Version++
+		if a.KeyThumbprint == old.KeyThumbprint {
+			if err := s.put(ctx, key, &rec); err != nil {
+				return err
+			}
+			a.Version = rec.Version
+			return nil
+		}
+		if !safe(a.KeyThumbprint) {
+			return unsafeName("key thumbprint", a.KeyThumbprint)
+		}
+		// Both keys are locked, so that no account can take the old key
+		// before its index entry is gone.
+		keys := []string{s.thumbprintKey(old.KeyThumbprint), s.thumbprintKey(a.KeyThumbprint)}
+		return s.lockedAll(ctx, keys, func() error {
+			if err := s.keyFree(ctx, a.KeyThumbprint, a.ID); err != nil {
+				return err
+			}
+			if err := s.putString(ctx, keys[1], a.ID); err != nil {
+				return err
+			}
+			if err := s.put(ctx, key, &rec); err != nil {
+				return err
+			}
+			a.Version = rec.Version
+			// The rollover is done; an old index entry that cannot be
+			// deleted no longer matches the account and is ignored.
+			_ = s.storage.Delete(ctx, keys[0])
+			return nil
+		})
+	})
+}

@@ -1,0 +1,187 @@
+package caddystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// CreateOrder implements storage.Orders. It takes no lock: the gateway's ids
+// are random, so nobody else writes these keys. The order is written last,
+// so a crash part-way leaves only authorizations and an index entry that no
+// order refers to.
+func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
+	if !safe(o.ID) {
+		return unsafeName("order id", o.ID)
+	}
+	if !safe(o.AccountID) {
+		return unsafeName("account id", o.AccountID)
+	}
+	var fresh []*storage.Authorization
+	for _, a := range authzs {
+		if a.Version != 0 {
+			continue
+		}
+		if !safe(a.ID) {
+			return unsafeName("authz id", a.ID)
+		}
+		if !safe(a.AccountID) {
+			return unsafeName("account id", a.AccountID)
+		}
+		fresh = append(fresh, a)
+	}
+	for _, a := range fresh {
+		rec := *a
+		rec.Version = 1
+		if rec.Status == storage.StatusValid {
+			if err := s.putString(ctx, s.validAuthzDir(a.AccountID, a.Identifier, a.Wildcard)+"/"+a.ID, a.ID); err != nil {
+				return err
+			}
+		}
+		if err := s.put(ctx, s.authzKey(a.ID), &rec); err != nil {
+			return err
+		}
+	}
+	if err := s.putString(ctx, s.accountOrders(o.AccountID)+"/"+listKey(o.CreatedAt, o.ID), o.ID); err != nil {
+		return err
+	}
+	rec := *o
+	rec.Version = 1
+	if err := s.put(ctx, s.orderKey(o.ID), &rec); err != nil {
+		return err
+	}
+	for _, a := range fresh {
+		a.Version = 1
+	}
+	o.Version = 1
+	return nil
+}
+
+// listKey names an account's order in its index so that keys sort oldest
+// first, ties broken by id. It is also the ListOrders cursor.
+func listKey(created time.Time, id string) string {
+	ns := created.UnixNano()
+	switch {
+	case created.Before(minTime):
+		ns = 0
+	case created.After(maxTime):
+		ns = math.MaxInt64
+	}
+	n := strconv.FormatInt(ns, 10)
+	return zeros[len(n):] + n + "." + id
+}
+
+// UnixNano is undefined outside these.
+var (
+	minTime = time.Unix(0, 0)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+const zeros = "0000000000000000000" // as many digits as math.MaxInt64
+
+// GetOrder implements storage.Orders.
+func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error) {
+	var o storage.Order
+	if !safe(id) {
+		return nil, fmt.Errorf("caddystore: order %q: %w", id, storage.ErrNotFound)
+	}
+	if err := s.load(ctx, s.orderKey(id), &o); err != nil {
+		return nil, err
+	}
+	if o.ID != id { // a case-insensitive file system matched another id
+		return nil, fmt.Errorf("caddystore: order %q: %w", id, storage.ErrNotFound)
+	}
+	return &o, nil
+}
+
+// UpdateOrder implements storage.Orders.
+func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
+	if !safe(o.ID) {
+		return fmt.Errorf("caddystore: order %q: %w", o.ID, storage.ErrNotFound)
+	}
+	key := s.orderKey(o.ID)
+	return s.locked(ctx, key, func() error {
+		if err := s.orderCurrent(ctx, o); err != nil {
+			return err
+		}
+		rec := *o
+		rec.Version++
+		if err := s.put(ctx, key, &rec); err != nil {
+			return err
+		}
+		o.Version = rec.Version
+		return nil
+	})
+}
+
+// orderCurrent returns nil when the stored order has o's Version. The caller
+// holds the order's lock.
+func (s *Store) orderCurrent(ctx context.Context, o *storage.Order) error {
+	old, err := s.GetOrder(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if old.Version != o.Version {
+		return conflict("order", o.ID, old.Version, o.Version)
+	}
+	return nil
+}
+
+// ListOrders implements storage.Orders. It lists the account's whole index
+// for every page, which is fine for the few hundred orders an account has
+// in view at once.
+func (s *Store) ListOrders(ctx context.Context, accountID, cursor string, limit int) ([]string, string, error) {
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("caddystore: ListOrders limit %d is not positive", limit)
+	}
+	if !safe(accountID) {
+		return nil, "", nil
+	}
+	keys, err := s.list(ctx, s.accountOrders(accountID))
+	if err != nil {
+		return nil, "", err
+	}
+	// Skip what is not an index entry, such as an editor's backup file.
+	keys = slices.DeleteFunc(keys, func(k string) bool { return len(k) <= len(zeros) || k[len(zeros)] != '.' })
+	slices.Sort(keys)
+	i := sort.SearchStrings(keys, cursor)
+	if i < len(keys) && keys[i] == cursor {
+		i++
+	}
+	page := keys[i:min(i+limit, len(keys))]
+	ids := make([]string, len(page))
+	for j, k := range page {
+		_, ids[j], _ = strings.Cut(k, ".")
+	}
+	var next string
+	if i+len(page) < len(keys) {
+		next = page[len(page)-1]
+	}
+	return ids, next, nil
+}
+
+// list returns the base names of the keys directly under dir; a missing
+// directory is empty.
+func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
+	keys, err := s.storage.List(ctx, dir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.failed("list", dir, err)
+	}
+	for i, k := range keys {
+		keys[i] = path.Base(k)
+	}
+	return keys, nil
+}
