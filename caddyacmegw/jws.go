@@ -41,9 +41,9 @@ func algorithmNames() []string {
 type keyMode int
 
 const (
-	byKID keyMode = iota // an existing account's URL in "kid"
-	byJWK                // a public key in "jwk" (newAccount)
-	byEither             // revokeCert: the account, or the certificate's key
+	byKID    keyMode = iota // an existing account's URL in "kid"
+	byJWK                   // a public key in "jwk" (newAccount)
+	byEither                // revokeCert: the account, or the certificate's key
 )
 
 // signedRequest is a verified JWS request.

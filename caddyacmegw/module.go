@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -88,9 +87,6 @@ type Handler struct {
 	now        func() time.Time
 	validating *validations
 	cleanup    []func() error
-
-	// resuming marks orders whose issuance this process is resuming.
-	resuming sync.Map
 }
 
 // CaddyModule returns the Caddy module information.
