@@ -5,11 +5,16 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
+
+// challengeWait is how long a challenge request waits for its validation
+// before answering "processing".
+const challengeWait = 200 * time.Millisecond
 
 // Challenge types offered.
 const (
@@ -92,9 +97,19 @@ func (h *Handler) startValidation(ctx context.Context, acct *storage.Account, a 
 	}
 	id, typ, name, token := a.ID, a.Challenges[i].Type, a.Identifier.Value, a.Challenges[i].Token
 	keyAuth := token + "." + acct.KeyThumbprint
-	h.validating.start(id, func(ctx context.Context) {
+	done := h.validating.start(id, func(ctx context.Context) {
 		h.validateChallenge(ctx, id, typ, name, token, keyAuth)
 	})
+	// Most validations end within milliseconds: a short wait lets the
+	// answer carry the outcome and spares the client a polling round.
+	wait := time.NewTimer(challengeWait)
+	defer wait.Stop()
+	select {
+	case <-done:
+		return h.reloadAuthz(ctx, id)
+	case <-wait.C:
+	case <-ctx.Done():
+	}
 	return a, nil
 }
 

@@ -3,6 +3,8 @@ package caddyacmegw
 import (
 	"container/heap"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,11 +20,13 @@ import (
 const nonceLen = 8 + 8 + 16
 
 // nonceStore issues nonces for one gateway process without storing them:
-// a nonce carries a counter and its issue time under an HMAC, so only the
-// counters that were redeemed need remembering. Memory stays bounded: when
+// a nonce carries a counter and its issue time, encrypted (so that it does
+// not tell how many requests the gateway serves) and under an HMAC, so only
+// the counters that were redeemed need remembering. Memory stays bounded: when
 // more than maxUsed counters are remembered, the lowest is forgotten and
 // every counter at or below it is refused from then on (as Boulder does).
 type nonceStore struct {
+	block    cipher.Block
 	key      []byte
 	lifetime time.Duration
 	maxUsed  int
@@ -36,12 +40,17 @@ type nonceStore struct {
 }
 
 func newNonceStore(lifetime time.Duration, maxUsed int, now func() time.Time) (*nonceStore, error) {
-	key := make([]byte, 32)
+	key := make([]byte, 32+16)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
+	block, err := aes.NewCipher(key[32:])
+	if err != nil {
+		return nil, err
+	}
 	return &nonceStore{
-		key:      key,
+		block:    block,
+		key:      key[:32],
 		lifetime: lifetime,
 		maxUsed:  maxUsed,
 		now:      now,
@@ -60,6 +69,7 @@ func (n *nonceStore) NewNonce(context.Context) (string, error) {
 	var buf [nonceLen]byte
 	binary.BigEndian.PutUint64(buf[0:8], c)
 	binary.BigEndian.PutUint64(buf[8:16], uint64(n.now().Unix()))
+	n.block.Encrypt(buf[:16], buf[:16])
 	copy(buf[16:], n.mac(buf[:16]))
 	return base64.RawURLEncoding.EncodeToString(buf[:]), nil
 }
@@ -76,6 +86,7 @@ func (n *nonceStore) RedeemNonce(_ context.Context, nonce string) error {
 	if !hmac.Equal(buf[16:], n.mac(buf[:16])) {
 		return storage.ErrNotFound
 	}
+	n.block.Decrypt(buf[:16], buf[:16])
 	issued := time.Unix(int64(binary.BigEndian.Uint64(buf[8:16])), 0)
 	if n.now().Sub(issued) > n.lifetime {
 		return storage.ErrNotFound

@@ -14,7 +14,7 @@ type validations struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	inflight map[string]struct{}
+	inflight map[string]chan struct{}
 }
 
 func newValidations(limit int) *validations {
@@ -23,18 +23,25 @@ func newValidations(limit int) *validations {
 		sem:      make(chan struct{}, limit),
 		ctx:      ctx,
 		cancel:   cancel,
-		inflight: make(map[string]struct{}),
+		inflight: make(map[string]chan struct{}),
 	}
 }
 
-// start runs fn for key unless one already runs for it.
-func (v *validations) start(key string, fn func(ctx context.Context)) {
+// start runs fn for key unless one already runs for it. The channel it
+// returns is closed when that run ends.
+func (v *validations) start(key string, fn func(ctx context.Context)) <-chan struct{} {
 	v.mu.Lock()
-	if _, busy := v.inflight[key]; busy || v.ctx.Err() != nil {
+	if done, busy := v.inflight[key]; busy {
 		v.mu.Unlock()
-		return
+		return done
 	}
-	v.inflight[key] = struct{}{}
+	done := make(chan struct{})
+	if v.ctx.Err() != nil {
+		v.mu.Unlock()
+		close(done)
+		return done
+	}
+	v.inflight[key] = done
 	v.wg.Add(1)
 	v.mu.Unlock()
 
@@ -43,6 +50,7 @@ func (v *validations) start(key string, fn func(ctx context.Context)) {
 			v.mu.Lock()
 			delete(v.inflight, key)
 			v.mu.Unlock()
+			close(done)
 			v.wg.Done()
 		}()
 		select {
@@ -53,6 +61,7 @@ func (v *validations) start(key string, fn func(ctx context.Context)) {
 		defer func() { <-v.sem }()
 		fn(v.ctx)
 	}()
+	return done
 }
 
 // stop cancels running validations and waits for them.

@@ -6,6 +6,17 @@
 // a record, changes it, and writes it back; the write succeeds only when the
 // stored Version still equals the one that was read, and then increments it.
 // Two racing requests therefore cannot both win a state transition.
+//
+// Conventions shared by every backend:
+//   - Create sets the argument's Version to 1, and a successful update
+//     increments it, so the caller's copy stays current; a failed call
+//     leaves the argument as it was.
+//   - Updating a record that does not exist is ErrNotFound.
+//   - ID, AccountID and CreatedAt never change after creation.
+//   - Records returned are copies: changing them changes nothing stored.
+//   - "Atomically" means a reader never sees one half without the other.
+//     Backends without transactions write the referencing record (the
+//     order) last, so that a crash leaves at worst unreferenced records.
 package storage
 
 import (
@@ -158,9 +169,10 @@ type Orders interface {
 	GetOrder(ctx context.Context, id string) (*Order, error)
 	// UpdateOrder is a compare-and-swap on o.Version, like UpdateAccount.
 	UpdateOrder(ctx context.Context, o *Order) error
-	// ListOrders returns up to limit order ids of an account, oldest first,
-	// starting after cursor ("" for the start), and the cursor of the next
-	// page ("" when there is none).
+	// ListOrders returns up to limit (> 0) order ids of an account, oldest
+	// CreatedAt first (ties by id), starting after cursor ("" for the
+	// start), and the opaque cursor of the next page ("" when there is
+	// none). An account without orders has an empty list, not an error.
 	ListOrders(ctx context.Context, accountID, cursor string, limit int) (ids []string, next string, err error)
 }
 
@@ -172,7 +184,7 @@ type Authorizations interface {
 	UpdateAuthz(ctx context.Context, a *Authorization) error
 	// ValidAuthz returns an authorization of the account for ident (with the
 	// same Wildcard flag) whose Status is valid and that expires after now,
-	// or ErrNotFound.
+	// or ErrNotFound. When several qualify, any one may be returned.
 	ValidAuthz(ctx context.Context, accountID string, ident Identifier, wildcard bool, now time.Time) (*Authorization, error)
 }
 

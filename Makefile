@@ -1,0 +1,16 @@
+# The two commands of the README: `make run` and `make test`.
+.PHONY: run test deps bench
+
+run:
+	go run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
+
+deps:
+	bash .ci/deps.sh
+
+test: deps
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	go vet ./...
+	go test -race -count=1 ./...
+
+bench:
+	go test -run '^$$' -bench . -benchtime 2s ./caddyacmegw/ ./storage/...
