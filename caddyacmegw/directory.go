@@ -18,8 +18,9 @@ type directoryBody struct {
 }
 
 // directory serves RFC 8555 §7.1.1.
-func (h *Handler) directory(r *http.Request) (*response, error) {
+func (h *Handler) directory(w http.ResponseWriter, r *http.Request) (*response, error) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
 		return nil, newProblem("malformed", http.StatusMethodNotAllowed, "use GET for the directory")
 	}
 	base := h.baseURL(r)
@@ -37,12 +38,13 @@ func (h *Handler) directory(r *http.Request) (*response, error) {
 }
 
 // newNonce serves RFC 8555 §7.2: the nonce itself rides on every response.
-func (h *Handler) newNonce(r *http.Request) (*response, error) {
+func (h *Handler) newNonce(w http.ResponseWriter, r *http.Request) (*response, error) {
 	switch r.Method {
 	case http.MethodHead:
 		return &response{status: http.StatusOK}, nil
 	case http.MethodGet:
 		return &response{status: http.StatusNoContent}, nil
 	}
+	w.Header().Set("Allow", "GET, HEAD")
 	return nil, newProblem("malformed", http.StatusMethodNotAllowed, "use HEAD or GET for newNonce")
 }

@@ -28,6 +28,7 @@ func checkIdentifiers(ids []identifier) ([]identifier, error) {
 	var out []identifier
 	var subs []*Problem
 	for _, id := range ids {
+		sent := id // subproblems name the identifier as the client sent it
 		id.Value = strings.ToLower(id.Value)
 		var err error
 		switch id.Type {
@@ -35,13 +36,13 @@ func checkIdentifiers(ids []identifier) ([]identifier, error) {
 			err = checkDNSName(id.Value)
 		default:
 			sub := newProblem("unsupportedIdentifier", http.StatusBadRequest, "identifier type %q is not supported", id.Type)
-			sub.Identifier = &identifier{Type: id.Type, Value: id.Value}
+			sub.Identifier = &sent
 			subs = append(subs, sub)
 			continue
 		}
 		if err != nil {
-			sub := newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: %v", id.Value, err)
-			sub.Identifier = &identifier{Type: id.Type, Value: id.Value}
+			sub := newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: %v", sent.Value, err)
+			sub.Identifier = &sent
 			subs = append(subs, sub)
 			continue
 		}

@@ -82,6 +82,7 @@ type protectedHeader struct {
 // nonce have been checked.
 func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string, mode keyMode) (*signedRequest, error) {
 	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
 		return nil, newProblem("malformed", http.StatusMethodNotAllowed, "method %s not allowed; use POST", r.Method)
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/jose+json" {
@@ -156,7 +157,7 @@ func parseFlattened(body []byte) (*jose.JSONWebSignature, *protectedHeader, erro
 	if err := json.Unmarshal(body, &f); err != nil {
 		return nil, nil, malformed("request body is not a JSON object: %v", err)
 	}
-	if len(f.Signatures) > 0 || f.Protected == "" || f.Signature == "" || f.Payload == nil {
+	if len(f.Signatures) > 0 || f.Protected == "" || f.Payload == nil {
 		return nil, nil, malformed("JWS must use the flattened JSON serialization")
 	}
 	if len(f.Header) > 0 {
@@ -174,6 +175,9 @@ func parseFlattened(body []byte) (*jose.JSONWebSignature, *protectedHeader, erro
 		p := newProblem("badSignatureAlgorithm", http.StatusBadRequest, "JWS algorithm %q is not accepted", hdr.Alg)
 		p.Algorithms = algorithmNames()
 		return nil, nil, p
+	}
+	if f.Signature == "" {
+		return nil, nil, malformed("JWS has no signature")
 	}
 	jws, err := jose.ParseSignedJSON(string(body), signatureAlgorithms)
 	if err != nil {

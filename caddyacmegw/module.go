@@ -234,8 +234,8 @@ func (h *Handler) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host + h.PathPrefix
 }
 
-// context bounds the work of one request beyond the client's patience, so
-// that a dropped connection cannot leave a state change half done.
+// detach keeps a request's values but not its cancellation, for the writes
+// of a state change: a client that hangs up must not leave one half done.
 func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // Interface guards

@@ -42,9 +42,9 @@ func (h *Handler) serveACME(w http.ResponseWriter, r *http.Request, rest string)
 	var err error
 	switch {
 	case rest == pathDirectory:
-		resp, err = h.directory(r)
+		resp, err = h.directory(w, r)
 	case rest == pathNewNonce:
-		resp, err = h.newNonce(r)
+		resp, err = h.newNonce(w, r)
 	case rest == pathNewAccount:
 		resp, err = h.newAccount(w, r)
 	case rest == pathNewOrder:
