@@ -105,26 +105,28 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
 	var s string
 	if !d.AllArgs(&s) {
 		return d.ArgErr()
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return d.Errf("%s: %v", d.Val(), err)
+		return d.Errf("%s: %v", name, err)
 	}
 	*dst = n
 	return nil
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
 	var s string
 	if !d.AllArgs(&s) {
 		return d.ArgErr()
 	}
 	dur, err := caddy.ParseDuration(s)
 	if err != nil {
-		return d.Errf("%s: %v", d.Val(), err)
+		return d.Errf("%s: %v", name, err)
 	}
 	*dst = caddy.Duration(dur)
 	return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -16,8 +17,13 @@ import (
 
 // staleProcessing is how long an order may sit in processing, with no
 // request pending at the CA, before another request takes it over: the
-// process that started it is presumed gone.
-const staleProcessing = 30 * time.Second
+// process that started it is presumed gone. issueTimeout, well below it,
+// bounds the issuer call, so that a slow CA cannot make a live request
+// look stale and be issued twice.
+const (
+	staleProcessing = 2 * time.Minute
+	issueTimeout    = time.Minute
+)
 
 // finalize serves RFC 8555 §7.4: the order moves ready → processing by
 // compare-and-swap, so of racing requests exactly one issues.
@@ -62,7 +68,9 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 		}
 		return nil, internalError(err)
 	}
-	chain, err := h.issuer.Issue(ctx, h.issueRequest(order, csr))
+	chain, err := h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
+		return h.issuer.Issue(ctx, h.issueRequest(order, csr))
+	})
 	order, err = h.completeIssuance(ctx, order, chain, err)
 	if err != nil {
 		return nil, err
@@ -82,17 +90,30 @@ func (h *Handler) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *
 	}
 }
 
+// callIssuer runs one issuer call within issueTimeout.
+func (h *Handler) callIssuer(ctx context.Context, call func(context.Context) ([]*x509.Certificate, error)) ([]*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, issueTimeout)
+	defer cancel()
+	return call(ctx)
+}
+
 // completeIssuance records what the issuer answered for a processing
-// order: the certificate, a pending reference, or the failure. The order
-// it returns is the one stored.
-func (h *Handler) completeIssuance(ctx context.Context, o *storage.Order, chain []*x509.Certificate, issueErr error) (*storage.Order, error) {
+// order: the certificate, a pending reference, or the failure. It returns
+// the order as stored: on error, the order as it was.
+func (h *Handler) completeIssuance(ctx context.Context, stored *storage.Order, chain []*x509.Certificate, issueErr error) (*storage.Order, error) {
+	o := *stored // a failed write must not leave the caller a state never stored
 	now := h.now().UTC()
 	var pending *PendingError
+	if errors.As(issueErr, &pending) && pending.Ref != "" {
+		if _, ok := h.issuer.(Resumer); !ok {
+			issueErr = fmt.Errorf("issuer %T answered pending (ref %q) but cannot resume", h.issuer, pending.Ref)
+		}
+	}
 	switch {
 	case errors.As(issueErr, &pending):
 		o.IssuerRef = pending.Ref
 		o.UpdatedAt = now
-		return o, h.updateProcessing(ctx, o)
+		return h.updateProcessing(ctx, stored, &o)
 	case issueErr != nil:
 		p := issueProblem(issueErr)
 		if p.cause != nil {
@@ -102,10 +123,10 @@ func (h *Handler) completeIssuance(ctx context.Context, o *storage.Order, chain 
 		o.Error = problemJSON(p)
 		o.CSR, o.IssuerRef = nil, ""
 		o.UpdatedAt = now
-		return o, h.updateProcessing(ctx, o)
+		return h.updateProcessing(ctx, stored, &o)
 	}
 	if len(chain) == 0 {
-		return o, internalError(errors.New("issuer returned an empty chain"))
+		return stored, internalError(errors.New("issuer returned an empty chain"))
 	}
 	leaf := chain[0]
 	cert := &storage.Certificate{
@@ -123,17 +144,18 @@ func (h *Handler) completeIssuance(ctx context.Context, o *storage.Order, chain 
 	o.CertificateSerial = cert.Serial
 	o.CSR, o.IssuerRef = nil, ""
 	o.UpdatedAt = now
-	if err := h.store.StoreCertificate(ctx, cert, o); err != nil {
-		return o, internalError(err)
+	if err := h.store.StoreCertificate(ctx, cert, &o); err != nil {
+		return stored, internalError(err)
 	}
-	return o, nil
+	return &o, nil
 }
 
-func (h *Handler) updateProcessing(ctx context.Context, o *storage.Order) error {
-	if err := h.store.UpdateOrder(ctx, o); err != nil {
-		return internalError(err)
+// updateProcessing writes changed, the successor of stored.
+func (h *Handler) updateProcessing(ctx context.Context, stored, changed *storage.Order) (*storage.Order, error) {
+	if err := h.store.UpdateOrder(ctx, changed); err != nil {
+		return stored, internalError(err)
 	}
-	return nil
+	return changed, nil
 }
 
 // resumeIfStale takes over a processing order whose issuance was left
@@ -161,18 +183,16 @@ func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses 
 	if err := h.store.UpdateOrder(ctx, o); err != nil {
 		return o, statuses // another request resumes it, or storage is down
 	}
-	var chain []*x509.Certificate
-	var err error
-	if o.IssuerRef != "" {
-		chain, err = resumer.Resume(ctx, o.IssuerRef)
-	} else {
-		csr, perr := x509.ParseCertificateRequest(o.CSR)
-		if perr != nil {
-			chain, err = nil, perr
-		} else {
-			chain, err = h.issuer.Issue(ctx, h.issueRequest(o, csr))
+	chain, err := h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
+		if o.IssuerRef != "" {
+			return resumer.Resume(ctx, o.IssuerRef)
 		}
-	}
+		csr, err := x509.ParseCertificateRequest(o.CSR)
+		if err != nil {
+			return nil, err
+		}
+		return h.issuer.Issue(ctx, h.issueRequest(o, csr))
+	})
 	if stored, err := h.completeIssuance(ctx, o, chain, err); err == nil {
 		return stored, statuses
 	}

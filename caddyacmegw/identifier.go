@@ -81,6 +81,11 @@ func checkDNSName(name string) error {
 			return err
 		}
 	}
+	if allDigits(labels[len(labels)-1]) {
+		// RFC 1123 §2.1: a top-level label is never all-numeric, and
+		// names like 10.0.0.001 read as addresses to some parsers.
+		return fmt.Errorf("the last label must not be all digits")
+	}
 	if wildcard && strings.Contains(base, "*") {
 		return fmt.Errorf("only the leftmost label may be a wildcard")
 	}
@@ -108,4 +113,13 @@ func checkLabel(l string) error {
 func splitWildcard(value string) (string, bool) {
 	base, ok := strings.CutPrefix(value, "*.")
 	return base, ok
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

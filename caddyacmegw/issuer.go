@@ -12,9 +12,12 @@ import (
 // concurrent use and honour ctx.
 type Issuer interface {
 	// Issue returns the certificate chain, leaf first, for req. It returns
-	// a *PendingError when the CA accepted the request but will answer
-	// later (an approval step), and an *IssueError when the CA refused it
-	// for a reason the client should see.
+	// a *PendingError when the CA will answer later: with a Ref (an
+	// approval step) only if the issuer is also a Resumer; without one to
+	// have Issue called again from the stored CSR later (a transient
+	// outage, when retrying cannot issue twice). It returns an
+	// *IssueError when the CA refused the request for a reason the client
+	// should see.
 	Issue(ctx context.Context, req *IssueRequest) ([]*x509.Certificate, error)
 	// Revoke revokes a certificate this issuer signed. A nil error means
 	// the CA confirmed it.

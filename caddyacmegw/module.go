@@ -104,6 +104,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.now = time.Now
 	}
 	h.setDefaults()
+	// Provision runs before Validate; refuse what would break it.
+	if err := h.checkLimits(); err != nil {
+		return err
+	}
 
 	if h.StorageRaw == nil {
 		h.StorageRaw = json.RawMessage(`{"module":"caddy"}`)
@@ -185,8 +189,28 @@ func (h *Handler) setDefaults() {
 	}
 }
 
+// checkLimits refuses negative durations and counts, which would make every
+// order or nonce born expired, or the validation pool impossible.
+func (h *Handler) checkLimits() error {
+	for name, d := range map[string]caddy.Duration{
+		"order_lifetime": h.OrderLifetime, "authz_lifetime": h.AuthzLifetime,
+		"nonce_lifetime": h.NonceLifetime, "validation_timeout": h.ValidationTimeout,
+	} {
+		if d < 0 {
+			return fmt.Errorf("%s must be positive, not %s", name, time.Duration(d))
+		}
+	}
+	if h.MaxValidations < 0 {
+		return fmt.Errorf("max_validations must be positive, not %d", h.MaxValidations)
+	}
+	return nil
+}
+
 // Validate checks the configuration.
 func (h *Handler) Validate() error {
+	if err := h.checkLimits(); err != nil {
+		return err
+	}
 	for _, c := range h.Challenges {
 		if c != challengeHTTP01 && c != challengeDNS01 {
 			return fmt.Errorf("unsupported challenge type %q", c)

@@ -80,7 +80,9 @@ func (n *nonceStore) RedeemNonce(_ context.Context, nonce string) error {
 		return storage.ErrNotFound
 	}
 	var buf [nonceLen]byte
-	if _, err := base64.RawURLEncoding.Decode(buf[:], []byte(nonce)); err != nil {
+	// Strict: a nonce has one spelling, not four (the last character's
+	// unused bits).
+	if _, err := base64.RawURLEncoding.Strict().Decode(buf[:], []byte(nonce)); err != nil {
 		return storage.ErrNotFound
 	}
 	if !hmac.Equal(buf[16:], n.mac(buf[:16])) {
