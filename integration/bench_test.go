@@ -1,0 +1,126 @@
+package integration
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mholt/acmez/v3"
+	"github.com/mholt/acmez/v3/acme"
+)
+
+// BenchmarkFullIssuance measures whole issuances (new order, dns-01,
+// finalize, download) by acmez clients, each with its own account,
+// against the gateway (on memory and on Caddy's file storage) and against
+// Caddy's built-in acme_server in the same Caddy, so that the figures
+// compare under one load on one machine.
+func BenchmarkFullIssuance(b *testing.B) {
+	dns := startDNS(b)
+	gwPort, fsPort, peerPort := freePort(b), freePort(b), freePort(b)
+	storageDir := filepath.Join(b.TempDir(), "storage")
+	caddyfile := fmt.Sprintf(`{
+	admin off
+	persist_config off
+	skip_install_trust
+	local_certs
+	http_port %d
+	storage file_system %s
+	log {
+		level ERROR
+	}
+}
+https://localhost:%d {
+	tls internal
+	acme_gateway {
+		storage memory
+		challenges dns-01
+		resolvers %s
+	}
+}
+https://localhost:%d {
+	tls internal
+	acme_gateway {
+		name files
+		storage caddy
+		challenges dns-01
+		resolvers %s
+	}
+}
+https://localhost:%d {
+	tls internal
+	acme_server {
+		challenges dns-01
+		resolvers %s
+	}
+}
+`, freePort(b), storageDir, gwPort, dns.Addr(), fsPort, dns.Addr(), peerPort, dns.Addr())
+	g := loadCaddyfile(b, caddyfile, gwPort, "", "/acme", storageDir)
+	peerDir := fmt.Sprintf("https://localhost:%d/acme/local/directory", peerPort)
+
+	for _, target := range []struct{ name, dir string }{
+		{"acme_gateway/memory", g.Directory},
+		{"acme_gateway/caddy_storage", fmt.Sprintf("https://localhost:%d/acme/directory", fsPort)},
+		{"acme_server", peerDir},
+	} {
+		b.Run(target.name, func(b *testing.B) {
+			var seq atomic.Int64
+			b.SetParallelism(4) // 4 clients per core
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				client, account := benchClient(b, g, target.dir, dns)
+				for pb.Next() {
+					name := fmt.Sprintf("b%d.bench.example.com", seq.Add(1))
+					key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+					if _, err := client.ObtainCertificateForSANs(context.Background(), account, key, []string{name}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "certs/s")
+		})
+	}
+}
+
+// benchClient registers a fresh account with an acmez client whose
+// dns-01 solver writes to the loopback DNS server.
+func benchClient(b *testing.B, g *gateway, directory string, dns *testDNS) (*acmez.Client, acme.Account) {
+	client := &acmez.Client{
+		Client: &acme.Client{
+			Directory:    directory,
+			HTTPClient:   g.HTTPClient(),
+			PollInterval: 20 * time.Millisecond,
+		},
+		ChallengeSolvers: map[string]acmez.Solver{acme.ChallengeTypeDNS01: dnsSolver{dns}},
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	account, err := client.NewAccount(context.Background(), acme.Account{
+		Contact:              []string{"mailto:bench@example.com"},
+		TermsOfServiceAgreed: true,
+		PrivateKey:           key,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return client, account
+}
+
+// dnsSolver presents dns-01 records on the loopback DNS server.
+type dnsSolver struct{ dns *testDNS }
+
+func (s dnsSolver) Present(_ context.Context, c acme.Challenge) error {
+	s.dns.SetTXT(c.DNS01TXTRecordName(), c.DNS01KeyAuthorization())
+	return nil
+}
+
+func (s dnsSolver) CleanUp(_ context.Context, c acme.Challenge) error {
+	s.dns.ClearTXT(c.DNS01TXTRecordName())
+	return nil
+}
