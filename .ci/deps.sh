@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs, from Debian packages, the real clients the test suite drives,
+# if they are missing:
+#   certbot  integration/certbot_test.go
+#   curl     the dns-01 hook of that test (it falls back to python3)
+# Idempotent: apt-get runs only when something must be installed.
+# Under CI=true any failure exits non-zero; elsewhere it is a warning, and
+# the tests that need a missing client skip.
+set -euo pipefail
+
+# "command:package" pairs.
+needs=(certbot:certbot curl:curl)
+
+fail() {
+	if [[ "${CI:-}" == "true" ]]; then
+		echo "deps: error: $*" >&2
+		exit 1
+	fi
+	echo "deps: warning: $*; tests that need it will skip" >&2
+	exit 0
+}
+
+missing=()
+for pair in "${needs[@]}"; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+
+command -v apt-get >/dev/null 2>&1 || fail "missing ${missing[*]} and no apt-get to install them"
+sudo=()
+if ((EUID != 0)); then
+	if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo=(sudo -n)
+	else
+		fail "missing ${missing[*]}; installing needs root (apt-get install ${missing[*]})"
+	fi
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq || fail "apt-get update failed"
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+	fail "apt-get install ${missing[*]} failed"
+
+for pair in "${needs[@]}"; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || fail "${pair%%:*} still missing after installing ${pair#*:}"
+done
