@@ -165,7 +165,8 @@ func (h *Handler) accountResource(w http.ResponseWriter, r *http.Request, rest s
 	}
 	acct := req.account
 	switch upd.Status {
-	case "":
+	case "", acct.Status:
+		// Clients post back the whole account, status included.
 	case storage.StatusDeactivated:
 		acct.Status = storage.StatusDeactivated
 	default:

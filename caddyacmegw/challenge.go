@@ -48,7 +48,9 @@ func (h *Handler) challengeResource(w http.ResponseWriter, r *http.Request, rest
 	if i < 0 {
 		return nil, notFound("challenge")
 	}
-	if !req.postAsGet() {
+	if req.postAsGet() {
+		h.resumeValidation(req.account, a)
+	} else {
 		var obj map[string]any
 		if err := decodePayload(req.payload, &obj); err != nil {
 			return nil, err
@@ -76,13 +78,23 @@ func challengeIndex(a *storage.Authorization, typ string) int {
 
 // startValidation moves a pending challenge to processing and queues its
 // validation. A challenge left processing by a stopped process is queued
-// again. Anything else is answered as it stands.
+// again. Anything else, or a second challenge of an authorization whose
+// other challenge is being validated, is answered as it stands.
 func (h *Handler) startValidation(ctx context.Context, acct *storage.Account, a *storage.Authorization, i int) (*storage.Authorization, error) {
 	if authzStatus(a, h.now()) != storage.StatusPending {
 		return a, nil
 	}
+	if j := processingIndex(a); j >= 0 && j != i {
+		h.resumeValidation(acct, a) // in case its process stopped
+		return a, nil
+	}
 	switch a.Challenges[i].Status {
 	case storage.StatusPending:
+		if h.validating.full() {
+			p := newProblem("rateLimited", http.StatusTooManyRequests, "too many validations waiting; retry shortly")
+			p.retryAfter = 2
+			return nil, p
+		}
 		a.Challenges[i].Status = storage.StatusProcessing
 		if err := h.store.UpdateAuthz(detach(ctx), a); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
@@ -95,22 +107,47 @@ func (h *Handler) startValidation(ctx context.Context, acct *storage.Account, a 
 	default:
 		return a, nil
 	}
-	id, typ, name, token := a.ID, a.Challenges[i].Type, a.Identifier.Value, a.Challenges[i].Token
-	keyAuth := token + "." + acct.KeyThumbprint
-	done := h.validating.start(id, func(ctx context.Context) {
-		h.validateChallenge(ctx, id, typ, name, token, keyAuth)
-	})
+	done := h.queueValidation(acct, a, i)
 	// Most validations end within milliseconds: a short wait lets the
 	// answer carry the outcome and spares the client a polling round.
 	wait := time.NewTimer(challengeWait)
 	defer wait.Stop()
 	select {
 	case <-done:
-		return h.reloadAuthz(ctx, id)
+		return h.reloadAuthz(ctx, a.ID)
 	case <-wait.C:
 	case <-ctx.Done():
 	}
 	return a, nil
+}
+
+// queueValidation queues the validation of a processing challenge, unless
+// one runs for its authorization already; done closes when it ends.
+func (h *Handler) queueValidation(acct *storage.Account, a *storage.Authorization, i int) (done <-chan struct{}) {
+	id, typ, name, token := a.ID, a.Challenges[i].Type, a.Identifier.Value, a.Challenges[i].Token
+	keyAuth := token + "." + acct.KeyThumbprint
+	return h.validating.start(id, func(ctx context.Context) {
+		h.validateChallenge(ctx, id, typ, name, token, keyAuth)
+	})
+}
+
+// resumeValidation queues again a challenge left processing by a process
+// that stopped or reloaded, when a client polls it: clients post a
+// challenge once and then only read.
+func (h *Handler) resumeValidation(acct *storage.Account, a *storage.Authorization) {
+	if i := processingIndex(a); i >= 0 && authzStatus(a, h.now()) == storage.StatusPending && !h.validating.running(a.ID) {
+		h.queueValidation(acct, a, i)
+	}
+}
+
+// processingIndex is the index of the challenge being validated, or -1.
+func processingIndex(a *storage.Authorization) int {
+	for i := range a.Challenges {
+		if a.Challenges[i].Status == storage.StatusProcessing {
+			return i
+		}
+	}
+	return -1
 }
 
 func (h *Handler) reloadAuthz(ctx context.Context, id string) (*storage.Authorization, error) {

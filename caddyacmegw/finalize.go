@@ -2,12 +2,14 @@ package caddyacmegw
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -125,8 +127,9 @@ func (h *Handler) completeIssuance(ctx context.Context, stored *storage.Order, c
 		o.UpdatedAt = now
 		return h.updateProcessing(ctx, stored, &o)
 	}
-	if len(chain) == 0 {
-		return stored, internalError(errors.New("issuer returned an empty chain"))
+	if err := matchesOrder(chain, &o); err != nil {
+		h.dropMismatched(ctx, &o, chain, err)
+		return h.completeIssuance(ctx, stored, nil, err)
 	}
 	leaf := chain[0]
 	cert := &storage.Certificate{
@@ -144,10 +147,79 @@ func (h *Handler) completeIssuance(ctx context.Context, stored *storage.Order, c
 	o.CertificateSerial = cert.Serial
 	o.CSR, o.IssuerRef = nil, ""
 	o.UpdatedAt = now
-	if err := h.store.StoreCertificate(ctx, cert, &o); err != nil {
+	if err := h.storeCertificate(ctx, cert, &o); err != nil {
+		h.logger.Error("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
 		return stored, internalError(err)
 	}
 	return &o, nil
+}
+
+// storeCertificate stores a certificate the CA has issued, retrying a
+// failing backend briefly: once lost, it would be issued a second time.
+func (h *Handler) storeCertificate(ctx context.Context, cert *storage.Certificate, o *storage.Order) error {
+	var err error
+	for _, backoff := range []time.Duration{0, 50 * time.Millisecond, 250 * time.Millisecond, time.Second} {
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err = h.store.StoreCertificate(ctx, cert, o)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, storage.ErrConflict) {
+			// An attempt that reported failure may have committed.
+			if got, gerr := h.store.GetCertificate(ctx, cert.Serial); gerr == nil && got.OrderID == o.ID {
+				if cur, oerr := h.store.GetOrder(ctx, o.ID); oerr == nil && cur.CertificateSerial == cert.Serial {
+					*o = *cur
+					return nil
+				}
+			}
+			return err
+		}
+	}
+	return err
+}
+
+// dropMismatched logs a certificate that does not match its order and
+// revokes it: the client never sees it, and it must not stay valid at the CA.
+func (h *Handler) dropMismatched(ctx context.Context, o *storage.Order, chain []*x509.Certificate, err error) {
+	if len(chain) == 0 {
+		return
+	}
+	h.logger.Error("issuer returned a certificate not matching the order",
+		zap.String("order", o.ID), zap.String("serial", chain[0].SerialNumber.Text(16)), zap.Error(err))
+	if rerr := h.issuer.Revoke(ctx, chain[0], 0); rerr != nil {
+		h.logger.Error("revoking the mismatched certificate", zap.Error(rerr))
+	}
+}
+
+// matchesOrder checks that an issued chain's leaf certifies the CSR's key
+// for exactly the order's names.
+func matchesOrder(chain []*x509.Certificate, o *storage.Order) error {
+	if len(chain) == 0 {
+		return errors.New("issuer returned an empty chain")
+	}
+	csr, err := x509.ParseCertificateRequest(o.CSR)
+	if err != nil {
+		return fmt.Errorf("order's CSR: %w", err)
+	}
+	leaf := chain[0]
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if k, ok := leaf.PublicKey.(equaler); !ok || !k.Equal(csr.PublicKey) {
+		return errors.New("issuer returned a certificate for another key")
+	}
+	names := slices.Clone(leaf.DNSNames)
+	slices.Sort(names)
+	want := make([]string, len(o.Identifiers))
+	for i, id := range o.Identifiers {
+		want[i] = id.Value
+	}
+	if !slices.Equal(slices.Compact(names), want) {
+		return fmt.Errorf("issuer returned a certificate for %v, not %v", leaf.DNSNames, want)
+	}
+	return nil
 }
 
 // updateProcessing writes changed, the successor of stored.

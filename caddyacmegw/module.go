@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,12 +27,15 @@ func init() {
 
 // Handler is an ACME server. Its resources live under PathPrefix.
 type Handler struct {
-	// Name namespaces this gateway's storage and names it in the admin API,
-	// so that several gateways in one config keep apart. Default: "default".
+	// Name namespaces this gateway's storage and names it in the admin API.
+	// Handlers with the same name are one gateway: they share accounts,
+	// orders and nonces (one gateway served on several sites). Give each
+	// gateway that must keep apart a name of its own. Default: "default".
 	Name string `json:"name,omitempty"`
 
 	// PathPrefix is the path under which the ACME resources live; the
-	// directory is at <PathPrefix>/directory. Default: "/acme".
+	// directory is at <PathPrefix>/directory. "/" serves them at the root
+	// and leaves the site's other paths to other handlers. Default: "/acme".
 	PathPrefix string `json:"path_prefix,omitempty"`
 
 	// BaseURL is the external URL of PathPrefix, for a gateway behind a
@@ -52,8 +56,9 @@ type Handler struct {
 	// OrderLifetime is how long an order stays usable. Default: 1h.
 	OrderLifetime caddy.Duration `json:"order_lifetime,omitempty"`
 
-	// AuthzLifetime is how long an authorization stays usable, and so how
-	// long a valid one is reused by new orders. Default: 24h.
+	// AuthzLifetime is how long an authorization stays usable. A valid one
+	// is reused by new orders while it outlives them, that is for
+	// AuthzLifetime minus OrderLifetime. Default: 24h.
 	AuthzLifetime caddy.Duration `json:"authz_lifetime,omitempty"`
 
 	// NonceLifetime is how long a nonce may wait before use. Default: 30m.
@@ -152,8 +157,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("validator: %w", err)
 	}
 	h.validator = v
-	h.validating = newValidations(h.MaxValidations)
-	h.cleanup = append(h.cleanup, h.validating.stop)
+	validating, release, err := sharedValidations(h.Name, h.MaxValidations)
+	if err != nil {
+		return err
+	}
+	h.validating = validating
+	h.cleanup = append(h.cleanup, release)
 	return nil
 }
 
@@ -165,6 +174,9 @@ func (h *Handler) setDefaults() {
 		h.PathPrefix = "/acme"
 	}
 	h.PathPrefix = "/" + strings.Trim(h.PathPrefix, "/")
+	if h.PathPrefix == "/" {
+		h.PathPrefix = "" // served at the root: /directory, /new-order, ...
+	}
 	h.BaseURL = strings.TrimSuffix(h.BaseURL, "/")
 	if len(h.Challenges) == 0 {
 		h.Challenges = []string{challengeHTTP01, challengeDNS01}
@@ -211,9 +223,12 @@ func (h *Handler) Validate() error {
 	if err := h.checkLimits(); err != nil {
 		return err
 	}
-	for _, c := range h.Challenges {
+	for i, c := range h.Challenges {
 		if c != challengeHTTP01 && c != challengeDNS01 {
 			return fmt.Errorf("unsupported challenge type %q", c)
+		}
+		if slices.Contains(h.Challenges[:i], c) {
+			return fmt.Errorf("challenge type %q listed twice", c)
 		}
 	}
 	if h.HTTPPort < 1 || h.HTTPPort > 65535 {
@@ -240,6 +255,10 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	rest, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix)
 	if !ok || (rest != "" && rest[0] != '/') {
+		return next.ServeHTTP(w, r)
+	}
+	if h.PathPrefix == "" && !isResource(rest) {
+		// At the root, the site's other paths belong to other handlers.
 		return next.ServeHTTP(w, r)
 	}
 	h.serveACME(w, r, rest)

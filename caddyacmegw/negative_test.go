@@ -1,10 +1,12 @@
 package caddyacmegw
 
 import (
+	"context"
 	"crypto"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"math/big"
 	"net/http"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
 // The negative suite: every case sends one malformed or hostile request and
@@ -341,9 +345,9 @@ func TestNegative_Account(t *testing.T) {
 		send:  newAccount(map[string]any{"onlyReturnExisting": true}),
 		typ:   "accountDoesNotExist", status: http.StatusBadRequest,
 	}, {
-		name:  "RejectsUpdateToStatusValid",
+		name:  "RejectsUpdateToStatusPending",
 		setup: withAccount,
-		send:  update(map[string]any{"status": "valid"}),
+		send:  update(map[string]any{"status": "pending"}),
 		typ:   "malformed", status: http.StatusBadRequest,
 	}, {
 		name:  "RejectsUpdateToStatusRevoked",
@@ -422,6 +426,14 @@ func TestNegative_NewOrder(t *testing.T) {
 			"identifiers": negDNSIDs("x.example.com"),
 			"notBefore":   now.Add(2 * time.Hour).Format(time.RFC3339),
 			"notAfter":    now.Add(time.Hour).Format(time.RFC3339),
+		}),
+		typ: "malformed", status: http.StatusBadRequest,
+	}, {
+		name:  "RejectsNotBeforeFurtherBackThanMaxBackdate",
+		setup: withAccount,
+		send: order(map[string]any{
+			"identifiers": negDNSIDs("x.example.com"),
+			"notBefore":   now.Add(-maxBackdate - 5*time.Minute).Format(time.RFC3339),
 		}),
 		typ: "malformed", status: http.StatusBadRequest,
 	}, {
@@ -537,6 +549,33 @@ func TestNegative_Finalize(t *testing.T) {
 	}})
 }
 
+func TestNegative_Challenge(t *testing.T) {
+	runNegative(t, []negCase{{
+		name: "RejectsWithRateLimitedWhenValidationQueueIsFull",
+		setup: func(s *negScene) {
+			withAccount(s)
+			s.pendingOrder(s.a, "queued.example.com")
+			// One slot, taken, and every waiting place taken too.
+			v := newValidations(1)
+			s.g.h.validating = v
+			for i := range 1 + queuedPerSlot {
+				v.start("filler-"+strconv.Itoa(i), func(ctx context.Context) { <-ctx.Done() })
+			}
+		},
+		send: func(s *negScene) *reply {
+			var a authzBody
+			s.a.post(s.order.Authorizations[0], nil).decode(s.t, &a)
+			return s.a.post(a.Challenges[0].URL, map[string]any{})
+		},
+		typ: "rateLimited", status: http.StatusTooManyRequests,
+		check: func(t *testing.T, _ *negScene, r *reply, _ *Problem) {
+			if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+			}
+		},
+	}})
+}
+
 func TestNegative_OtherAccountsResources(t *testing.T) {
 	othersOrder := func(s *negScene) { withTwoAccounts(s); s.pendingOrder(s.b, "theirs.example.com") }
 	challengeURL := func(s *negScene) string {
@@ -612,6 +651,14 @@ func TestNegative_Revoke(t *testing.T) {
 		},
 		typ: "malformed", status: http.StatusNotFound,
 	}, {
+		// Finalize no longer stores such a certificate (matchesOrder); one
+		// stored before, or by another path, must not be revocable by any
+		// account: "valid authorizations for every name" holds vacuously.
+		name:  "RejectsOtherAccountForCertificateWithoutNames",
+		setup: func(s *negScene) { withTwoAccounts(s); s.namelessCert(s.b) },
+		send:  revoke(1),
+		typ:   "unauthorized", status: http.StatusForbidden,
+	}, {
 		name: "RejectsJWKThatIsNotTheCertificateKey",
 		setup: func(s *negScene) {
 			ownCert(s)
@@ -631,6 +678,43 @@ func TestNegative_Revoke(t *testing.T) {
 		})
 	}
 	runNegative(t, cases)
+}
+
+// namelessCert stores, for an order of owner, a certificate from the test
+// CA without DNS names, kept in s.
+func (s *negScene) namelessCert(owner *client) {
+	s.pendingOrder(owner, "nameless.example.com")
+	ctx := context.Background()
+	o, err := s.g.store.GetOrder(ctx, path.Base(s.orderURL))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ca := s.g.issuer
+	key := negECKey(s.t, elliptic.P256())
+	serial, _ := randomSerial()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "nameless.example.com"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.caCert, key.Public(), ca.caKey)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	cert := &storage.Certificate{
+		Serial: leaf.SerialNumber.Text(16), AccountID: o.AccountID, OrderID: o.ID,
+		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter,
+		ChainPEM: encodeChain([]*x509.Certificate{leaf, ca.caCert}),
+		Status:   storage.StatusValid, IssuedAt: time.Now(),
+	}
+	o.Status, o.CertificateSerial = storage.StatusValid, cert.Serial
+	if err := s.g.store.StoreCertificate(ctx, cert, o); err != nil {
+		s.t.Fatal(err)
+	}
+	s.leaf = der
+	s.certs = append(s.certs, cert.Serial)
 }
 
 func TestNegative_KeyChange(t *testing.T) {

@@ -90,13 +90,13 @@ func (n *nonceStore) RedeemNonce(_ context.Context, nonce string) error {
 	}
 	n.block.Decrypt(buf[:16], buf[:16])
 	issued := time.Unix(int64(binary.BigEndian.Uint64(buf[8:16])), 0)
-	if n.now().Sub(issued) > n.lifetime {
-		return storage.ErrNotFound
-	}
 	c := binary.BigEndian.Uint64(buf[0:8])
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.now().Sub(issued) > n.lifetime {
+		return storage.ErrNotFound
+	}
 	if c <= n.earliest || c >= n.next {
 		return storage.ErrNotFound
 	}
@@ -117,6 +117,12 @@ func (n *nonceStore) mac(b []byte) []byte {
 	h := hmac.New(sha256.New, n.key)
 	h.Write(b)
 	return h.Sum(nil)[:16]
+}
+
+func (n *nonceStore) setLifetime(d time.Duration) {
+	n.mu.Lock()
+	n.lifetime = d
+	n.mu.Unlock()
 }
 
 // counterHeap is a min-heap of redeemed counters.

@@ -30,9 +30,11 @@ func sharedNonces(name string, lifetime time.Duration, now func() time.Time) (*n
 	if err != nil {
 		return nil, nil, err
 	}
+	n := v.(pooledNonces).nonceStore
+	n.setLifetime(lifetime) // a reload may change it
 	release := func() error {
 		_, err := nonceStores.Delete(name)
 		return err
 	}
-	return v.(pooledNonces).nonceStore, release, nil
+	return n, release, nil
 }

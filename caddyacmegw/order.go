@@ -14,6 +14,10 @@ import (
 // ordersPerPage is the page size of an account's orders list.
 const ordersPerPage = 100
 
+// maxBackdate is how far in the past a requested notBefore may lie: room
+// for clients' clock skew, not for backdated certificates.
+const maxBackdate = time.Hour
+
 type orderBody struct {
 	Status         string       `json:"status"`
 	Expires        string       `json:"expires"`
@@ -75,6 +79,9 @@ func (h *Handler) newOrder(w http.ResponseWriter, r *http.Request) (*response, e
 		}
 		authzs[i] = a
 		order.AuthzIDs = append(order.AuthzIDs, a.ID)
+		if a.Expires.Before(order.Expires) {
+			order.Expires = a.Expires
+		}
 	}
 	if err := h.store.CreateOrder(detach(ctx), order, authzs); err != nil {
 		return nil, internalError(err)
@@ -92,7 +99,9 @@ func (h *Handler) newOrder(w http.ResponseWriter, r *http.Request) (*response, e
 func (h *Handler) authzFor(ctx context.Context, accountID string, id identifier, now time.Time) (*storage.Authorization, error) {
 	name, wildcard := splitWildcard(id.Value)
 	ident := identifier{Type: id.Type, Value: name}
-	a, err := h.store.ValidAuthz(ctx, accountID, ident, wildcard, now)
+	// Reuse only an authorization that outlives the new order, so that a
+	// ready order cannot turn invalid under the client.
+	a, err := h.store.ValidAuthz(ctx, accountID, ident, wildcard, now.Add(time.Duration(h.OrderLifetime)))
 	if err == nil {
 		return a, nil
 	}
@@ -143,6 +152,8 @@ func (h *Handler) checkValidity(nb, na string, now time.Time) (time.Time, time.T
 	}
 	maxLife := h.issuer.MaxLifetime()
 	switch {
+	case !notBefore.IsZero() && notBefore.Before(now.Add(-maxBackdate)):
+		return notBefore, notAfter, malformed("notBefore may be at most %s in the past", maxBackdate)
 	case !notBefore.IsZero() && notBefore.After(now.Add(maxLife)):
 		return notBefore, notAfter, malformed("notBefore is too far in the future")
 	case !notAfter.IsZero() && !notAfter.After(start):

@@ -100,6 +100,9 @@ func (h *Handler) mayRevoke(ctx context.Context, req *signedRequest, cert *stora
 	if req.account.ID == cert.AccountID {
 		return nil
 	}
+	if len(cert.Names) == 0 {
+		return unauthorized("only the issuing account or the certificate's key may revoke a certificate without names")
+	}
 	now := h.now()
 	for _, n := range cert.Names {
 		name, wildcard := splitWildcard(n)

@@ -36,6 +36,21 @@ type response struct {
 	raw         []byte
 }
 
+// isResource reports whether rest (the path below PathPrefix) names an
+// ACME resource.
+func isResource(rest string) bool {
+	switch rest {
+	case pathDirectory, pathNewNonce, pathNewAccount, pathNewOrder, pathRevoke, pathKeyChange:
+		return true
+	}
+	for _, p := range []string{pathAccount, pathOrder, pathAuthz, pathChallenge, pathCert} {
+		if strings.HasPrefix(rest, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // serveACME routes one ACME request, writes the answer and logs it.
 func (h *Handler) serveACME(w http.ResponseWriter, r *http.Request, rest string) {
 	var resp *response

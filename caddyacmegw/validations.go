@@ -2,11 +2,18 @@ package caddyacmegw
 
 import (
 	"context"
+	"fmt"
 	"sync"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
+// queuedPerSlot bounds the validations waiting for a slot, per slot.
+const queuedPerSlot = 8
+
 // validations runs challenge validations in the background, at most limit
-// at once, at most one per authorization, and stops them on Cleanup.
+// at once, at most one per authorization, with at most queuedPerSlot times
+// limit waiting, and stops them when its last user releases it.
 type validations struct {
 	sem    chan struct{}
 	ctx    context.Context
@@ -64,9 +71,49 @@ func (v *validations) start(key string, fn func(ctx context.Context)) <-chan str
 	return done
 }
 
+// full reports whether no more validations may wait.
+func (v *validations) full() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.inflight) >= cap(v.sem)*(1+queuedPerSlot)
+}
+
+// running reports whether a validation runs or waits for key.
+func (v *validations) running(key string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.inflight[key]
+	return ok
+}
+
+// Destruct implements caddy.Destructor for the pool that keeps validations
+// running across config reloads.
+func (v *validations) Destruct() error { return v.stop() }
+
 // stop cancels running validations and waits for them.
 func (v *validations) stop() error {
 	v.cancel()
 	v.wg.Wait()
 	return nil
+}
+
+// validationPools keeps each gateway's validations running across config
+// reloads: a reload must not cancel a validation a client waits for.
+var validationPools = caddy.NewUsagePool()
+
+// sharedValidations returns the validations of the gateway named name and
+// the function that releases them.
+func sharedValidations(name string, limit int) (*validations, func() error, error) {
+	key := fmt.Sprintf("%s/%d", name, limit)
+	v, _, err := validationPools.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newValidations(limit), nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() error {
+		_, err := validationPools.Delete(key)
+		return err
+	}
+	return v.(*validations), release, nil
 }
