@@ -29,6 +29,9 @@ func BenchmarkFullIssuance(b *testing.B) {
 	admin off
 	persist_config off
 	skip_install_trust
+	servers {
+		protocols h1 h2
+	}
 	local_certs
 	http_port %d
 	storage file_system %s

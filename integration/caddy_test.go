@@ -4,11 +4,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,16 +35,36 @@ type gateway struct {
 	AdminAddr string
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort returns a TCP port that was free a moment ago on every
+// interface (Caddy listens on ":port"). It picks from below the kernel's
+// ephemeral range, so that outgoing connections of other processes, such
+// as parallel test binaries, cannot take it in the meantime, and it never
+// hands out one port twice.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := 20000 + mrand.IntN(12000)
+		if portsUsed[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsUsed[port] = true
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port found")
+	return 0
 }
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
 
 // startCaddy runs Caddy in this process with a site on a free port whose
 // only handler is `acme_gateway { <directives> }`. Caddy is stopped when
@@ -57,6 +79,9 @@ func startCaddy(t testing.TB, directives string) *gateway {
 	admin %s
 	persist_config off
 	skip_install_trust
+	servers {
+		protocols h1 h2
+	}
 	local_certs
 	http_port %d
 	https_port %d

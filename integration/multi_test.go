@@ -23,6 +23,9 @@ func TestCaddy_TwoGatewaysKeepApart(t *testing.T) {
 	admin off
 	persist_config off
 	skip_install_trust
+	servers {
+		protocols h1 h2
+	}
 	local_certs
 	http_port %d
 	storage file_system %s
