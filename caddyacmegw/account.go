@@ -1,6 +1,7 @@
 package caddyacmegw
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -40,7 +41,8 @@ func (h *Handler) accountResponse(r *http.Request, a *storage.Account, status in
 
 // newAccount serves RFC 8555 §7.3.
 func (h *Handler) newAccount(w http.ResponseWriter, r *http.Request) (*response, error) {
-	req, err := h.readSigned(r, w, h.baseURL(r)+pathNewAccount, byJWK)
+	url := h.baseURL(r) + pathNewAccount
+	req, err := h.readSigned(r, w, url, byJWK)
 	if err != nil {
 		return nil, err
 	}
@@ -65,11 +67,17 @@ func (h *Handler) newAccount(w http.ResponseWriter, r *http.Request) (*response,
 	case p.OnlyReturnExisting:
 		return nil, newProblem("accountDoesNotExist", http.StatusBadRequest, "no account exists with this key")
 	}
-	if len(p.ExternalBinding) > 0 {
-		return nil, malformed("external account binding is not supported by this server")
-	}
 	if err := checkContacts(p.Contact); err != nil {
 		return nil, err
+	}
+	var reg *storage.Registration
+	switch {
+	case len(p.ExternalBinding) > 0:
+		if reg, err = h.checkBinding(ctx, p.ExternalBinding, url, req.jwk); err != nil {
+			return nil, err
+		}
+	case h.Registration == registrationPreregistered:
+		return nil, externalAccountRequired()
 	}
 	jwkJSON, err := req.jwk.MarshalJSON()
 	if err != nil {
@@ -83,16 +91,31 @@ func (h *Handler) newAccount(w http.ResponseWriter, r *http.Request) (*response,
 		Status:        storage.StatusValid,
 		CreatedAt:     h.now().UTC(),
 	}
-	if err := h.store.CreateAccount(detach(ctx), acct); err != nil {
+	if err := h.createAccount(detach(ctx), acct, reg); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			// Another request created it first with the same key.
 			if existing, gerr := h.store.AccountByThumbprint(ctx, tp); gerr == nil {
 				return h.accountResponse(r, existing, http.StatusOK), nil
 			}
+			if reg != nil {
+				return nil, unauthorized("external account binding key id is already used by another account")
+			}
 		}
 		return nil, internalError(err)
 	}
 	return h.accountResponse(r, acct, http.StatusCreated), nil
+}
+
+// createAccount stores a new account, bound to reg when there is one: of
+// two keys racing for one registration, exactly one gets an account.
+func (h *Handler) createAccount(ctx context.Context, acct *storage.Account, reg *storage.Registration) error {
+	if reg == nil {
+		return h.store.CreateAccount(ctx, acct)
+	}
+	acct.RegistrationID = reg.KeyID
+	reg.AccountID = acct.ID
+	reg.UpdatedAt = acct.CreatedAt
+	return h.store.BindAccount(ctx, acct, reg)
 }
 
 // checkContacts accepts mailto: URLs holding one plausible address each.
@@ -161,6 +184,9 @@ func (h *Handler) accountResource(w http.ResponseWriter, r *http.Request, rest s
 	}
 	var upd accountUpdate
 	if err := decodePayload(req.payload, &upd); err != nil {
+		return nil, err
+	}
+	if _, err := h.accountRegistration(r.Context(), req.account); err != nil {
 		return nil, err
 	}
 	acct := req.account

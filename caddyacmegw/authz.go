@@ -98,6 +98,9 @@ func (h *Handler) authzResource(w http.ResponseWriter, r *http.Request, id strin
 	if upd.Status != storage.StatusDeactivated {
 		return nil, malformed("an authorization may only be changed to deactivated")
 	}
+	if _, err := h.accountRegistration(r.Context(), req.account); err != nil {
+		return nil, err
+	}
 	switch authzStatus(a, h.now()) {
 	case storage.StatusPending, storage.StatusValid:
 	default:

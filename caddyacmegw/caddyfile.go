@@ -40,6 +40,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		max_validations   <n>
 //		terms_of_service  <url>
 //		website           <url>
+//		registration      open | preregistered
+//		allow             <domain...>
+//		deny              <domain...>
+//		allow_wildcard_names [true | false]
+//		max_identifiers   <n>
+//		add_account_contact_email
 //		storage           caddy | memory | <module> [<args...>]
 //		issuer            local [<pki ca id>] { lifetime <duration> }
 //	}
@@ -83,6 +89,27 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.NonceLifetime)
 		case "validation_timeout":
 			err = durationArg(d, &h.ValidationTimeout)
+		case "registration":
+			err = oneArg(d, &h.Registration)
+		case "allow":
+			h.Allow = append(h.Allow, d.RemainingArgs()...)
+			if len(h.Allow) == 0 {
+				err = d.ArgErr()
+			}
+		case "deny":
+			h.Deny = append(h.Deny, d.RemainingArgs()...)
+			if len(h.Deny) == 0 {
+				err = d.ArgErr()
+			}
+		case "allow_wildcard_names":
+			h.AllowWildcardNames, err = boolArg(d)
+		case "max_identifiers":
+			err = intArg(d, &h.MaxIdentifiers)
+		case "add_account_contact_email":
+			if d.NextArg() {
+				err = d.ArgErr()
+			}
+			h.AddAccountContactEmail = true
 		case "storage":
 			h.StorageRaw, err = moduleArg(d, "acme_gateway.storage")
 		case "issuer":
@@ -116,6 +143,22 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 	}
 	*dst = n
 	return nil
+}
+
+// boolArg reads an optional true/false; the bare subdirective means true.
+func boolArg(d *caddyfile.Dispenser) (*bool, error) {
+	v := true
+	if d.NextArg() {
+		b, err := strconv.ParseBool(d.Val())
+		if err != nil {
+			return nil, d.Errf("expected true or false, not %q", d.Val())
+		}
+		v = b
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	return &v, nil
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {

@@ -55,6 +55,9 @@ func (h *Handler) challengeResource(w http.ResponseWriter, r *http.Request, rest
 		if err := decodePayload(req.payload, &obj); err != nil {
 			return nil, err
 		}
+		if _, err := h.accountRegistration(r.Context(), req.account); err != nil {
+			return nil, err
+		}
 		if a, err = h.startValidation(r.Context(), req.account, a, i); err != nil {
 			return nil, err
 		}

@@ -31,8 +31,9 @@ func (h *Handler) directory(w http.ResponseWriter, r *http.Request) (*response, 
 		RevokeCert: base + pathRevoke,
 		KeyChange:  base + pathKeyChange,
 		Meta: directoryMeta{
-			TermsOfService: h.TermsOfService,
-			Website:        h.Website,
+			TermsOfService:          h.TermsOfService,
+			Website:                 h.Website,
+			ExternalAccountRequired: h.Registration == registrationPreregistered,
 		},
 	}}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +46,14 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 	if err != nil {
 		return nil, err
 	}
+	// The registration and policy may have changed since the order was made.
+	reg, err := h.accountRegistration(ctx, req.account)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.policyFor(reg).check(order.Identifiers); err != nil {
+		return nil, err
+	}
 	now := h.now().UTC()
 	if st := orderStatus(order, statuses, now); st != storage.StatusReady {
 		return nil, newProblem("orderNotReady", http.StatusForbidden, "order is %s, not ready", st)
@@ -70,8 +79,10 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 		}
 		return nil, internalError(err)
 	}
+	ireq := h.issueRequest(order, csr)
+	h.addAccountDetails(ireq, req.account, reg)
 	chain, err := h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
-		return h.issuer.Issue(ctx, h.issueRequest(order, csr))
+		return h.issuer.Issue(ctx, ireq)
 	})
 	order, err = h.completeIssuance(ctx, order, chain, err)
 	if err != nil {
@@ -89,6 +100,22 @@ func (h *Handler) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *
 		CSR: csr, Names: names,
 		NotBefore: o.NotBefore, NotAfter: o.NotAfter,
 		AccountID: o.AccountID, OrderID: o.ID,
+	}
+}
+
+// addAccountDetails adds to an issue request what the configuration takes
+// from the account: its first contact e-mail, its registration's procedure.
+func (h *Handler) addAccountDetails(req *IssueRequest, acct *storage.Account, reg *storage.Registration) {
+	if h.AddAccountContactEmail {
+		for _, c := range acct.Contact {
+			if addr, ok := strings.CutPrefix(c, "mailto:"); ok {
+				req.Email = addr
+				break
+			}
+		}
+	}
+	if reg != nil {
+		req.Procedure = reg.Procedure
 	}
 }
 

@@ -144,10 +144,11 @@ func (ti *testIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Certi
 	}
 	serial, _ := randomSerial()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		DNSNames:     req.Names,
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
+		SerialNumber:   serial,
+		DNSNames:       req.Names,
+		EmailAddresses: emailSAN(req.Email),
+		NotBefore:      time.Now().Add(-time.Minute),
+		NotAfter:       time.Now().Add(time.Hour),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ti.caCert, req.CSR.PublicKey, ti.caKey)
 	if err != nil {

@@ -10,15 +10,12 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
-// maxIdentifiers caps the identifiers of one order.
-const maxIdentifiers = 100
-
 type identifier = storage.Identifier
 
 // checkIdentifiers normalizes and checks an order's identifiers. It answers
 // one subproblem per refused identifier, so that a client learns all of
 // them at once.
-func checkIdentifiers(ids []identifier) ([]identifier, error) {
+func checkIdentifiers(ids []identifier, maxIdentifiers int) ([]identifier, error) {
 	if len(ids) == 0 {
 		return nil, malformed("order has no identifiers")
 	}

@@ -46,6 +46,12 @@ type IssueRequest struct {
 	NotBefore, NotAfter time.Time
 	AccountID           string
 	OrderID             string
+	// Email, when set, is put into the certificate as an rfc822Name SAN
+	// (add_account_contact_email).
+	Email string
+	// Procedure, when set, is the account's registration's issuing
+	// procedure, overriding the issuer's own.
+	Procedure string
 }
 
 // PendingError says the CA will answer later; Ref finds the request again.

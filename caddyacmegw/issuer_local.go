@@ -97,6 +97,7 @@ func (li *LocalIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Cert
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: cn},
 		DNSNames:              req.Names,
+		EmailAddresses:        emailSAN(req.Email),
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              keyUsage(req.CSR.PublicKey),
@@ -120,6 +121,13 @@ func (li *LocalIssuer) Revoke(context.Context, *x509.Certificate, int) error { r
 
 // Root returns the CA's root certificate, which clients must trust.
 func (li *LocalIssuer) Root() *x509.Certificate { return li.ca.RootCertificate() }
+
+func emailSAN(addr string) []string {
+	if addr == "" {
+		return nil
+	}
+	return []string{addr}
+}
 
 func keyUsage(pub crypto.PublicKey) x509.KeyUsage {
 	switch pub.(type) {

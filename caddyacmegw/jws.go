@@ -163,13 +163,9 @@ func parseFlattened(body []byte) (*jose.JSONWebSignature, *protectedHeader, erro
 	if len(f.Header) > 0 {
 		return nil, nil, malformed("JWS must not have an unprotected header")
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(f.Protected)
-	if err != nil {
-		return nil, nil, malformed("JWS protected header is not base64url")
-	}
 	var hdr protectedHeader
-	if err := json.Unmarshal(raw, &hdr); err != nil {
-		return nil, nil, malformed("JWS protected header is not JSON")
+	if err := decodeProtected(f.Protected, &hdr); err != nil {
+		return nil, nil, err
 	}
 	if !slices.Contains(signatureAlgorithms, jose.SignatureAlgorithm(hdr.Alg)) {
 		p := newProblem("badSignatureAlgorithm", http.StatusBadRequest, "JWS algorithm %q is not accepted", hdr.Alg)
@@ -187,6 +183,18 @@ func parseFlattened(body []byte) (*jose.JSONWebSignature, *protectedHeader, erro
 		return nil, nil, malformed("JWS must have exactly one signature")
 	}
 	return jws, &hdr, nil
+}
+
+// decodeProtected decodes a JWS protected header.
+func decodeProtected(protected string, hdr *protectedHeader) error {
+	raw, err := base64.RawURLEncoding.DecodeString(protected)
+	if err != nil {
+		return malformed("JWS protected header is not base64url")
+	}
+	if err := json.Unmarshal(raw, hdr); err != nil {
+		return malformed("JWS protected header is not JSON")
+	}
+	return nil
 }
 
 // checkAccountKey accepts public RSA (2048 to 4096 bits), ECDSA P-256/384/521

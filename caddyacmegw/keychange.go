@@ -48,6 +48,9 @@ func (h *Handler) keyChange(w http.ResponseWriter, r *http.Request) (*response, 
 		return nil, err
 	}
 	acct := outer.account
+	if _, err := h.accountRegistration(r.Context(), acct); err != nil {
+		return nil, err
+	}
 	if p.Account != h.accountURL(r, acct.ID) {
 		return nil, unauthorized("inner payload names another account")
 	}

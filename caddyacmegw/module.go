@@ -76,6 +76,30 @@ type Handler struct {
 	// Website is the URL shown in the directory's meta.
 	Website string `json:"website,omitempty"`
 
+	// Registration is "open", where any client may create an account, or
+	// "preregistered", where creating one needs an external account
+	// binding with a key an officer registered beforehand. In open mode a
+	// binding, when sent, is verified and links the account to its
+	// registration. Default: "open".
+	Registration string `json:"registration,omitempty"`
+
+	// Allow, when set, limits orders to names equal to or below one of its
+	// domains (whole labels; "*.example.com" covers only names below).
+	Allow []string `json:"allow,omitempty"`
+
+	// Deny refuses names equal to or below one of its domains.
+	Deny []string `json:"deny,omitempty"`
+
+	// AllowWildcardNames permits wildcard identifiers. Default: true.
+	AllowWildcardNames *bool `json:"allow_wildcard_names,omitempty"`
+
+	// MaxIdentifiers caps the identifiers of one order. Default: 100.
+	MaxIdentifiers int `json:"max_identifiers,omitempty"`
+
+	// AddAccountContactEmail puts the account's first contact e-mail into
+	// issued certificates as an rfc822Name SAN.
+	AddAccountContactEmail bool `json:"add_account_contact_email,omitempty"`
+
 	// StorageRaw selects where registrations are kept. Default: "caddy",
 	// Caddy's configured storage.
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=acme_gateway.storage inline_key=module"`
@@ -84,6 +108,8 @@ type Handler struct {
 	// local CA of the pki app.
 	IssuerRaw json.RawMessage `json:"issuer,omitempty" caddy:"namespace=acme_gateway.issuers inline_key=module"`
 
+	allow      []string // Allow, normalized
+	deny       []string // Deny, normalized
 	store      storage.Store
 	nonces     storage.Nonces
 	issuer     Issuer
@@ -113,6 +139,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.checkLimits(); err != nil {
 		return err
 	}
+	// Unusable entries are reported by Validate.
+	h.allow, _ = normalizeDomainList(h.Allow)
+	h.deny, _ = normalizeDomainList(h.Deny)
 
 	if h.StorageRaw == nil {
 		h.StorageRaw = json.RawMessage(`{"module":"caddy"}`)
@@ -163,6 +192,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.validating = validating
 	h.cleanup = append(h.cleanup, release)
+
+	gateways.add(h)
+	h.cleanup = append(h.cleanup, func() error { gateways.remove(h); return nil })
 	return nil
 }
 
@@ -199,7 +231,23 @@ func (h *Handler) setDefaults() {
 	if h.MaxValidations == 0 {
 		h.MaxValidations = 64
 	}
+	if h.Registration == "" {
+		h.Registration = registrationOpen
+	}
+	if h.AllowWildcardNames == nil {
+		yes := true
+		h.AllowWildcardNames = &yes
+	}
+	if h.MaxIdentifiers == 0 {
+		h.MaxIdentifiers = 100
+	}
 }
+
+// Registration modes.
+const (
+	registrationOpen          = "open"
+	registrationPreregistered = "preregistered"
+)
 
 // checkLimits refuses negative durations and counts, which would make every
 // order or nonce born expired, or the validation pool impossible.
@@ -214,6 +262,9 @@ func (h *Handler) checkLimits() error {
 	}
 	if h.MaxValidations < 0 {
 		return fmt.Errorf("max_validations must be positive, not %d", h.MaxValidations)
+	}
+	if h.MaxIdentifiers < 0 {
+		return fmt.Errorf("max_identifiers must be positive, not %d", h.MaxIdentifiers)
 	}
 	return nil
 }
@@ -236,6 +287,15 @@ func (h *Handler) Validate() error {
 	}
 	if h.BaseURL != "" && !strings.HasPrefix(h.BaseURL, "https://") && !strings.HasPrefix(h.BaseURL, "http://") {
 		return fmt.Errorf("base_url %q must be an absolute http(s) URL", h.BaseURL)
+	}
+	if h.Registration != registrationOpen && h.Registration != registrationPreregistered {
+		return fmt.Errorf("registration must be %q or %q, not %q", registrationOpen, registrationPreregistered, h.Registration)
+	}
+	if _, err := normalizeDomainList(h.Allow); err != nil {
+		return fmt.Errorf("allow: %w", err)
+	}
+	if _, err := normalizeDomainList(h.Deny); err != nil {
+		return fmt.Errorf("deny: %w", err)
 	}
 	return nil
 }

@@ -50,8 +50,15 @@ func (h *Handler) newOrder(w http.ResponseWriter, r *http.Request) (*response, e
 	if err := decodePayload(req.payload, &p); err != nil {
 		return nil, err
 	}
-	ids, err := checkIdentifiers(p.Identifiers)
+	ids, err := checkIdentifiers(p.Identifiers, h.MaxIdentifiers)
 	if err != nil {
+		return nil, err
+	}
+	reg, err := h.accountRegistration(r.Context(), req.account)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.policyFor(reg).check(ids); err != nil {
 		return nil, err
 	}
 	now := h.now().UTC()

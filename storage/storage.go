@@ -206,6 +206,9 @@ type Store interface {
 	Orders
 	Authorizations
 	Certificates
+	Registrations
+	Listings
+	Audit
 }
 
 // Nonces issues and redeems anti-replay nonces. A backend shared by several

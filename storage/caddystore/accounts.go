@@ -11,6 +11,14 @@ import (
 // CreateAccount implements storage.Accounts. Like every account write, it
 // locks the account first and then key thumbprints, in lexical order.
 func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
+	return s.createAccount(ctx, a, a.RegistrationID, nil)
+}
+
+// createAccount stores a with RegistrationID regID, as CreateAccount does,
+// and then runs commit, if any, still holding the account's locks: commit is
+// what makes the account count, so when it fails the account is deleted
+// again (best effort; index entries left behind are ignored).
+func (s *Store) createAccount(ctx context.Context, a *storage.Account, regID string, commit func() error) error {
 	if !safe(a.ID) {
 		return unsafeName("account id", a.ID)
 	}
@@ -30,16 +38,25 @@ func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
 				return err
 			}
 			rec := *a
-			rec.Version = 1
-			// The index first: until the account exists, it points nowhere
-			// and lookups through it find nothing.
+			rec.Version, rec.RegistrationID = 1, regID
+			// The indexes first: until the account exists, they point
+			// nowhere and lookups through them find nothing.
 			if err := s.putString(ctx, s.thumbprintKey(a.KeyThumbprint), a.ID); err != nil {
+				return err
+			}
+			if err := s.putString(ctx, s.accountIndex()+"/"+listKey(a.CreatedAt, a.ID), a.ID); err != nil {
 				return err
 			}
 			if err := s.put(ctx, key, &rec); err != nil {
 				return err
 			}
-			a.Version = 1
+			if commit != nil {
+				if err := commit(); err != nil {
+					_ = s.storage.Delete(context.WithoutCancel(ctx), key)
+					return err
+				}
+			}
+			a.Version, a.RegistrationID = rec.Version, rec.RegistrationID
 			return nil
 		})
 	})

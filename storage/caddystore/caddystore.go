@@ -12,6 +12,11 @@
 //	<prefix>/authz/<id>.json
 //	<prefix>/valid_authz/<account id>/<identifier hash>/<id> -> authz id
 //	<prefix>/certificates/<serial>.json
+//	<prefix>/account_index/<created ns>.<id>                 -> account id
+//	<prefix>/certificate_index/<issued ns>.<serial>          -> serial
+//	<prefix>/registrations/<key id>.json
+//	<prefix>/audit/<time ns>.<id>.json
+//	<prefix>/audit_ids/<id>                                  -> <time ns>.<id>
 //
 // The index keys are hints: every lookup through one loads the record and
 // checks it, so an index entry left behind by a crash between two writes is
@@ -19,8 +24,15 @@
 // the process, a mutex) on the record's key around load, compare and store;
 // reads take no lock. Ids, thumbprints and serials must be base64url or hex,
 // which is what the gateway generates; anything else is never found.
+// Registration key ids, chosen by officers, must be storage.ValidKeyID.
 //
-// Nothing is deleted yet, so storage grows with every order.
+// Officers' listings (ListAccounts, ListCertificates) list the whole
+// creation-ordered index and load records until a page is full, so each
+// page is O(n) in the number of accounts or certificates: fine for an
+// officer's occasional look, not for a hot path. Accounts and certificates
+// stored before the indexes existed are not listed.
+//
+// Only registrations are ever deleted, so storage grows with every order.
 package caddystore
 
 import (
@@ -63,6 +75,14 @@ func (s *Store) orderKey(id string) string        { return s.prefix + "/orders/"
 func (s *Store) accountOrders(acct string) string { return s.prefix + "/account_orders/" + acct }
 func (s *Store) authzKey(id string) string        { return s.prefix + "/authz/" + id + ".json" }
 func (s *Store) certKey(serial string) string     { return s.prefix + "/certificates/" + serial + ".json" }
+func (s *Store) accountIndex() string             { return s.prefix + "/account_index" }
+func (s *Store) certificateIndex() string         { return s.prefix + "/certificate_index" }
+func (s *Store) registrations() string            { return s.prefix + "/registrations" }
+func (s *Store) registrationKey(keyID string) string {
+	return s.registrations() + "/" + keyID + ".json"
+}
+func (s *Store) auditDir() string            { return s.prefix + "/audit" }
+func (s *Store) auditIDKey(id string) string { return s.prefix + "/audit_ids/" + id }
 
 // validAuthzDir is where the valid authorizations of an account for one
 // identifier are indexed. Identifier values are hashed because they may hold

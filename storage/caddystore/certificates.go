@@ -33,6 +33,9 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 			}
 			cert, order := *c, *o
 			cert.Version, order.Version = 1, o.Version+1
+			if err := s.putString(ctx, s.certificateIndex()+"/"+listKey(c.IssuedAt, c.Serial), c.Serial); err != nil {
+				return err
+			}
 			if err := s.put(ctx, certKey, &cert); err != nil {
 				return err
 			}

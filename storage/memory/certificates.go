@@ -23,6 +23,7 @@ func (s *Store) StoreCertificate(_ context.Context, c *storage.Certificate, o *s
 	}
 	c.Version = 1
 	s.certs[c.Serial] = copyCertificate(c)
+	s.certList = insertEntry(s.certList, listEntry{listKey(c.IssuedAt, c.Serial), c.Serial})
 	o.Version++
 	s.orders[o.ID] = copyOrder(o)
 	return nil

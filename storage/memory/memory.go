@@ -3,14 +3,16 @@
 // everything on restart. Records are copied in and out, so callers never
 // share memory with the store.
 //
-// Nothing is ever deleted: memory grows with every account, order,
-// authorization and certificate until the process exits.
+// Nothing but registrations is ever deleted: memory grows with every
+// account, order, authorization, certificate and audit entry until the
+// process exits.
 package memory
 
 import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -24,15 +26,33 @@ type Store struct {
 	byKey    map[string]string // key thumbprint -> account id
 	orders   map[string]*storage.Order
 	// accountOrders holds each account's orders sorted by listKey.
-	accountOrders map[string][]orderEntry
+	accountOrders map[string][]listEntry
 	authzs        map[string]*storage.Authorization
 	// valid indexes the authorizations whose Status is valid, oldest first;
 	// ValidAuthz still checks each one, since expiry depends on its now.
 	valid map[authzKey][]string
 	certs map[string]*storage.Certificate
+	// accountList and certList hold every account and certificate sorted
+	// by listKey of CreatedAt or IssuedAt, for officers' listings.
+	accountList []listEntry
+	certList    []listEntry
+	regs        map[string]*storage.Registration
+	regKeys     []string // sorted
+	audit       []auditRecord
+	auditIDs    map[string]bool
 }
 
-type orderEntry struct{ key, id string }
+// listEntry is a record's sort key (see listKey) and its id.
+type listEntry struct{ key, id string }
+
+// insertEntry adds e to list, which is sorted by key.
+func insertEntry(list []listEntry, e listEntry) []listEntry {
+	if n := len(list); n == 0 || list[n-1].key < e.key {
+		return append(list, e) // the common case
+	}
+	i := sort.Search(len(list), func(i int) bool { return list[i].key > e.key })
+	return slices.Insert(list, i, e)
+}
 
 type authzKey struct {
 	accountID, typ, value string
@@ -49,10 +69,12 @@ func New() *Store {
 		accounts:      make(map[string]*storage.Account),
 		byKey:         make(map[string]string),
 		orders:        make(map[string]*storage.Order),
-		accountOrders: make(map[string][]orderEntry),
+		accountOrders: make(map[string][]listEntry),
 		authzs:        make(map[string]*storage.Authorization),
 		valid:         make(map[authzKey][]string),
 		certs:         make(map[string]*storage.Certificate),
+		regs:          make(map[string]*storage.Registration),
+		auditIDs:      make(map[string]bool),
 	}
 }
 
@@ -60,16 +82,32 @@ func New() *Store {
 func (s *Store) CreateAccount(_ context.Context, a *storage.Account) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.accountFree(a); err != nil {
+		return err
+	}
+	a.Version = 1
+	s.insertAccount(a)
+	return nil
+}
+
+// accountFree returns ErrConflict when a's id or key is taken. The caller
+// holds s.mu.
+func (s *Store) accountFree(a *storage.Account) error {
 	if _, ok := s.accounts[a.ID]; ok {
 		return fmt.Errorf("memory: account %q: %w", a.ID, storage.ErrConflict)
 	}
 	if _, ok := s.byKey[a.KeyThumbprint]; ok {
 		return fmt.Errorf("memory: account key: %w", storage.ErrConflict)
 	}
-	a.Version = 1
+	return nil
+}
+
+// insertAccount stores a copy of a, which accountFree has admitted. The
+// caller holds s.mu.
+func (s *Store) insertAccount(a *storage.Account) {
 	s.accounts[a.ID] = copyAccount(a)
 	s.byKey[a.KeyThumbprint] = a.ID
-	return nil
+	s.accountList = insertEntry(s.accountList, listEntry{listKey(a.CreatedAt, a.ID), a.ID})
 }
 
 // GetAccount implements storage.Accounts.

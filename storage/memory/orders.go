@@ -37,19 +37,13 @@ func (s *Store) CreateOrder(_ context.Context, o *storage.Order, authzs []*stora
 	}
 	o.Version = 1
 	s.orders[o.ID] = copyOrder(o)
-	e := orderEntry{listKey(o.CreatedAt, o.ID), o.ID}
-	list := s.accountOrders[o.AccountID]
-	if n := len(list); n == 0 || list[n-1].key < e.key {
-		s.accountOrders[o.AccountID] = append(list, e) // the common case
-	} else {
-		i := sort.Search(n, func(i int) bool { return list[i].key > e.key })
-		s.accountOrders[o.AccountID] = slices.Insert(list, i, e)
-	}
+	e := listEntry{listKey(o.CreatedAt, o.ID), o.ID}
+	s.accountOrders[o.AccountID] = insertEntry(s.accountOrders[o.AccountID], e)
 	return nil
 }
 
-// listKey sorts an account's orders oldest first, ties broken by id. It is
-// also the ListOrders cursor.
+// listKey sorts records oldest first, ties broken by id. It is also the
+// cursor of ListOrders, ListAccounts, ListCertificates and ListAudit.
 func listKey(created time.Time, id string) string {
 	ns := created.UnixNano()
 	switch {

@@ -1,0 +1,163 @@
+package caddystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// ListAccounts implements storage.Listings (O(n): see the package doc).
+func (s *Store) ListAccounts(ctx context.Context, f storage.AccountFilter, cursor string, limit int) ([]*storage.Account, string, error) {
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("caddystore: ListAccounts limit %d is not positive", limit)
+	}
+	return scan(ctx, s, s.accountIndex(), cursor, limit, func(id string) (*storage.Account, string, error) {
+		a, err := s.GetAccount(ctx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		match := (f.RegistrationID == "" || a.RegistrationID == f.RegistrationID) &&
+			(f.Contact == "" || slices.Contains(a.Contact, f.Contact)) &&
+			(f.Status == "" || a.Status == f.Status)
+		if !match {
+			return nil, listKey(a.CreatedAt, a.ID), nil
+		}
+		return a, listKey(a.CreatedAt, a.ID), nil
+	})
+}
+
+// ListCertificates implements storage.Listings (O(n): see the package doc).
+func (s *Store) ListCertificates(ctx context.Context, f storage.CertificateFilter, cursor string, limit int) ([]*storage.Certificate, string, error) {
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("caddystore: ListCertificates limit %d is not positive", limit)
+	}
+	return scan(ctx, s, s.certificateIndex(), cursor, limit, func(serial string) (*storage.Certificate, string, error) {
+		c, err := s.GetCertificate(ctx, serial)
+		if err != nil {
+			return nil, "", err
+		}
+		match := (f.AccountID == "" || c.AccountID == f.AccountID) &&
+			(f.Name == "" || slices.Contains(c.Names, f.Name)) &&
+			(f.Serial == "" || c.Serial == f.Serial) &&
+			(f.Status == "" || c.Status == f.Status)
+		if !match {
+			return nil, listKey(c.IssuedAt, c.Serial), nil
+		}
+		return c, listKey(c.IssuedAt, c.Serial), nil
+	})
+}
+
+// scan pages through the creation-ordered index in dir: it loads the
+// record of each entry after cursor with load, which returns the record
+// (nil when it does not match the filter) and the record's own index key,
+// and stops once a page is full and one more record matches. An entry
+// whose record is missing or has another index key is stale and skipped.
+func scan[T any](ctx context.Context, s *Store, dir, cursor string, limit int, load func(id string) (*T, string, error)) ([]*T, string, error) {
+	keys, err := s.indexKeys(ctx, dir)
+	if err != nil {
+		return nil, "", err
+	}
+	i := sort.SearchStrings(keys, cursor)
+	if i < len(keys) && keys[i] == cursor {
+		i++
+	}
+	var (
+		page []*T
+		next string
+	)
+	for _, k := range keys[i:] {
+		_, id, _ := strings.Cut(k, ".")
+		rec, own, err := load(id)
+		if errors.Is(err, storage.ErrNotFound) || err == nil && own != k {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if rec == nil {
+			continue
+		}
+		if len(page) == limit {
+			return page, next, nil
+		}
+		page, next = append(page, rec), k
+	}
+	return page, "", nil
+}
+
+// indexKeys returns the sorted entries of a creation-ordered index,
+// skipping what is not an entry, such as an editor's backup file.
+func (s *Store) indexKeys(ctx context.Context, dir string) ([]string, error) {
+	keys, err := s.list(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return len(k) <= len(zeros)+1 || k[len(zeros)] != '.' })
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// AppendAudit implements storage.Audit. The id's key is written first and
+// claims the id; the entry follows. A crash in between loses one entry
+// whose id is then taken, which a caller with random ids never notices.
+func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry) error {
+	if !safe(e.ID) {
+		return unsafeName("audit entry id", e.ID)
+	}
+	idKey := s.auditIDKey(e.ID)
+	return s.locked(ctx, idKey, func() error {
+		switch _, err := s.loadString(ctx, idKey); {
+		case err == nil:
+			return fmt.Errorf("caddystore: audit entry %q: %w", e.ID, storage.ErrConflict)
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		k := listKey(e.Time, e.ID)
+		if err := s.putString(ctx, idKey, k); err != nil {
+			return err
+		}
+		return s.put(ctx, s.auditDir()+"/"+k+".json", e)
+	})
+}
+
+// ListAudit implements storage.Audit. Its cursor is the last entry's key
+// without ".json".
+func (s *Store) ListAudit(ctx context.Context, cursor string, limit int) ([]*storage.AuditEntry, string, error) {
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("caddystore: ListAudit limit %d is not positive", limit)
+	}
+	names, err := s.list(ctx, s.auditDir())
+	if err != nil {
+		return nil, "", err
+	}
+	var keys []string
+	for _, n := range names {
+		if k, ok := strings.CutSuffix(n, ".json"); ok && len(k) > len(zeros)+1 && k[len(zeros)] == '.' {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	i := sort.SearchStrings(keys, cursor)
+	if i < len(keys) && keys[i] == cursor {
+		i++
+	}
+	page := keys[i:min(i+limit, len(keys))]
+	entries := make([]*storage.AuditEntry, 0, len(page))
+	for _, k := range page {
+		var e storage.AuditEntry
+		if err := s.load(ctx, s.auditDir()+"/"+k+".json", &e); err != nil {
+			return nil, "", err
+		}
+		entries = append(entries, &e)
+	}
+	var next string
+	if i+len(page) < len(keys) {
+		next = page[len(page)-1]
+	}
+	return entries, next, nil
+}

@@ -1,0 +1,175 @@
+package caddystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+func registrationNotFound(keyID string) error {
+	return fmt.Errorf("caddystore: registration %q: %w", keyID, storage.ErrNotFound)
+}
+
+// CreateRegistration implements storage.Registrations.
+func (s *Store) CreateRegistration(ctx context.Context, r *storage.Registration) error {
+	if !storage.ValidKeyID(r.KeyID) {
+		return fmt.Errorf("caddystore: registration key id %q is not 1 to 64 characters of [A-Za-z0-9_-]", r.KeyID)
+	}
+	key := s.registrationKey(r.KeyID)
+	return s.locked(ctx, key, func() error {
+		// Any record at the key conflicts, even one whose KeyID differs in
+		// case on a case-insensitive file system.
+		switch err := s.load(ctx, key, new(storage.Registration)); {
+		case err == nil:
+			return fmt.Errorf("caddystore: registration %q: %w", r.KeyID, storage.ErrConflict)
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		rec := *r
+		rec.Version = 1
+		if err := s.put(ctx, key, &rec); err != nil {
+			return err
+		}
+		r.Version = 1
+		return nil
+	})
+}
+
+// GetRegistration implements storage.Registrations.
+func (s *Store) GetRegistration(ctx context.Context, keyID string) (*storage.Registration, error) {
+	if !storage.ValidKeyID(keyID) {
+		return nil, registrationNotFound(keyID)
+	}
+	var r storage.Registration
+	if err := s.load(ctx, s.registrationKey(keyID), &r); err != nil {
+		return nil, err
+	}
+	if r.KeyID != keyID { // a case-insensitive file system matched another
+		return nil, registrationNotFound(keyID)
+	}
+	return &r, nil
+}
+
+// registrationCurrent returns nil when the stored registration has r's
+// Version, and the stored one. The caller holds the registration's lock.
+func (s *Store) registrationCurrent(ctx context.Context, r *storage.Registration) (*storage.Registration, error) {
+	old, err := s.GetRegistration(ctx, r.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if old.Version != r.Version {
+		return nil, conflict("registration", r.KeyID, old.Version, r.Version)
+	}
+	return old, nil
+}
+
+// UpdateRegistration implements storage.Registrations.
+func (s *Store) UpdateRegistration(ctx context.Context, r *storage.Registration) error {
+	if !storage.ValidKeyID(r.KeyID) {
+		return registrationNotFound(r.KeyID)
+	}
+	key := s.registrationKey(r.KeyID)
+	return s.locked(ctx, key, func() error {
+		if _, err := s.registrationCurrent(ctx, r); err != nil {
+			return err
+		}
+		rec := *r
+		rec.Version++
+		if err := s.put(ctx, key, &rec); err != nil {
+			return err
+		}
+		r.Version = rec.Version
+		return nil
+	})
+}
+
+// DeleteRegistration implements storage.Registrations.
+func (s *Store) DeleteRegistration(ctx context.Context, keyID string) error {
+	if !storage.ValidKeyID(keyID) {
+		return registrationNotFound(keyID)
+	}
+	key := s.registrationKey(keyID)
+	return s.locked(ctx, key, func() error {
+		if _, err := s.GetRegistration(ctx, keyID); err != nil {
+			return err
+		}
+		if err := s.storage.Delete(ctx, key); err != nil {
+			return s.failed("delete", key, err)
+		}
+		return nil
+	})
+}
+
+// ListRegistrations implements storage.Registrations. Its cursor is the
+// last key id returned. It lists every registration's key for each page.
+func (s *Store) ListRegistrations(ctx context.Context, cursor string, limit int) ([]*storage.Registration, string, error) {
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("caddystore: ListRegistrations limit %d is not positive", limit)
+	}
+	names, err := s.list(ctx, s.registrations())
+	if err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	for _, n := range names {
+		if id, ok := strings.CutSuffix(n, ".json"); ok && storage.ValidKeyID(id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	i := sort.SearchStrings(ids, cursor)
+	if i < len(ids) && ids[i] == cursor {
+		i++
+	}
+	var regs []*storage.Registration
+	for ; i < len(ids) && len(regs) < limit; i++ {
+		r, err := s.GetRegistration(ctx, ids[i])
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted since listed
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		regs = append(regs, r)
+	}
+	var next string
+	if i < len(ids) && len(regs) > 0 {
+		next = regs[len(regs)-1].KeyID
+	}
+	return regs, next, nil
+}
+
+// BindAccount implements storage.Registrations. It holds the registration's
+// lock around the whole of CreateAccount and writes the registration last:
+// that write is the commit point, and when it fails the account is deleted
+// again. A crash just before it leaves an account that names the
+// registration while the registration names none; the registration can
+// then still be bound once more.
+func (s *Store) BindAccount(ctx context.Context, a *storage.Account, r *storage.Registration) error {
+	if !storage.ValidKeyID(r.KeyID) {
+		return registrationNotFound(r.KeyID)
+	}
+	key := s.registrationKey(r.KeyID)
+	return s.locked(ctx, key, func() error {
+		old, err := s.registrationCurrent(ctx, r)
+		if err != nil {
+			return err
+		}
+		if old.AccountID != "" {
+			return fmt.Errorf("caddystore: registration %q is bound to account %q: %w", r.KeyID, old.AccountID, storage.ErrConflict)
+		}
+		rec := *r
+		rec.AccountID, rec.Version = a.ID, r.Version+1
+		err = s.createAccount(ctx, a, r.KeyID, func() error { return s.put(ctx, key, &rec) })
+		if err != nil {
+			return err
+		}
+		r.AccountID, r.Version = rec.AccountID, rec.Version
+		return nil
+	})
+}
