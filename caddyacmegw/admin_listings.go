@@ -1,0 +1,318 @@
+package caddyacmegw
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// accountView is an account as officers see it.
+type accountView struct {
+	ID             string    `json:"id"`
+	Status         string    `json:"status"`
+	Contact        []string  `json:"contact"`
+	RegistrationID string    `json:"registration_id,omitempty"`
+	KeyThumbprint  string    `json:"key_thumbprint"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+func viewAccount(a *storage.Account) accountView {
+	v := accountView{
+		ID:             a.ID,
+		Status:         a.Status,
+		Contact:        a.Contact,
+		RegistrationID: a.RegistrationID,
+		KeyThumbprint:  a.KeyThumbprint,
+		CreatedAt:      a.CreatedAt,
+	}
+	if v.Contact == nil {
+		v.Contact = []string{}
+	}
+	return v
+}
+
+func (q *adminRequest) listAccounts() error {
+	v, p, err := q.query("registration", "contact", "status")
+	if err != nil {
+		return err
+	}
+	f := storage.AccountFilter{RegistrationID: v.Get("registration"), Contact: v.Get("contact"), Status: v.Get("status")}
+	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusDeactivated, storage.StatusRevoked); err != nil {
+		return err
+	}
+	accts, next, err := q.h.store.ListAccounts(q.r.Context(), f, p.cursor, p.limit)
+	if err != nil {
+		return storeError(err, "accounts")
+	}
+	out := struct {
+		Accounts []accountView `json:"accounts"`
+		Next     string        `json:"next"`
+	}{Accounts: []accountView{}, Next: next}
+	for _, a := range accts {
+		out.Accounts = append(out.Accounts, viewAccount(a))
+	}
+	return writeJSON(q.w, http.StatusOK, out)
+}
+
+func (q *adminRequest) getAccount(id string) error {
+	a, err := q.h.store.GetAccount(q.r.Context(), id)
+	if err != nil {
+		return storeError(err, "account "+id)
+	}
+	return writeJSON(q.w, http.StatusOK, viewAccount(a))
+}
+
+// deactivateAccount ends an account as RFC 8555 §7.3.6 does for its holder:
+// the gateway refuses every later request signed with its key.
+func (q *adminRequest) deactivateAccount(id string) error {
+	ctx := detach(q.r.Context())
+	var a *storage.Account
+	var from string
+	errAlready := errors.New("already deactivated")
+	err := retryConflict(func() error {
+		var err error
+		if a, err = q.h.store.GetAccount(ctx, id); err != nil {
+			return err
+		}
+		if a.Status != storage.StatusValid {
+			return errAlready
+		}
+		from = a.Status
+		a.Status = storage.StatusDeactivated
+		return q.h.store.UpdateAccount(ctx, a)
+	})
+	if errors.Is(err, errAlready) {
+		return apiError(http.StatusConflict, "account %s is %s already", id, a.Status)
+	}
+	if err != nil {
+		return storeError(err, "account "+id)
+	}
+	q.audit(ctx, "account.deactivate", id, map[string]any{
+		"from":            from,
+		"registration_id": a.RegistrationID,
+	})
+	return writeJSON(q.w, http.StatusOK, viewAccount(a))
+}
+
+// certificateView is a certificate as officers see it; ChainPEM only when
+// asked for one certificate.
+type certificateView struct {
+	Serial           string     `json:"serial"`
+	Status           string     `json:"status"`
+	Names            []string   `json:"names"`
+	AccountID        string     `json:"account_id"`
+	OrderID          string     `json:"order_id"`
+	NotBefore        time.Time  `json:"not_before"`
+	NotAfter         time.Time  `json:"not_after"`
+	IssuedAt         time.Time  `json:"issued_at"`
+	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
+	RevocationReason *int       `json:"revocation_reason,omitempty"`
+	ChainPEM         string     `json:"chain_pem,omitempty"`
+}
+
+func viewCertificate(c *storage.Certificate) certificateView {
+	v := certificateView{
+		Serial:    c.Serial,
+		Status:    c.Status,
+		Names:     c.Names,
+		AccountID: c.AccountID,
+		OrderID:   c.OrderID,
+		NotBefore: c.NotBefore,
+		NotAfter:  c.NotAfter,
+		IssuedAt:  c.IssuedAt,
+	}
+	if v.Names == nil {
+		v.Names = []string{}
+	}
+	if c.Status == storage.StatusRevoked {
+		t, reason := c.RevokedAt, c.RevocationReason
+		v.RevokedAt, v.RevocationReason = &t, &reason
+	}
+	return v
+}
+
+func (q *adminRequest) listCertificates() error {
+	v, p, err := q.query("account", "name", "serial", "status")
+	if err != nil {
+		return err
+	}
+	f := storage.CertificateFilter{AccountID: v.Get("account"), Name: strings.ToLower(v.Get("name")), Status: v.Get("status")}
+	if s := v.Get("serial"); s != "" {
+		if f.Serial, err = normalizeSerial(s); err != nil {
+			return err
+		}
+	}
+	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusRevoked); err != nil {
+		return err
+	}
+	certs, next, err := q.h.store.ListCertificates(q.r.Context(), f, p.cursor, p.limit)
+	if err != nil {
+		return storeError(err, "certificates")
+	}
+	out := struct {
+		Certificates []certificateView `json:"certificates"`
+		Next         string            `json:"next"`
+	}{Certificates: []certificateView{}, Next: next}
+	for _, c := range certs {
+		out.Certificates = append(out.Certificates, viewCertificate(c))
+	}
+	return writeJSON(q.w, http.StatusOK, out)
+}
+
+func (q *adminRequest) getCertificate(serial string) error {
+	serial, err := normalizeSerial(serial)
+	if err != nil {
+		return err
+	}
+	c, err := q.h.store.GetCertificate(q.r.Context(), serial)
+	if err != nil {
+		return storeError(err, "certificate "+serial)
+	}
+	v := viewCertificate(c)
+	v.ChainPEM = string(c.ChainPEM)
+	return writeJSON(q.w, http.StatusOK, v)
+}
+
+// revokeCertificate revokes at the CA first and records the revocation only
+// once the CA confirmed it, so that the record never claims more than the
+// CA did; a failed record after a confirmed revocation is retried once and
+// otherwise reported (the CA's CRL is then the truth).
+func (q *adminRequest) revokeCertificate(serial string) error {
+	serial, err := normalizeSerial(serial)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Reason *int `json:"reason"`
+	}
+	if err := readJSON(q.w, q.r, &body); err != nil {
+		return err
+	}
+	reason := 0
+	if body.Reason != nil {
+		reason = *body.Reason
+	}
+	if !revocationReasons[reason] {
+		return apiError(http.StatusBadRequest, "reason %d not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)", reason)
+	}
+	ctx := detach(q.r.Context())
+	c, err := q.h.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return storeError(err, "certificate "+serial)
+	}
+	if c.Status == storage.StatusRevoked {
+		return apiError(http.StatusConflict, "certificate %s is revoked already", serial)
+	}
+	if !q.h.now().Before(c.NotAfter) {
+		return apiError(http.StatusConflict, "certificate %s expired at %s; revoking it has no effect", serial, c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	block, _ := pem.Decode(c.ChainPEM)
+	if block == nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: errors.New("stored chain holds no PEM"), Message: "stored certificate cannot be read"}
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err, Message: "stored certificate cannot be parsed"}
+	}
+	if err := q.h.issuer.Revoke(ctx, leaf, reason); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: err, Message: "the issuer did not revoke the certificate: " + err.Error()}
+	}
+	revokedAt := q.h.now().UTC()
+	errRaced := errors.New("revoked concurrently")
+	err = retryConflict(func() error {
+		if c.Status == storage.StatusRevoked {
+			return errRaced
+		}
+		c.Status = storage.StatusRevoked
+		c.RevokedAt = revokedAt
+		c.RevocationReason = reason
+		err := q.h.store.UpdateCertificate(ctx, c)
+		if errors.Is(err, storage.ErrConflict) {
+			if fresh, err2 := q.h.store.GetCertificate(ctx, serial); err2 == nil {
+				c = fresh
+			}
+		}
+		return err
+	})
+	if errors.Is(err, errRaced) {
+		return apiError(http.StatusConflict, "certificate %s was revoked concurrently", serial)
+	}
+	if err != nil {
+		q.h.logger.Error("the issuer revoked a certificate but recording it failed", zap.String("gateway", q.h.Name), zap.String("serial", serial), zap.Error(err))
+		return storeError(err, "certificate "+serial)
+	}
+	q.audit(ctx, "certificate.revoke", serial, map[string]any{
+		"reason":     reason,
+		"account_id": c.AccountID,
+		"names":      c.Names,
+	})
+	return writeJSON(q.w, http.StatusOK, viewCertificate(c))
+}
+
+// auditView is an audit entry with its detail as JSON, not base64.
+type auditView struct {
+	ID     string          `json:"id"`
+	Time   time.Time       `json:"time"`
+	Actor  string          `json:"actor"`
+	Action string          `json:"action"`
+	Target string          `json:"target"`
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+func (q *adminRequest) listAudit() error {
+	_, p, err := q.query()
+	if err != nil {
+		return err
+	}
+	entries, next, err := q.h.store.ListAudit(q.r.Context(), p.cursor, p.limit)
+	if err != nil {
+		return storeError(err, "audit")
+	}
+	out := struct {
+		Audit []auditView `json:"audit"`
+		Next  string      `json:"next"`
+	}{Audit: []auditView{}, Next: next}
+	for _, e := range entries {
+		v := auditView{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target}
+		if json.Valid(e.Detail) {
+			v.Detail = e.Detail
+		}
+		out.Audit = append(out.Audit, v)
+	}
+	return writeJSON(q.w, http.StatusOK, out)
+}
+
+// normalizeSerial accepts a serial as officers copy it (upper case, colons,
+// leading zeros) and returns it as stored: lower-case hex, no leading zeros.
+func normalizeSerial(s string) (string, error) {
+	if len(s) > 128 {
+		return "", apiError(http.StatusBadRequest, "serial is too long")
+	}
+	n, ok := new(big.Int).SetString(strings.ReplaceAll(s, ":", ""), 16)
+	if !ok || n.Sign() < 0 {
+		return "", apiError(http.StatusBadRequest, "serial %q is not a hexadecimal number", s)
+	}
+	return n.Text(16), nil
+}
+
+func checkStatus(s string, allowed ...string) error {
+	if s == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if s == a {
+			return nil
+		}
+	}
+	return apiError(http.StatusBadRequest, "status %q is none of %s", s, strings.Join(allowed, ", "))
+}

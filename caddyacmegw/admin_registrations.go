@@ -1,0 +1,387 @@
+package caddyacmegw
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// Limits on a registration's fields.
+const (
+	maxDescriptionLen = 1000
+	maxProcedureLen   = 200
+	maxAllowedDomains = 1000
+	hmacKeyBytes      = 32
+)
+
+// registrationView is a registration as officers see it. HMACKey is set
+// only in the answer that creates it: the key is never shown again.
+type registrationView struct {
+	KeyID          string     `json:"key_id"`
+	HMACKey        string     `json:"hmac_key,omitempty"`
+	Description    string     `json:"description"`
+	AllowedDomains []string   `json:"allowed_domains"`
+	Expires        *time.Time `json:"expires"`
+	Status         string     `json:"status"`
+	AccountID      string     `json:"account_id,omitempty"`
+	Procedure      string     `json:"procedure,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	CreatedBy      string     `json:"created_by,omitempty"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	UpdatedBy      string     `json:"updated_by,omitempty"`
+}
+
+func viewRegistration(r *storage.Registration) registrationView {
+	v := registrationView{
+		KeyID:          r.KeyID,
+		Description:    r.Description,
+		AllowedDomains: r.AllowedDomains,
+		Status:         r.Status,
+		AccountID:      r.AccountID,
+		Procedure:      r.Procedure,
+		CreatedAt:      r.CreatedAt,
+		CreatedBy:      r.CreatedBy,
+		UpdatedAt:      r.UpdatedAt,
+		UpdatedBy:      r.UpdatedBy,
+	}
+	if v.AllowedDomains == nil {
+		v.AllowedDomains = []string{}
+	}
+	if !r.Expires.IsZero() {
+		t := r.Expires
+		v.Expires = &t
+	}
+	return v
+}
+
+// createRegistrationRequest is the body of POST registrations.
+type createRegistrationRequest struct {
+	KeyID          string   `json:"key_id"`
+	Description    string   `json:"description"`
+	AllowedDomains []string `json:"allowed_domains"`
+	// Expires is an RFC 3339 time; ExpiresIn a duration from now ("720h",
+	// "30d"). At most one of them.
+	Expires   string `json:"expires"`
+	ExpiresIn string `json:"expires_in"`
+	Procedure string `json:"procedure"`
+}
+
+func (q *adminRequest) createRegistration() error {
+	var body createRegistrationRequest
+	if err := readJSON(q.w, q.r, &body); err != nil {
+		return err
+	}
+	now := q.h.now().UTC()
+	reg := &storage.Registration{
+		KeyID:       body.KeyID,
+		Description: body.Description,
+		Procedure:   body.Procedure,
+		Status:      storage.RegistrationActive,
+		CreatedAt:   now,
+		CreatedBy:   actor(q.r),
+		UpdatedAt:   now,
+	}
+	if reg.KeyID == "" {
+		reg.KeyID = newID()
+	} else if err := checkKeyID(reg.KeyID); err != nil {
+		return err
+	}
+	if err := checkText("description", reg.Description, maxDescriptionLen); err != nil {
+		return err
+	}
+	if err := checkText("procedure", reg.Procedure, maxProcedureLen); err != nil {
+		return err
+	}
+	domains, err := normalizeAllowedDomains(body.AllowedDomains)
+	if err != nil {
+		return err
+	}
+	reg.AllowedDomains = domains
+	if reg.Expires, err = parseExpiry(body.Expires, body.ExpiresIn, now); err != nil {
+		return err
+	}
+	key := make([]byte, hmacKeyBytes)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
+	reg.HMACKey = key
+
+	ctx := detach(q.r.Context())
+	if err := q.h.store.CreateRegistration(ctx, reg); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return apiError(http.StatusConflict, "a registration with key id %q exists", reg.KeyID)
+		}
+		return storeError(err, "registration")
+	}
+	v := viewRegistration(reg)
+	q.audit(ctx, "registration.create", reg.KeyID, map[string]any{
+		"description":     v.Description,
+		"allowed_domains": v.AllowedDomains,
+		"expires":         v.Expires,
+		"procedure":       v.Procedure,
+		"status":          v.Status,
+	})
+	v.HMACKey = base64.RawURLEncoding.EncodeToString(key)
+	return writeJSON(q.w, http.StatusCreated, v)
+}
+
+func (q *adminRequest) listRegistrations() error {
+	_, p, err := q.query()
+	if err != nil {
+		return err
+	}
+	regs, next, err := q.h.store.ListRegistrations(q.r.Context(), p.cursor, p.limit)
+	if err != nil {
+		return storeError(err, "registrations")
+	}
+	out := struct {
+		Registrations []registrationView `json:"registrations"`
+		Next          string             `json:"next"`
+	}{Registrations: []registrationView{}, Next: next}
+	for _, r := range regs {
+		out.Registrations = append(out.Registrations, viewRegistration(r))
+	}
+	return writeJSON(q.w, http.StatusOK, out)
+}
+
+func (q *adminRequest) getRegistration(kid string) error {
+	reg, err := q.h.store.GetRegistration(q.r.Context(), kid)
+	if err != nil {
+		return storeError(err, "registration "+kid)
+	}
+	return writeJSON(q.w, http.StatusOK, viewRegistration(reg))
+}
+
+// registrationPatch is a checked PATCH body: nil fields stay as they are.
+type registrationPatch struct {
+	description    *string
+	procedure      *string
+	allowedDomains *[]string
+	expires        *time.Time // zero time clears
+	status         *string
+}
+
+// parseRegistrationPatch reads a PATCH body. A JSON object rather than a
+// struct, so that "expires": null (clear it) differs from no "expires".
+func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
+	var raw map[string]json.RawMessage
+	if err := readJSON(q.w, q.r, &raw); err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, apiError(http.StatusBadRequest, "nothing to change; send allowed_domains, description, expires, expires_in, status or procedure")
+	}
+	p := &registrationPatch{}
+	str := func(key string) (*string, error) {
+		var s *string
+		if err := json.Unmarshal(raw[key], &s); err != nil {
+			return nil, apiError(http.StatusBadRequest, "%s must be a string", key)
+		}
+		if s == nil {
+			s = new(string) // null clears
+		}
+		return s, nil
+	}
+	_, hasExpires := raw["expires"]
+	_, hasExpiresIn := raw["expires_in"]
+	if hasExpires && hasExpiresIn {
+		return nil, apiError(http.StatusBadRequest, "give expires or expires_in, not both")
+	}
+	for key, val := range raw {
+		var err error
+		switch key {
+		case "description":
+			if p.description, err = str(key); err == nil {
+				err = checkText(key, *p.description, maxDescriptionLen)
+			}
+		case "procedure":
+			if p.procedure, err = str(key); err == nil {
+				err = checkText(key, *p.procedure, maxProcedureLen)
+			}
+		case "allowed_domains":
+			var list []string
+			if json.Unmarshal(val, &list) != nil {
+				return nil, apiError(http.StatusBadRequest, "allowed_domains must be a list of names")
+			}
+			if list, err = normalizeAllowedDomains(list); err == nil {
+				p.allowedDomains = &list
+			}
+		case "expires", "expires_in":
+			var s *string
+			if json.Unmarshal(val, &s) != nil {
+				return nil, apiError(http.StatusBadRequest, "%s must be a string or null", key)
+			}
+			var t time.Time
+			if s != nil {
+				now := q.h.now().UTC()
+				if key == "expires" {
+					t, err = parseExpiry(*s, "", now)
+				} else {
+					t, err = parseExpiry("", *s, now)
+				}
+				if err == nil && t.IsZero() {
+					err = apiError(http.StatusBadRequest, "%s is empty; send null to clear it", key)
+				}
+			}
+			p.expires = &t
+		case "status":
+			var s string
+			if json.Unmarshal(val, &s) != nil || (s != storage.RegistrationActive && s != storage.RegistrationDisabled) {
+				return nil, apiError(http.StatusBadRequest, "status must be %q or %q", storage.RegistrationActive, storage.RegistrationDisabled)
+			}
+			p.status = &s
+		default:
+			return nil, apiError(http.StatusBadRequest, "unknown field %q; changeable are allowed_domains, description, expires, expires_in, status, procedure", key)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// apply changes reg and returns what changed, old and new, for the audit.
+func (p *registrationPatch) apply(reg *storage.Registration) map[string]any {
+	changes := map[string]any{}
+	change := func(key string, from, to any) { changes[key] = map[string]any{"from": from, "to": to} }
+	if p.description != nil && *p.description != reg.Description {
+		change("description", reg.Description, *p.description)
+		reg.Description = *p.description
+	}
+	if p.procedure != nil && *p.procedure != reg.Procedure {
+		change("procedure", reg.Procedure, *p.procedure)
+		reg.Procedure = *p.procedure
+	}
+	if p.allowedDomains != nil && !slices.Equal(*p.allowedDomains, reg.AllowedDomains) {
+		change("allowed_domains", reg.AllowedDomains, *p.allowedDomains)
+		reg.AllowedDomains = *p.allowedDomains
+	}
+	if p.expires != nil && !p.expires.Equal(reg.Expires) {
+		change("expires", viewRegistration(reg).Expires, timeOrNil(*p.expires))
+		reg.Expires = *p.expires
+	}
+	if p.status != nil && *p.status != reg.Status {
+		change("status", reg.Status, *p.status)
+		reg.Status = *p.status
+	}
+	return changes
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (q *adminRequest) patchRegistration(kid string) error {
+	p, err := q.parseRegistrationPatch()
+	if err != nil {
+		return err
+	}
+	ctx := detach(q.r.Context())
+	var reg *storage.Registration
+	var changes map[string]any
+	err = retryConflict(func() error {
+		var err error
+		if reg, err = q.h.store.GetRegistration(ctx, kid); err != nil {
+			return err
+		}
+		if changes = p.apply(reg); len(changes) == 0 {
+			return nil // nothing differs: no write, no audit entry
+		}
+		reg.UpdatedAt = q.h.now().UTC()
+		reg.UpdatedBy = actor(q.r)
+		return q.h.store.UpdateRegistration(ctx, reg)
+	})
+	if err != nil {
+		return storeError(err, "registration "+kid)
+	}
+	if len(changes) > 0 {
+		q.audit(ctx, "registration.update", kid, map[string]any{"changes": changes})
+	}
+	return writeJSON(q.w, http.StatusOK, viewRegistration(reg))
+}
+
+func (q *adminRequest) deleteRegistration(kid string) error {
+	ctx := detach(q.r.Context())
+	reg, err := q.h.store.GetRegistration(ctx, kid)
+	if err != nil {
+		return storeError(err, "registration "+kid)
+	}
+	if err := q.h.store.DeleteRegistration(ctx, kid); err != nil {
+		return storeError(err, "registration "+kid)
+	}
+	q.audit(ctx, "registration.delete", kid, map[string]any{
+		"account_id":      reg.AccountID,
+		"allowed_domains": viewRegistration(reg).AllowedDomains,
+		"status":          reg.Status,
+	})
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checkKeyID accepts a key id an officer chose: base64url characters,
+// since clients send it in a JWS header and it appears in admin URLs.
+func checkKeyID(kid string) error {
+	if !storage.ValidKeyID(kid) {
+		return apiError(http.StatusBadRequest, "key_id must be 1 to 64 letters, digits, '-' or '_'")
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return apiError(http.StatusBadRequest, "%s is longer than %d bytes", field, max)
+	}
+	return nil
+}
+
+// normalizeAllowedDomains normalizes each entry as the gateway's policy
+// does, drops duplicates and keeps them sorted, or refuses the first bad one.
+func normalizeAllowedDomains(in []string) ([]string, error) {
+	if len(in) > maxAllowedDomains {
+		return nil, apiError(http.StatusBadRequest, "at most %d allowed_domains", maxAllowedDomains)
+	}
+	var out []string
+	for _, d := range in {
+		n, err := normalizeDomainEntry(d)
+		if err != nil {
+			return nil, apiError(http.StatusBadRequest, "allowed_domains: %v", err)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// parseExpiry reads an expiry given as a time or as a duration from now;
+// neither is the zero time (never expires).
+func parseExpiry(at, in string, now time.Time) (time.Time, error) {
+	switch {
+	case at != "" && in != "":
+		return time.Time{}, apiError(http.StatusBadRequest, "give expires or expires_in, not both")
+	case at != "":
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return time.Time{}, apiError(http.StatusBadRequest, "expires must be an RFC 3339 time like 2030-01-02T15:04:05Z")
+		}
+		if !t.After(now) {
+			return time.Time{}, apiError(http.StatusBadRequest, "expires %s is not in the future", at)
+		}
+		return t.UTC(), nil
+	case in != "":
+		d, err := caddy.ParseDuration(in)
+		if err != nil || d <= 0 {
+			return time.Time{}, apiError(http.StatusBadRequest, "expires_in must be a positive duration like \"720h\" or \"30d\"")
+		}
+		return now.Add(d).Truncate(time.Second), nil
+	}
+	return time.Time{}, nil
+}
