@@ -86,7 +86,7 @@ func (h *Handler) authzResource(w http.ResponseWriter, r *http.Request, id strin
 		return nil, err
 	}
 	if req.postAsGet() {
-		h.resumeValidation(req.account, a)
+		h.resumeValidation(r, req.account, a)
 		return h.authzResponse(r, a), nil
 	}
 	var upd struct {

@@ -45,6 +45,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		deny              <domain...>
 //		allow_wildcard_names [true | false]
 //		max_identifiers   <n>
+//		allow_ip          <cidr...>
+//		max_validations_per_account <n>
+//		validation_attempts <n>
+//		tls_alpn_port     <port>
+//		deny_validation_to <cidr...> | none
+//		caa_identities    <domain...>
+//		dnssec_required
 //		add_account_contact_email
 //		storage           caddy | memory | <module> [<args...>]
 //		issuer            local [<pki ca id>] { lifetime <duration> }
@@ -110,6 +117,32 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				err = d.ArgErr()
 			}
 			h.AddAccountContactEmail = true
+		case "max_validations_per_account":
+			err = intArg(d, &h.MaxValidationsPerAccount)
+		case "validation_attempts":
+			err = intArg(d, &h.ValidationAttempts)
+		case "tls_alpn_port":
+			err = intArg(d, &h.TLSALPNPort)
+		case "deny_validation_to":
+			h.DenyValidationTo = append(h.DenyValidationTo, d.RemainingArgs()...)
+			if len(h.DenyValidationTo) == 0 {
+				err = d.ArgErr()
+			}
+		case "caa_identities":
+			h.CAAIdentities = append(h.CAAIdentities, d.RemainingArgs()...)
+			if len(h.CAAIdentities) == 0 {
+				err = d.ArgErr()
+			}
+		case "dnssec_required":
+			if d.NextArg() {
+				err = d.ArgErr()
+			}
+			h.DNSSECRequired = true
+		case "allow_ip":
+			h.AllowIP = append(h.AllowIP, d.RemainingArgs()...)
+			if len(h.AllowIP) == 0 {
+				err = d.ArgErr()
+			}
 		case "storage":
 			h.StorageRaw, err = moduleArg(d, "acme_gateway.storage")
 		case "issuer":

@@ -346,7 +346,7 @@ func TestHandlerValidate(t *testing.T) {
 		{"both challenge types", func(h *Handler) { h.Challenges = []string{"dns-01", "http-01"} }, ""},
 		{"https base_url", func(h *Handler) { h.BaseURL = "https://acme.example.com/acme" }, ""},
 		{"http base_url", func(h *Handler) { h.BaseURL = "http://10.0.0.1:8080/acme" }, ""},
-		{"unknown challenge type", func(h *Handler) { h.Challenges = []string{"http-01", "tls-alpn-01"} }, "tls-alpn-01"},
+		{"unknown challenge type", func(h *Handler) { h.Challenges = []string{"http-01", "tls-alpn-02"} }, "tls-alpn-02"},
 		{"challenge type in upper case", func(h *Handler) { h.Challenges = []string{"HTTP-01"} }, "HTTP-01"},
 		{"relative base_url", func(h *Handler) { h.BaseURL = "acme.example.com/acme" }, "base_url"},
 		{"ftp base_url", func(h *Handler) { h.BaseURL = "ftp://acme.example.com/acme" }, "base_url"},

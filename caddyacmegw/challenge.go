@@ -3,6 +3,7 @@ package caddyacmegw
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -18,8 +19,9 @@ const challengeWait = 200 * time.Millisecond
 
 // Challenge types offered.
 const (
-	challengeHTTP01 = "http-01"
-	challengeDNS01  = "dns-01"
+	challengeHTTP01    = "http-01"
+	challengeDNS01     = "dns-01"
+	challengeTLSALPN01 = "tls-alpn-01"
 )
 
 // challengeValidator proves control of a name; validate.Validator is the
@@ -27,6 +29,10 @@ const (
 type challengeValidator interface {
 	HTTP01(ctx context.Context, domain, token, keyAuth string) error
 	DNS01(ctx context.Context, domain, keyAuth string) error
+	TLSALPN01(ctx context.Context, identifier, keyAuth string) error
+	// CAA checks that CAA records let this CA issue for name; nil when
+	// CAA checking is off.
+	CAA(ctx context.Context, name string, wildcard bool, accountURI, method string) error
 }
 
 // challengeResource serves a challenge (§7.5.1): an empty payload reads it,
@@ -49,7 +55,7 @@ func (h *Handler) challengeResource(w http.ResponseWriter, r *http.Request, rest
 		return nil, notFound("challenge")
 	}
 	if req.postAsGet() {
-		h.resumeValidation(req.account, a)
+		h.resumeValidation(r, req.account, a)
 	} else {
 		var obj map[string]any
 		if err := decodePayload(req.payload, &obj); err != nil {
@@ -58,7 +64,7 @@ func (h *Handler) challengeResource(w http.ResponseWriter, r *http.Request, rest
 		if _, err := h.accountRegistration(r.Context(), req.account); err != nil {
 			return nil, err
 		}
-		if a, err = h.startValidation(r.Context(), req.account, a, i); err != nil {
+		if a, err = h.startValidation(r, req.account, a, i); err != nil {
 			return nil, err
 		}
 	}
@@ -83,17 +89,18 @@ func challengeIndex(a *storage.Authorization, typ string) int {
 // validation. A challenge left processing by a stopped process is queued
 // again. Anything else, or a second challenge of an authorization whose
 // other challenge is being validated, is answered as it stands.
-func (h *Handler) startValidation(ctx context.Context, acct *storage.Account, a *storage.Authorization, i int) (*storage.Authorization, error) {
+func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int) (*storage.Authorization, error) {
+	ctx := r.Context()
 	if authzStatus(a, h.now()) != storage.StatusPending {
 		return a, nil
 	}
 	if j := processingIndex(a); j >= 0 && j != i {
-		h.resumeValidation(acct, a) // in case its process stopped
+		h.resumeValidation(r, acct, a) // in case its process stopped
 		return a, nil
 	}
 	switch a.Challenges[i].Status {
 	case storage.StatusPending:
-		if h.validating.full() {
+		if h.validating.full() || h.validating.countFor(acct.ID) >= h.MaxValidationsPerAccount {
 			p := newProblem("rateLimited", http.StatusTooManyRequests, "too many validations waiting; retry shortly")
 			p.retryAfter = 2
 			return nil, p
@@ -110,7 +117,7 @@ func (h *Handler) startValidation(ctx context.Context, acct *storage.Account, a 
 	default:
 		return a, nil
 	}
-	done := h.queueValidation(acct, a, i)
+	done := h.queueValidation(r, acct, a, i)
 	// Most validations end within milliseconds: a short wait lets the
 	// answer carry the outcome and spares the client a polling round.
 	wait := time.NewTimer(challengeWait)
@@ -126,20 +133,24 @@ func (h *Handler) startValidation(ctx context.Context, acct *storage.Account, a 
 
 // queueValidation queues the validation of a processing challenge, unless
 // one runs for its authorization already; done closes when it ends.
-func (h *Handler) queueValidation(acct *storage.Account, a *storage.Authorization, i int) (done <-chan struct{}) {
-	id, typ, name, token := a.ID, a.Challenges[i].Type, a.Identifier.Value, a.Challenges[i].Token
-	keyAuth := token + "." + acct.KeyThumbprint
-	return h.validating.start(id, func(ctx context.Context) {
-		h.validateChallenge(ctx, id, typ, name, token, keyAuth)
+func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int) (done <-chan struct{}) {
+	c := a.Challenges[i]
+	job := validationJob{
+		authzID: a.ID, typ: c.Type, ident: a.Identifier, wildcard: a.Wildcard,
+		token: c.Token, keyAuth: c.Token + "." + acct.KeyThumbprint,
+		accountURI: h.accountURL(r, acct.ID),
+	}
+	return h.validating.start(a.ID, acct.ID, func(ctx context.Context) {
+		h.validateChallenge(ctx, job)
 	})
 }
 
 // resumeValidation queues again a challenge left processing by a process
 // that stopped or reloaded, when a client polls it: clients post a
 // challenge once and then only read.
-func (h *Handler) resumeValidation(acct *storage.Account, a *storage.Authorization) {
+func (h *Handler) resumeValidation(r *http.Request, acct *storage.Account, a *storage.Authorization) {
 	if i := processingIndex(a); i >= 0 && authzStatus(a, h.now()) == storage.StatusPending && !h.validating.running(a.ID) {
-		h.queueValidation(acct, a, i)
+		h.queueValidation(r, acct, a, i)
 	}
 }
 
@@ -161,14 +172,35 @@ func (h *Handler) reloadAuthz(ctx context.Context, id string) (*storage.Authoriz
 	return a, nil
 }
 
-// validateChallenge runs one validation and records its outcome.
-func (h *Handler) validateChallenge(ctx context.Context, authzID, typ, name, token, keyAuth string) {
+// validationJob is one challenge to validate.
+type validationJob struct {
+	authzID, typ   string
+	ident          identifier
+	wildcard       bool
+	token, keyAuth string
+	accountURI     string
+}
+
+// attemptDelay separates the tries of a failing validation.
+const attemptDelay = time.Second
+
+// validateChallenge runs a validation, up to ValidationAttempts tries,
+// then checks CAA for a name, and records the outcome.
+func (h *Handler) validateChallenge(ctx context.Context, job validationJob) {
 	var err error
-	switch typ {
-	case challengeHTTP01:
-		err = h.validator.HTTP01(ctx, name, token, keyAuth)
-	case challengeDNS01:
-		err = h.validator.DNS01(ctx, name, keyAuth)
+	for try := 0; try < h.ValidationAttempts; try++ {
+		if try > 0 {
+			select {
+			case <-time.After(attemptDelay):
+			case <-ctx.Done():
+			}
+		}
+		if err = h.validateOnce(ctx, job); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err == nil && job.ident.Type == "dns" {
+		err = h.validator.CAA(ctx, job.ident.Value, job.wildcard, job.accountURI, job.typ)
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // shutting down: leave it processing, a retry queues it again
@@ -177,11 +209,23 @@ func (h *Handler) validateChallenge(ctx context.Context, authzID, typ, name, tok
 	if err != nil {
 		problem = problemJSON(validationProblem(err))
 	}
-	h.logger.Debug("challenge validated",
-		zap.String("authz", authzID), zap.String("type", typ), zap.String("name", name), zap.Error(err))
+	h.logger.Debug("challenge validated", zap.String("authz", job.authzID), zap.String("type", job.typ),
+		zap.String("identifier", job.ident.Value), zap.Error(err))
 	// Write with a context of its own: an outcome must not be lost because
 	// shutdown began after validation ended.
-	h.recordOutcome(context.WithoutCancel(ctx), authzID, typ, problem)
+	h.recordOutcome(context.WithoutCancel(ctx), job.authzID, job.typ, problem)
+}
+
+func (h *Handler) validateOnce(ctx context.Context, job validationJob) error {
+	switch job.typ {
+	case challengeHTTP01:
+		return h.validator.HTTP01(ctx, job.ident.Value, job.token, job.keyAuth)
+	case challengeDNS01:
+		return h.validator.DNS01(ctx, job.ident.Value, job.keyAuth)
+	case challengeTLSALPN01:
+		return h.validator.TLSALPN01(ctx, job.ident.Value, job.keyAuth)
+	}
+	return fmt.Errorf("unknown challenge type %q", job.typ)
 }
 
 // recordOutcome writes a validation result by compare-and-swap, retrying

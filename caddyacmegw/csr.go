@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -26,29 +27,48 @@ func checkCSR(csr *x509.CertificateRequest, o *storage.Order, acct *storage.Acco
 	if tp, err := thumbprint(&jose.JSONWebKey{Key: csr.PublicKey}); err == nil && tp == acct.KeyThumbprint {
 		return badCSR("CSR key must not be the account key")
 	}
-	if len(csr.EmailAddresses) > 0 || len(csr.IPAddresses) > 0 || len(csr.URIs) > 0 {
-		return badCSR("CSR may only name DNS names")
+	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return badCSR("CSR may only name DNS names and IP addresses")
 	}
-	want := make([]string, len(o.Identifiers))
-	for i, id := range o.Identifiers {
-		want[i] = id.Value
-	}
-	got := make([]string, 0, len(csr.DNSNames)+1)
+	wantNames, wantIPs := orderNames(o.Identifiers)
+	gotNames := make([]string, 0, len(csr.DNSNames)+1)
 	for _, n := range csr.DNSNames {
-		got = append(got, strings.ToLower(n))
+		gotNames = append(gotNames, strings.ToLower(n))
+	}
+	gotIPs := make([]string, 0, len(csr.IPAddresses)+1)
+	for _, ip := range csr.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			gotIPs = append(gotIPs, a.Unmap().String())
+		}
 	}
 	if cn := strings.ToLower(csr.Subject.CommonName); cn != "" {
-		if !slices.Contains(got, cn) && !slices.Contains(want, cn) {
-			return badCSR("CSR common name %q is not one of the order's names", cn)
+		// The common name, when present, must repeat one of the names.
+		if a, err := netip.ParseAddr(cn); err == nil {
+			gotIPs = append(gotIPs, a.Unmap().String())
+		} else {
+			gotNames = append(gotNames, cn)
 		}
-		got = append(got, cn)
 	}
-	slices.Sort(got)
-	got = slices.Compact(got)
-	if !slices.Equal(got, want) {
-		return badCSR("CSR names %v do not equal the order's names %v", got, want)
+	want := slices.Concat(wantNames, addrStrings(wantIPs))
+	got := slices.Concat(sortedSet(gotNames), sortedSet(gotIPs))
+	if !slices.Equal(sortedSet(got), sortedSet(want)) {
+		return badCSR("CSR identifiers %v do not equal the order's %v", got, want)
 	}
 	return nil
+}
+
+func sortedSet(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func addrStrings(addrs []netip.Addr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
 }
 
 // checkCSRKey accepts RSA 2048 to 4096 bits, ECDSA P-256 and P-384, and Ed25519.

@@ -3,9 +3,10 @@ package caddyacmegw
 import "net/http"
 
 type directoryMeta struct {
-	TermsOfService          string `json:"termsOfService,omitempty"`
-	Website                 string `json:"website,omitempty"`
-	ExternalAccountRequired bool   `json:"externalAccountRequired"`
+	TermsOfService          string   `json:"termsOfService,omitempty"`
+	Website                 string   `json:"website,omitempty"`
+	ExternalAccountRequired bool     `json:"externalAccountRequired"`
+	CAAIdentities           []string `json:"caaIdentities,omitempty"`
 }
 
 type directoryBody struct {
@@ -34,6 +35,7 @@ func (h *Handler) directory(w http.ResponseWriter, r *http.Request) (*response, 
 			TermsOfService:          h.TermsOfService,
 			Website:                 h.Website,
 			ExternalAccountRequired: h.Registration == registrationPreregistered,
+			CAAIdentities:           h.CAAIdentities,
 		},
 	}}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 	if err := h.policyFor(reg).check(order.Identifiers); err != nil {
 		return nil, err
 	}
+	if err := h.recheckCAA(r, req.account, order); err != nil {
+		return nil, err
+	}
 	now := h.now().UTC()
 	if st := orderStatus(order, statuses, now); st != storage.StatusReady {
 		return nil, newProblem("orderNotReady", http.StatusForbidden, "order is %s, not ready", st)
@@ -92,12 +96,9 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 }
 
 func (h *Handler) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *IssueRequest {
-	names := make([]string, len(o.Identifiers))
-	for i, id := range o.Identifiers {
-		names[i] = id.Value
-	}
+	names, ips := orderNames(o.Identifiers)
 	return &IssueRequest{
-		CSR: csr, Names: names,
+		CSR: csr, Names: names, IPAddresses: ips,
 		NotBefore: o.NotBefore, NotAfter: o.NotAfter,
 		AccountID: o.AccountID, OrderID: o.ID,
 	}
@@ -163,7 +164,7 @@ func (h *Handler) completeIssuance(ctx context.Context, stored *storage.Order, c
 		Serial:    leaf.SerialNumber.Text(16),
 		AccountID: o.AccountID,
 		OrderID:   o.ID,
-		Names:     leaf.DNSNames,
+		Names:     certNames(leaf),
 		NotBefore: leaf.NotBefore.UTC(),
 		NotAfter:  leaf.NotAfter.UTC(),
 		ChainPEM:  encodeChain(chain),
@@ -222,6 +223,17 @@ func (h *Handler) dropMismatched(ctx context.Context, o *storage.Order, chain []
 	}
 }
 
+// certNames lists a certificate's DNS names, then its addresses.
+func certNames(c *x509.Certificate) []string {
+	names := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			names = append(names, a.Unmap().String())
+		}
+	}
+	return names
+}
+
 // matchesOrder checks that an issued chain's leaf certifies the CSR's key
 // for exactly the order's names.
 func matchesOrder(chain []*x509.Certificate, o *storage.Order) error {
@@ -237,14 +249,16 @@ func matchesOrder(chain []*x509.Certificate, o *storage.Order) error {
 	if k, ok := leaf.PublicKey.(equaler); !ok || !k.Equal(csr.PublicKey) {
 		return errors.New("issuer returned a certificate for another key")
 	}
-	names := slices.Clone(leaf.DNSNames)
-	slices.Sort(names)
-	want := make([]string, len(o.Identifiers))
-	for i, id := range o.Identifiers {
-		want[i] = id.Value
+	wantNames, wantIPs := orderNames(o.Identifiers)
+	var gotIPs []netip.Addr
+	for _, ip := range leaf.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			gotIPs = append(gotIPs, a.Unmap())
+		}
 	}
-	if !slices.Equal(slices.Compact(names), want) {
-		return fmt.Errorf("issuer returned a certificate for %v, not %v", leaf.DNSNames, want)
+	if !slices.Equal(sortedSet(leaf.DNSNames), sortedSet(wantNames)) ||
+		!slices.Equal(sortedSet(addrStrings(gotIPs)), sortedSet(addrStrings(wantIPs))) {
+		return fmt.Errorf("issuer returned a certificate for %v %v, not %v", leaf.DNSNames, leaf.IPAddresses, o.Identifiers)
 	}
 	return nil
 }

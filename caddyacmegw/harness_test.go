@@ -86,6 +86,7 @@ func cutPrefix(s, prefix string) (string, bool) {
 type testValidator struct {
 	mu   sync.Mutex
 	fail error
+	caa  error // what CAA answers
 }
 
 func (v *testValidator) result() error {
@@ -96,6 +97,12 @@ func (v *testValidator) result() error {
 
 func (v *testValidator) HTTP01(context.Context, string, string, string) error { return v.result() }
 func (v *testValidator) DNS01(context.Context, string, string) error          { return v.result() }
+func (v *testValidator) TLSALPN01(context.Context, string, string) error      { return v.result() }
+func (v *testValidator) CAA(context.Context, string, bool, string, string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.caa
+}
 
 func (v *testValidator) failWith(kind validate.Kind) {
 	v.mu.Lock()

@@ -15,7 +15,9 @@ type identifier = storage.Identifier
 // checkIdentifiers normalizes and checks an order's identifiers. It answers
 // one subproblem per refused identifier, so that a client learns all of
 // them at once.
-func checkIdentifiers(ids []identifier, maxIdentifiers int) ([]identifier, error) {
+// ip identifiers (RFC 8738) are supported only when allowIP lists networks,
+// and accepted only inside them.
+func checkIdentifiers(ids []identifier, maxIdentifiers int, allowIP []netip.Prefix) ([]identifier, error) {
 	if len(ids) == 0 {
 		return nil, malformed("order has no identifiers")
 	}
@@ -28,9 +30,11 @@ func checkIdentifiers(ids []identifier, maxIdentifiers int) ([]identifier, error
 		sent := id // subproblems name the identifier as the client sent it
 		id.Value = strings.ToLower(id.Value)
 		var err error
-		switch id.Type {
-		case "dns":
+		switch {
+		case id.Type == "dns":
 			err = checkDNSName(id.Value)
+		case id.Type == "ip" && len(allowIP) > 0:
+			id.Value, err = checkIP(id.Value, allowIP)
 		default:
 			sub := newProblem("unsupportedIdentifier", http.StatusBadRequest, "identifier type %q is not supported", id.Type)
 			sub.Identifier = &sent
@@ -55,8 +59,44 @@ func checkIdentifiers(ids []identifier, maxIdentifiers int) ([]identifier, error
 		p.Subproblems = subs
 		return nil, p
 	}
-	slices.SortFunc(out, func(a, b identifier) int { return strings.Compare(a.Value, b.Value) })
+	slices.SortFunc(out, func(a, b identifier) int {
+		if c := strings.Compare(a.Type, b.Type); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
 	return out, nil
+}
+
+// checkIP accepts an address inside allow and returns it in its canonical
+// text form (RFC 8738 §3: RFC 5952 for IPv6).
+func checkIP(value string, allow []netip.Prefix) (string, error) {
+	addr, err := netip.ParseAddr(value)
+	if err != nil || addr.Zone() != "" {
+		return "", fmt.Errorf("not an IP address")
+	}
+	addr = addr.Unmap()
+	for _, p := range allow {
+		if p.Contains(addr) {
+			return addr.String(), nil
+		}
+	}
+	return "", fmt.Errorf("address is outside the networks allowed for ip identifiers")
+}
+
+// orderNames splits an order's identifiers into DNS names and addresses.
+func orderNames(ids []identifier) (names []string, ips []netip.Addr) {
+	for _, id := range ids {
+		switch id.Type {
+		case "dns":
+			names = append(names, id.Value)
+		case "ip":
+			if a, err := netip.ParseAddr(id.Value); err == nil {
+				ips = append(ips, a)
+			}
+		}
+	}
+	return names, ips
 }
 
 // checkDNSName accepts a lower-case, fully qualified host name in A-label

@@ -105,7 +105,7 @@ func TestCheckIdentifiers_Accepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := checkIdentifiers(tt.in, 100)
+			got, err := checkIdentifiers(tt.in, 100, nil)
 			if err != nil {
 				t.Fatalf("checkIdentifiers: %v", err)
 			}
@@ -170,7 +170,7 @@ func TestCheckIdentifiers_Refuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := checkIdentifiers(tt.in, 100)
+			got, err := checkIdentifiers(tt.in, 100, nil)
 			if err == nil {
 				t.Fatalf("checkIdentifiers accepted %v as %v", tt.in, got)
 			}

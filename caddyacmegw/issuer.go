@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net/netip"
 	"time"
 )
 
@@ -39,8 +40,10 @@ type Resumer interface {
 type IssueRequest struct {
 	// CSR is the client's checked certificate request.
 	CSR *x509.CertificateRequest
-	// Names are the order's DNS names, which the CSR holds exactly.
-	Names []string
+	// Names are the order's DNS names and IPAddresses its addresses,
+	// which the CSR holds exactly.
+	Names       []string
+	IPAddresses []netip.Addr
 	// NotBefore and NotAfter are the requested validity; zero means the
 	// issuer's default.
 	NotBefore, NotAfter time.Time

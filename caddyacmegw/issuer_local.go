@@ -11,6 +11,8 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -90,13 +92,14 @@ func (li *LocalIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Cert
 		return nil, err
 	}
 	cn := req.CSR.Subject.CommonName
-	if cn == "" && len(req.Names[0]) <= 64 {
+	if cn == "" && len(req.Names) > 0 && len(req.Names[0]) <= 64 {
 		cn = req.Names[0]
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: cn},
 		DNSNames:              req.Names,
+		IPAddresses:           netIPs(req.IPAddresses),
 		EmailAddresses:        emailSAN(req.Email),
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
@@ -121,6 +124,14 @@ func (li *LocalIssuer) Revoke(context.Context, *x509.Certificate, int) error { r
 
 // Root returns the CA's root certificate, which clients must trust.
 func (li *LocalIssuer) Root() *x509.Certificate { return li.ca.RootCertificate() }
+
+func netIPs(addrs []netip.Addr) []net.IP {
+	out := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.AsSlice()
+	}
+	return out
+}
 
 func emailSAN(addr string) []string {
 	if addr == "" {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -70,6 +71,40 @@ type Handler struct {
 	// MaxValidations caps validations running at once. Default: 64.
 	MaxValidations int `json:"max_validations,omitempty"`
 
+	// MaxValidationsPerAccount caps the validations one account may have
+	// running or waiting, so that one client cannot starve the others.
+	// Default: 16.
+	MaxValidationsPerAccount int `json:"max_validations_per_account,omitempty"`
+
+	// ValidationAttempts is how often a failing validation is tried, with
+	// a short delay between tries, for networks where a first try may
+	// fail. Default: 1.
+	ValidationAttempts int `json:"validation_attempts,omitempty"`
+
+	// TLSALPNPort is the port tls-alpn-01 validation connects to.
+	// Default: 443.
+	TLSALPNPort int `json:"tls_alpn_port,omitempty"`
+
+	// DenyValidationTo lists networks (CIDR) validation never connects
+	// to. ["none"] empties it. Default: loopback, link-local (with
+	// 169.254.169.254), multicast and unspecified addresses; private
+	// ranges stay allowed, because enterprise names live there.
+	DenyValidationTo []string `json:"deny_validation_to,omitempty"`
+
+	// CAAIdentities are the issuer domain names CAA records must name to
+	// allow issuance (RFC 8659); shown in the directory's meta. Empty: no
+	// CAA checking.
+	CAAIdentities []string `json:"caa_identities,omitempty"`
+
+	// DNSSECRequired makes dns-01 and CAA lookups fail when the validating
+	// resolver does not vouch for the answer (AD bit).
+	DNSSECRequired bool `json:"dnssec_required,omitempty"`
+
+	// AllowIP lists networks (CIDR) whose addresses may be ordered as ip
+	// identifiers (RFC 8738), validated by http-01 or tls-alpn-01. Empty:
+	// ip identifiers are refused.
+	AllowIP []string `json:"allow_ip,omitempty"`
+
 	// TermsOfService is the URL shown in the directory's meta.
 	TermsOfService string `json:"terms_of_service,omitempty"`
 
@@ -108,6 +143,7 @@ type Handler struct {
 	// local CA of the pki app.
 	IssuerRaw json.RawMessage `json:"issuer,omitempty" caddy:"namespace=acme_gateway.issuers inline_key=module"`
 
+	allowIP    []netip.Prefix
 	allow      []string // Allow, normalized
 	deny       []string // Deny, normalized
 	store      storage.Store
@@ -177,10 +213,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.issuer = mod.(Issuer)
 
+	deny, err := parsePrefixes(h.DenyValidationTo)
+	if err != nil {
+		return fmt.Errorf("deny_validation_to: %w", err)
+	}
+	if h.allowIP, err = parsePrefixes(h.AllowIP); err != nil {
+		return fmt.Errorf("allow_ip: %w", err)
+	}
 	v, err := validate.New(validate.Config{
-		Resolvers: h.Resolvers,
-		HTTPPort:  h.HTTPPort,
-		Timeout:   time.Duration(h.ValidationTimeout),
+		Resolvers:      h.Resolvers,
+		HTTPPort:       h.HTTPPort,
+		TLSPort:        h.TLSALPNPort,
+		Timeout:        time.Duration(h.ValidationTimeout),
+		DenyNetworks:   deny,
+		CAAIdentities:  h.CAAIdentities,
+		DNSSECRequired: h.DNSSECRequired,
 	})
 	if err != nil {
 		return fmt.Errorf("validator: %w", err)
@@ -241,6 +288,43 @@ func (h *Handler) setDefaults() {
 	if h.MaxIdentifiers == 0 {
 		h.MaxIdentifiers = 100
 	}
+	if h.MaxValidationsPerAccount == 0 {
+		h.MaxValidationsPerAccount = 16
+	}
+	if h.ValidationAttempts == 0 {
+		h.ValidationAttempts = 1
+	}
+	if h.TLSALPNPort == 0 {
+		h.TLSALPNPort = 443
+	}
+	if len(h.DenyValidationTo) == 0 {
+		h.DenyValidationTo = defaultDenyValidationTo
+	}
+}
+
+// defaultDenyValidationTo are the networks validation never connects to
+// unless configured otherwise.
+var defaultDenyValidationTo = []string{
+	"127.0.0.0/8", "::1/128", // loopback
+	"169.254.0.0/16", "fe80::/10", // link-local, cloud metadata
+	"224.0.0.0/4", "ff00::/8", // multicast
+	"0.0.0.0/32", "::/128", // unspecified
+}
+
+// parsePrefixes parses CIDRs; ["none"] is the empty list.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	if len(list) == 1 && list[0] == "none" {
+		return nil, nil
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Registration modes.
@@ -263,8 +347,11 @@ func (h *Handler) checkLimits() error {
 	if h.MaxValidations < 0 {
 		return fmt.Errorf("max_validations must be positive, not %d", h.MaxValidations)
 	}
-	if h.MaxIdentifiers < 0 {
-		return fmt.Errorf("max_identifiers must be positive, not %d", h.MaxIdentifiers)
+	if h.MaxIdentifiers < 0 || h.MaxValidationsPerAccount < 0 || h.ValidationAttempts < 0 {
+		return fmt.Errorf("max_identifiers, max_validations_per_account and validation_attempts must be positive")
+	}
+	if h.ValidationAttempts > 5 {
+		return fmt.Errorf("validation_attempts %d: at most 5", h.ValidationAttempts)
 	}
 	return nil
 }
@@ -275,7 +362,7 @@ func (h *Handler) Validate() error {
 		return err
 	}
 	for i, c := range h.Challenges {
-		if c != challengeHTTP01 && c != challengeDNS01 {
+		if c != challengeHTTP01 && c != challengeDNS01 && c != challengeTLSALPN01 {
 			return fmt.Errorf("unsupported challenge type %q", c)
 		}
 		if slices.Contains(h.Challenges[:i], c) {

@@ -50,7 +50,7 @@ func (h *Handler) newOrder(w http.ResponseWriter, r *http.Request) (*response, e
 	if err := decodePayload(req.payload, &p); err != nil {
 		return nil, err
 	}
-	ids, err := checkIdentifiers(p.Identifiers, h.MaxIdentifiers)
+	ids, err := checkIdentifiers(p.Identifiers, h.MaxIdentifiers, h.allowIP)
 	if err != nil {
 		return nil, err
 	}
@@ -124,13 +124,13 @@ func (h *Handler) authzFor(ctx context.Context, accountID string, id identifier,
 		Expires:    now.Add(time.Duration(h.AuthzLifetime)),
 	}
 	for _, typ := range h.Challenges {
-		if wildcard && typ != challengeDNS01 {
-			continue
+		if wildcard && typ != challengeDNS01 || id.Type == "ip" && typ == challengeDNS01 {
+			continue // RFC 8555 §7.1.3, RFC 8738 §7
 		}
 		a.Challenges = append(a.Challenges, storage.Challenge{Type: typ, Token: newToken(), Status: storage.StatusPending})
 	}
 	if len(a.Challenges) == 0 {
-		return nil, newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: wildcard names need dns-01, which this server does not offer", id.Value)
+		return nil, newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: no offered challenge type can validate it", id.Value)
 	}
 	return a, nil
 }

@@ -83,8 +83,17 @@ type namePolicy struct {
 	registration []string
 }
 
-// refusal says why name is refused, or "" when it is allowed.
-func (p namePolicy) refusal(name string) string {
+// refusal says why an identifier is refused, or "" when it is allowed.
+// Addresses are held to allow_ip when parsed; a registration limited to
+// domains allows none.
+func (p namePolicy) refusal(id identifier) string {
+	if id.Type == "ip" {
+		if len(p.registration) > 0 {
+			return "addresses are not in the domains allowed for this account's registration"
+		}
+		return ""
+	}
+	name := id.Value
 	switch {
 	case strings.HasPrefix(name, "*.") && !p.allowWildcards:
 		return "wildcard names are not allowed"
@@ -103,7 +112,7 @@ func (p namePolicy) refusal(name string) string {
 func (p namePolicy) check(ids []identifier) error {
 	var subs []*Problem
 	for _, id := range ids {
-		if why := p.refusal(id.Value); why != "" {
+		if why := p.refusal(id); why != "" {
 			sub := newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: %s", id.Value, why)
 			sub.Identifier = &identifier{Type: id.Type, Value: id.Value}
 			subs = append(subs, sub)

@@ -93,7 +93,7 @@ func TestNamePolicy_Refusal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			why := tt.policy.refusal(tt.name)
+			why := tt.policy.refusal(identifier{Type: "dns", Value: tt.name})
 			if (why == "") != tt.allow {
 				t.Fatalf("refusal(%q) = %q, want allowed=%v", tt.name, why, tt.allow)
 			}

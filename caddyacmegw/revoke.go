@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/netip"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -106,7 +107,11 @@ func (h *Handler) mayRevoke(ctx context.Context, req *signedRequest, cert *stora
 	now := h.now()
 	for _, n := range cert.Names {
 		name, wildcard := splitWildcard(n)
-		_, err := h.store.ValidAuthz(ctx, req.account.ID, identifier{Type: "dns", Value: name}, wildcard, now)
+		ident := identifier{Type: "dns", Value: name}
+		if _, err := netip.ParseAddr(n); err == nil {
+			ident.Type = "ip"
+		}
+		_, err := h.store.ValidAuthz(ctx, req.account.ID, ident, wildcard, now)
 		if errors.Is(err, storage.ErrNotFound) {
 			return unauthorized("account holds no valid authorization for %s", n)
 		}

@@ -22,21 +22,24 @@ type validations struct {
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
+	// perAccount counts the validations of each account in inflight.
+	perAccount map[string]int
 }
 
 func newValidations(limit int) *validations {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &validations{
-		sem:      make(chan struct{}, limit),
-		ctx:      ctx,
-		cancel:   cancel,
-		inflight: make(map[string]chan struct{}),
+		sem:        make(chan struct{}, limit),
+		ctx:        ctx,
+		cancel:     cancel,
+		inflight:   make(map[string]chan struct{}),
+		perAccount: make(map[string]int),
 	}
 }
 
 // start runs fn for key unless one already runs for it. The channel it
 // returns is closed when that run ends.
-func (v *validations) start(key string, fn func(ctx context.Context)) <-chan struct{} {
+func (v *validations) start(key, account string, fn func(ctx context.Context)) <-chan struct{} {
 	v.mu.Lock()
 	if done, busy := v.inflight[key]; busy {
 		v.mu.Unlock()
@@ -49,6 +52,7 @@ func (v *validations) start(key string, fn func(ctx context.Context)) <-chan str
 		return done
 	}
 	v.inflight[key] = done
+	v.perAccount[account]++
 	v.wg.Add(1)
 	v.mu.Unlock()
 
@@ -56,6 +60,9 @@ func (v *validations) start(key string, fn func(ctx context.Context)) <-chan str
 		defer func() {
 			v.mu.Lock()
 			delete(v.inflight, key)
+			if v.perAccount[account]--; v.perAccount[account] <= 0 {
+				delete(v.perAccount, account)
+			}
 			v.mu.Unlock()
 			close(done)
 			v.wg.Done()
@@ -76,6 +83,13 @@ func (v *validations) full() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return len(v.inflight) >= cap(v.sem)*(1+queuedPerSlot)
+}
+
+// countFor is the number of validations of account running or waiting.
+func (v *validations) countFor(account string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.perAccount[account]
 }
 
 // running reports whether a validation runs or waits for key.

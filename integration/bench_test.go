@@ -45,6 +45,7 @@ https://localhost:%d {
 		storage memory
 		challenges dns-01
 		resolvers %s
+		deny_validation_to none
 	}
 }
 https://localhost:%d {
@@ -54,6 +55,7 @@ https://localhost:%d {
 		storage caddy
 		challenges dns-01
 		resolvers %s
+		deny_validation_to none
 	}
 }
 https://localhost:%d {

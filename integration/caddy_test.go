@@ -67,11 +67,17 @@ var (
 )
 
 // startCaddy runs Caddy in this process with a site on a free port whose
-// only handler is `acme_gateway { <directives> }`. Caddy is stopped when
+// only handler is `acme_gateway { <directives> }`, with
+// `deny_validation_to none` unless the directives set it. Caddy is stopped when
 // the test ends. One Caddy runs at a time, so tests using it are not
 // parallel.
 func startCaddy(t testing.TB, directives string) *gateway {
 	t.Helper()
+	if !strings.Contains(directives, "deny_validation_to") {
+		// Everything the tests validate lives on loopback, which the
+		// gateway refuses to connect to by default.
+		directives += "\ndeny_validation_to none"
+	}
 	port := freePort(t)
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	storageDir := filepath.Join(t.TempDir(), "storage")

@@ -26,7 +26,8 @@ const (
 //
 // It returns nil on success and an *Error for every validation failure:
 // KindDNS when the lookup fails (NXDOMAIN, SERVFAIL, timeout), and
-// KindUnauthorized when it works but no record matches. A malformed
+// KindUnauthorized when it works but no record matches. With
+// DNSSECRequired an answer without the AD bit is KindDNS. A malformed
 // domain, a bug in the caller, gives a plain error.
 func (v *Validator) DNS01(ctx context.Context, domain, keyAuth string) error {
 	if err := checkName(domain); err != nil {
@@ -42,7 +43,7 @@ func (v *Validator) DNS01(ctx context.Context, domain, keyAuth string) error {
 	want := base64.RawURLEncoding.EncodeToString(sum[:])
 	name := "_acme-challenge." + strings.TrimSuffix(domain, ".")
 
-	rrs, err := v.resolver.lookup(ctx, name, dns.TypeTXT)
+	rrs, err := v.secureLookup(ctx, name, dns.TypeTXT)
 	if err != nil {
 		var de *dnsError
 		if errors.As(err, &de) {
@@ -57,9 +58,7 @@ func (v *Validator) DNS01(ctx context.Context, domain, keyAuth string) error {
 		if !ok {
 			continue
 		}
-		// A record longer than 255 bytes comes as several strings; RFC 8555
-		// does not split the digest, but some DNS providers do.
-		value := strings.Join(txt.Txt, "")
+		value := joinTXT(txt.Txt)
 		if value == want {
 			return nil
 		}
@@ -69,6 +68,13 @@ func (v *Validator) DNS01(ctx context.Context, domain, keyAuth string) error {
 		return newError(KindUnauthorized, nil, "no TXT record found at %s", name)
 	}
 	return newError(KindUnauthorized, nil, "no TXT record matched at %s: %s", name, describeFound(found))
+}
+
+// joinTXT is the value of a TXT record: its character-strings concatenated.
+// A record longer than 255 bytes comes as several strings; RFC 8555 does
+// not split the digest, but some DNS providers do.
+func joinTXT(parts []string) string {
+	return strings.Join(parts, "")
 }
 
 // describeFound lists a few of the values found, each truncated.

@@ -21,6 +21,7 @@ type testDNS struct {
 	records map[string][]dns.RR // lower-case FQDN -> records
 	behave  map[string]behaviour
 	chase   bool // follow CNAMEs inside the zone, as a recursive resolver does
+	ad      bool // set the AD bit, as a validating resolver does for a signed zone
 	queries map[string]int
 	last    *dns.Msg
 
@@ -32,6 +33,7 @@ type behaviour struct {
 	rcode       int           // answer with this rcode and nothing else
 	truncateUDP bool          // answer UDP with TC set and no records
 	delay       time.Duration // wait this long before answering
+	noAD        bool          // leave the AD bit clear even when ad is set
 }
 
 // newTestDNS starts a server with records in zone-file syntax, e.g.
@@ -105,6 +107,12 @@ func (s *testDNS) setBehaviour(name string, b behaviour) {
 	s.behave[strings.ToLower(dns.Fqdn(name))] = b
 }
 
+func (s *testDNS) setAD(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ad = on
+}
+
 func (s *testDNS) setChase(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -133,6 +141,7 @@ func (s *testDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s.queries[network]++
 	s.last = req.Copy()
 	b := s.behave[name]
+	ad := s.ad && !b.noAD
 	s.mu.Unlock()
 
 	if b.delay > 0 {
@@ -145,6 +154,7 @@ func (s *testDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.Authoritative = true
+	resp.AuthenticatedData = ad
 	switch {
 	case b.rcode != 0:
 		resp.Rcode = b.rcode

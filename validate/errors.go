@@ -11,18 +11,22 @@ const (
 	// KindConnection: the server could not connect to or read from the
 	// client's host (refused, timeout, bad redirect, denied address).
 	KindConnection Kind = "connection"
-	// KindDNS: a DNS lookup failed (NXDOMAIN, SERVFAIL, timeout, CNAME loop)
-	// or returned no usable address.
+	// KindDNS: a DNS lookup failed (NXDOMAIN, SERVFAIL, timeout, CNAME loop,
+	// an answer not authenticated when DNSSEC is required) or returned no
+	// usable address. A CAA lookup that fails is KindDNS, never permission.
 	KindDNS Kind = "dns"
-	// KindUnauthorized: the lookup or fetch worked but did not prove control
-	// (no matching TXT record, HTTP status other than 200).
+	// KindUnauthorized: the lookup, fetch or handshake worked but did not
+	// prove control (no matching TXT record, HTTP status other than 200, a
+	// tls-alpn-01 certificate with the wrong SAN or acmeIdentifier).
 	KindUnauthorized Kind = "unauthorized"
 	// KindIncorrectResponse: the http-01 response body was not the key
 	// authorization (wrong or oversized body).
 	KindIncorrectResponse Kind = "incorrectResponse"
-	// KindCAA is reserved for CAA checking (RFC 8659), not done yet.
+	// KindCAA: the relevant CAA records (RFC 8659) do not let this CA
+	// issue for the name, account or validation method.
 	KindCAA Kind = "caa"
-	// KindTLS is reserved for tls-alpn-01 (RFC 8737), not done yet.
+	// KindTLS: the tls-alpn-01 handshake failed at the TLS level (an alert,
+	// a protocol error) or did not negotiate acme-tls/1.
 	KindTLS Kind = "tls"
 )
 

@@ -23,11 +23,18 @@ const (
 // errCNAMEChain means a lookup met more than maxCNAMEHops CNAMEs.
 var errCNAMEChain = errors.New("CNAME chain too long")
 
+// errNotAuthenticated means DNSSEC is required and an answer lacked the AD
+// bit.
+var errNotAuthenticated = errors.New("answer not authenticated (DNSSEC)")
+
 // resolver sends queries to fixed servers with miekg/dns. It has no cache
 // and no state besides its configuration.
 type resolver struct {
 	servers      []string
 	queryTimeout time.Duration
+	// dnssec sets the DO and AD bits on every query, asking the resolver
+	// to validate and to say so in the AD bit of its answer.
+	dnssec bool
 }
 
 // dnsError describes a failed lookup. Its detail names the queried name and
@@ -61,6 +68,8 @@ func (e *dnsError) detail() string {
 
 func (e *dnsError) reason() string {
 	switch {
+	case errors.Is(e.err, errNotAuthenticated):
+		return errNotAuthenticated.Error()
 	case errors.Is(e.err, errCNAMEChain):
 		return fmt.Sprintf("CNAME chain longer than %d", maxCNAMEHops)
 	case isTimeout(e.err):
@@ -91,29 +100,56 @@ func isTimeout(err error) bool {
 // resolver did not chase the chain itself. An empty result with a nil error
 // means the name exists but has no such records. Every error is a *dnsError.
 func (r *resolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	rrs, _, err := r.lookupAuth(ctx, name, qtype)
+	return rrs, err
+}
+
+// lookupAuth is lookup that also reports whether every answer it used had
+// the AD bit set, NXDOMAIN answers included: a forged "no such name" must
+// not slip past a DNSSEC requirement either.
+func (r *resolver) lookupAuth(ctx context.Context, name string, qtype uint16) (rrs []dns.RR, authenticated bool, err error) {
 	target := dns.Fqdn(name)
 	hops := 0
+	authenticated = true
 	for {
 		resp, err := r.exchange(ctx, target, qtype)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
+		authenticated = authenticated && resp.AuthenticatedData
 		rrs, final, err := walkAnswer(resp.Answer, target, qtype, &hops)
 		if err != nil {
-			return nil, &dnsError{qtype: qtype, name: dns.Fqdn(name), rcode: -1, err: err}
+			return nil, false, &dnsError{qtype: qtype, name: dns.Fqdn(name), rcode: -1, err: err}
 		}
 		if len(rrs) > 0 {
-			return rrs, nil
+			return rrs, authenticated, nil
 		}
 		if final == target {
 			if resp.Rcode == dns.RcodeNameError {
-				return nil, &dnsError{qtype: qtype, name: target, rcode: resp.Rcode}
+				return nil, authenticated, &dnsError{qtype: qtype, name: target, rcode: resp.Rcode}
 			}
-			return nil, nil
+			return nil, authenticated, nil
 		}
 		// hops was counted by walkAnswer and bounds this loop.
 		target = final
 	}
+}
+
+// secureLookup is lookup for the records that prove or forbid issuance (TXT
+// for dns-01, CAA): with DNSSECRequired, an answer or NXDOMAIN without the
+// AD bit is a *dnsError wrapping errNotAuthenticated.
+func (v *Validator) secureLookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	rrs, authenticated, err := v.resolver.lookupAuth(ctx, name, qtype)
+	if v.dnssecRequired && !authenticated && (err == nil || isNXDOMAIN(err)) {
+		return nil, &dnsError{qtype: qtype, name: dns.Fqdn(name), rcode: -1, err: errNotAuthenticated}
+	}
+	return rrs, err
+}
+
+// isNXDOMAIN reports whether err is a lookup answered with NXDOMAIN.
+func isNXDOMAIN(err error) bool {
+	var de *dnsError
+	return errors.As(err, &de) && de.err == nil && de.rcode == dns.RcodeNameError
 }
 
 // walkAnswer follows the CNAMEs from name through ans and returns the
@@ -182,7 +218,10 @@ func (r *resolver) exchangeOne(ctx context.Context, server, name string, qtype u
 func (r *resolver) query(ctx context.Context, network, server, name string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype) // also sets RD
-	m.SetEdns0(ednsUDPSize, false)
+	// DO says we understand DNSSEC; AD in a query asks the resolver to
+	// report validation in the AD bit of its answer (RFC 6840 §5.7).
+	m.SetEdns0(ednsUDPSize, r.dnssec)
+	m.AuthenticatedData = r.dnssec
 	// Timeout bounds dial, write and read; ctx's deadline wins when sooner.
 	c := &dns.Client{Net: network, Timeout: r.queryTimeout, UDPSize: ednsUDPSize}
 	resp, _, err := c.ExchangeContext(ctx, m, server)

@@ -1,21 +1,22 @@
 // Package validate checks ACME challenges for the ACME server: http-01
-// (RFC 8555 §8.3) and dns-01 (RFC 8555 §8.4). It knows nothing of Caddy and
+// (RFC 8555 §8.3), dns-01 (RFC 8555 §8.4) and tls-alpn-01 (RFC 8737), for
+// DNS names and IP addresses (RFC 8738), and checks CAA (RFC 8659, with
+// the RFC 8657 parameters) before issuance. It knows nothing of Caddy and
 // builds no problem documents: every validation failure is an *Error whose
 // Kind the server maps to an RFC 8555 problem type.
 //
-// Every DNS lookup (TXT for dns-01, A and AAAA for http-01 and its
-// redirects) goes to the configured resolvers through miekg/dns, never
-// through the system resolver, so the answers do not depend on the host's
-// nsswitch, caches or /etc/hosts.
+// Every DNS lookup (TXT for dns-01, CAA, A and AAAA for http-01, its
+// redirects and tls-alpn-01) goes to the configured resolvers through
+// miekg/dns, never through the system resolver, so the answers do not
+// depend on the host's nsswitch, caches or /etc/hosts. With DNSSECRequired
+// the TXT and CAA answers must carry the resolver's AD bit.
 //
 // A Validator holds only its configuration: each call builds its own HTTP
 // transport and DNS clients, so it is safe for concurrent use and shares no
 // connections between validations.
 //
-// Later work hooks in here: DenyNetworks is checked before every dial (a
-// natural place for a default deny list of private ranges), a CAA check
-// (RFC 8659) would reuse resolver.lookup and return KindCAA, and tls-alpn-01
-// (RFC 8737) would reuse dialHost and return KindTLS.
+// DenyNetworks is checked before every dial, by http-01 and tls-alpn-01
+// alike (a natural place for a default deny list of private ranges).
 package validate
 
 import (
@@ -24,6 +25,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -32,6 +34,7 @@ import (
 const (
 	defaultHTTPPort  = 80
 	defaultHTTPSPort = 443
+	defaultTLSPort   = 443
 	defaultTimeout   = 10 * time.Second
 	defaultUserAgent = "caddyacmegw-validator"
 	resolvConfPath   = "/etc/resolv.conf"
@@ -49,6 +52,9 @@ type Config struct {
 	// HTTPSPort is the port, besides 443, that an http-01 redirect to https
 	// may target. Default 443. Only tests and lab setups change it.
 	HTTPSPort int
+	// TLSPort is the port tls-alpn-01 connects to. Default 443. Only tests
+	// and lab setups change it.
+	TLSPort int
 	// Timeout bounds one whole validation attempt, redirects and CNAME
 	// chasing included. Default 10s. One DNS query and one TCP connect each
 	// get a third of it, so one dead resolver or address leaves time for
@@ -60,6 +66,16 @@ type Config struct {
 	// address inside one is skipped as if unreachable. Default: none (allow
 	// all). Does not apply to Resolvers, which the operator chose.
 	DenyNetworks []netip.Prefix
+	// CAAIdentities are the issuer domain names of this CA as they appear
+	// in CAA issue and issuewild records, e.g. "ca.example.net". Default:
+	// none, which turns CAA checking off (CAA always allows).
+	CAAIdentities []string
+	// DNSSECRequired makes every query ask for DNSSEC validation (DO and AD
+	// bits) and makes the dns-01 TXT and the CAA lookups fail unless the
+	// resolver's answers carry the AD bit. The Resolvers must then be
+	// validating resolvers the server trusts, reached over a trusted path.
+	// Default false.
+	DNSSECRequired bool
 }
 
 // Validator performs challenge validations. Create it with New; it is safe
@@ -68,9 +84,13 @@ type Validator struct {
 	resolver  resolver
 	httpPort  int
 	httpsPort int
+	tlsPort   int
 	timeout   time.Duration
 	userAgent string
 	deny      []netip.Prefix
+	// caaIDs are CAAIdentities lower-cased; empty turns CAA checking off.
+	caaIDs         []string
+	dnssecRequired bool
 }
 
 // New checks cfg, applies its defaults and returns a Validator. With no
@@ -79,14 +99,20 @@ func New(cfg Config) (*Validator, error) {
 	v := &Validator{
 		httpPort:  cfg.HTTPPort,
 		httpsPort: cfg.HTTPSPort,
+		tlsPort:   cfg.TLSPort,
 		timeout:   cfg.Timeout,
 		userAgent: cfg.UserAgent,
+
+		dnssecRequired: cfg.DNSSECRequired,
 	}
 	if v.httpPort == 0 {
 		v.httpPort = defaultHTTPPort
 	}
 	if v.httpsPort == 0 {
 		v.httpsPort = defaultHTTPSPort
+	}
+	if v.tlsPort == 0 {
+		v.tlsPort = defaultTLSPort
 	}
 	if v.timeout == 0 {
 		v.timeout = defaultTimeout
@@ -100,6 +126,9 @@ func New(cfg Config) (*Validator, error) {
 	if v.httpsPort < 1 || v.httpsPort > 65535 {
 		return nil, fmt.Errorf("validate: https port %d out of range", cfg.HTTPSPort)
 	}
+	if v.tlsPort < 1 || v.tlsPort > 65535 {
+		return nil, fmt.Errorf("validate: tls port %d out of range", cfg.TLSPort)
+	}
 	if v.timeout < 0 {
 		return nil, fmt.Errorf("validate: negative timeout %s", cfg.Timeout)
 	}
@@ -109,6 +138,14 @@ func New(cfg Config) (*Validator, error) {
 		}
 		// Unmapped so that ::ffff:10.0.0.1/128 and 10.0.0.1/32 mean the same.
 		v.deny = append(v.deny, netip.PrefixFrom(p.Addr().Unmap(), unmappedBits(p)).Masked())
+	}
+
+	for _, id := range cfg.CAAIdentities {
+		id = strings.ToLower(strings.TrimSuffix(id, "."))
+		if !isIssuerDomain(id) {
+			return nil, fmt.Errorf("validate: CAA identity %q is not a domain name", id)
+		}
+		v.caaIDs = append(v.caaIDs, id)
 	}
 
 	servers := cfg.Resolvers
@@ -130,6 +167,7 @@ func New(cfg Config) (*Validator, error) {
 	v.resolver = resolver{
 		servers:      append([]string(nil), servers...),
 		queryTimeout: v.timeout / 3,
+		dnssec:       cfg.DNSSECRequired,
 	}
 	return v, nil
 }

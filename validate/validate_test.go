@@ -18,7 +18,7 @@ func TestNew_AppliesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.httpPort != 80 || v.httpsPort != 443 || v.timeout != 10*time.Second || v.userAgent != "caddyacmegw-validator" {
+	if v.httpPort != 80 || v.httpsPort != 443 || v.tlsPort != 443 || v.timeout != 10*time.Second || v.userAgent != "caddyacmegw-validator" {
 		t.Errorf("defaults not applied: %+v", v)
 	}
 	if v.resolver.queryTimeout <= 0 || v.resolver.queryTimeout >= v.timeout {
@@ -37,6 +37,8 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 		{"ResolverNoHost", Config{Resolvers: []string{":53"}}, "resolver"},
 		{"HTTPPortTooBig", Config{Resolvers: []string{"127.0.0.1:53"}, HTTPPort: 70000}, "http port"},
 		{"NegativeHTTPPort", Config{Resolvers: []string{"127.0.0.1:53"}, HTTPPort: -1}, "http port"},
+		{"TLSPortTooBig", Config{Resolvers: []string{"127.0.0.1:53"}, TLSPort: 65536}, "tls port"},
+		{"BadCAAIdentity", Config{Resolvers: []string{"127.0.0.1:53"}, CAAIdentities: []string{"ca.test/x"}}, "CAA identity"},
 		{"NegativeTimeout", Config{Resolvers: []string{"127.0.0.1:53"}, Timeout: -time.Second}, "timeout"},
 		{"InvalidDenyNetwork", Config{Resolvers: []string{"127.0.0.1:53"}, DenyNetworks: []netip.Prefix{{}}}, "deny"},
 	}
