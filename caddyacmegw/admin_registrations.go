@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -90,7 +91,7 @@ func (q *adminRequest) createRegistration() error {
 		UpdatedAt:   now,
 	}
 	if reg.KeyID == "" {
-		reg.KeyID = newID()
+		reg.KeyID = newKeyID()
 	} else if err := checkKeyID(reg.KeyID); err != nil {
 		return err
 	}
@@ -330,10 +331,20 @@ func (q *adminRequest) deleteRegistration(kid string) error {
 // checkKeyID accepts a key id an officer chose: base64url characters,
 // since clients send it in a JWS header and it appears in admin URLs.
 func checkKeyID(kid string) error {
-	if !storage.ValidKeyID(kid) {
-		return apiError(http.StatusBadRequest, "key_id must be 1 to 64 letters, digits, '-' or '_'")
+	if !storage.ValidKeyID(kid) || strings.HasPrefix(kid, "-") {
+		return apiError(http.StatusBadRequest, "key_id must be 1 to 64 letters, digits, '-' or '_', not starting with '-'")
 	}
 	return nil
+}
+
+// newKeyID returns a random key id that does not begin with "-", so that
+// it can be passed on a command line as an argument of its own.
+func newKeyID() string {
+	for {
+		if id := newID(); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 func checkText(field, s string, max int) error {

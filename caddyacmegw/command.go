@@ -272,7 +272,9 @@ func cmdRegister(c *cli) error {
 		return err
 	}
 
-	line := []string{"certbot", "certonly", "--server", directory, "--eab-kid", reg.KeyID, "--eab-hmac-key", reg.HMACKey}
+	// "--flag=value": a base64url value may begin with "-", which a
+	// separate argument would turn into an option.
+	line := []string{"certbot", "certonly", "--server", directory, "--eab-kid=" + reg.KeyID, "--eab-hmac-key=" + reg.HMACKey}
 	for _, d := range reg.AllowedDomains {
 		line = append(line, "-d", d)
 	}

@@ -49,7 +49,7 @@ func TestCommand_RegisterPrintsKeyOnceAndCertbotLine(t *testing.T) {
 		"HMAC key:         " + key,
 		"allowed domains:  *.b.example, a.example",
 		"shown only this once",
-		"certbot certonly --server 'https://<acme-host>/acme/directory' --eab-kid team-a --eab-hmac-key " + key + " -d '*.b.example' -d a.example\n",
+		"certbot certonly --server 'https://<acme-host>/acme/directory' --eab-kid=team-a --eab-hmac-key=" + key + " -d '*.b.example' -d a.example\n",
 		"Replace <acme-host>",
 	} {
 		if !strings.Contains(out, want) {
@@ -81,7 +81,7 @@ func TestCommand_RegisterJSON(t *testing.T) {
 	}
 	key, _ := base64.RawURLEncoding.DecodeString(got.HMACKey)
 	if !bytes.Equal(key, e.g.registration(got.KeyID).HMACKey) || got.DirectoryKnown ||
-		!strings.Contains(got.Certbot, "--eab-hmac-key "+got.HMACKey) || got.Expires == nil || got.Expires.Year() != 2099 {
+		!strings.Contains(got.Certbot, "--eab-hmac-key="+got.HMACKey) || got.Expires == nil || got.Expires.Year() != 2099 {
 		t.Fatalf("register --json: %s", out)
 	}
 }

@@ -1,0 +1,135 @@
+package caddyacmegw
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCaddyfile_AdaptValidationSubdirectives(t *testing.T) {
+	tests := []struct {
+		name  string
+		block string
+		want  string
+	}{
+		{"all of them", `
+		challenges                  http-01 dns-01 tls-alpn-01
+		allow_ip                    192.0.2.0/24 2001:db8::/32
+		max_validations_per_account 4
+		validation_attempts         3
+		tls_alpn_port               8443
+		deny_validation_to          127.0.0.0/8 169.254.0.0/16
+		caa_identities              ca.example.net ca.example.org
+		dnssec_required`, `{
+			"handler": "acme_gateway",
+			"challenges": ["http-01", "dns-01", "tls-alpn-01"],
+			"allow_ip": ["192.0.2.0/24", "2001:db8::/32"],
+			"max_validations_per_account": 4,
+			"validation_attempts": 3,
+			"tls_alpn_port": 8443,
+			"deny_validation_to": ["127.0.0.0/8", "169.254.0.0/16"],
+			"caa_identities": ["ca.example.net", "ca.example.org"],
+			"dnssec_required": true
+		}`},
+		{"deny_validation_to none", "deny_validation_to none",
+			`{"handler": "acme_gateway", "deny_validation_to": ["none"]}`},
+		{"repeated list subdirectives append", `
+		allow_ip           192.0.2.0/24
+		allow_ip           2001:db8::/32
+		caa_identities     ca.example.net
+		caa_identities     ca.example.org
+		deny_validation_to 127.0.0.0/8
+		deny_validation_to ::1/128`, `{
+			"handler": "acme_gateway",
+			"allow_ip": ["192.0.2.0/24", "2001:db8::/32"],
+			"caa_identities": ["ca.example.net", "ca.example.org"],
+			"deny_validation_to": ["127.0.0.0/8", "::1/128"]
+		}`},
+		{"tls-alpn-01 alone", "challenges tls-alpn-01",
+			`{"handler": "acme_gateway", "challenges": ["tls-alpn-01"]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := adaptCaddyfile(t, "acme.example.com {\n\tacme_gateway {\n\t\t"+tt.block+"\n\t}\n}\n")
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			hs := gatewayHandlers(t, out)
+			if len(hs) != 1 {
+				t.Fatalf("%d acme_gateway handlers in %s", len(hs), out)
+			}
+			jsonEqual(t, hs[0], tt.want)
+		})
+	}
+}
+
+func TestCaddyfile_AdaptValidationSubdirectiveErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		block     string
+		wantInErr string
+	}{
+		{"max_validations_per_account not a number", "max_validations_per_account many", `"many"`},
+		{"max_validations_per_account without value", "max_validations_per_account", "argument"},
+		{"validation_attempts not a number", "validation_attempts twice", `"twice"`},
+		{"validation_attempts with two values", "validation_attempts 1 2", "argument"},
+		{"tls_alpn_port not a number", "tls_alpn_port https", `"https"`},
+		{"allow_ip without networks", "allow_ip", "argument"},
+		{"deny_validation_to without networks", "deny_validation_to", "argument"},
+		{"caa_identities without names", "caa_identities", "argument"},
+		{"dnssec_required with a value", "dnssec_required yes", "argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adaptCaddyfile(t, "acme.example.com {\n\tacme_gateway {\n\t\t"+tt.block+"\n\t}\n}\n")
+			if err == nil {
+				t.Fatalf("adapted %q without error", tt.block)
+			}
+			if !strings.Contains(err.Error(), tt.wantInErr) {
+				t.Fatalf("error %q does not mention %q", err, tt.wantInErr)
+			}
+		})
+	}
+}
+
+func TestHandlerValidate_ValidationSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		modify  func(h *Handler)
+		wantErr string // "" when valid
+	}{
+		{"tls-alpn-01 with the others", func(h *Handler) { h.Challenges = []string{"http-01", "dns-01", "tls-alpn-01"} }, ""},
+		{"tls-alpn-01 listed twice", func(h *Handler) { h.Challenges = []string{"tls-alpn-01", "tls-alpn-01"} }, "twice"},
+		{"five validation attempts", func(h *Handler) { h.ValidationAttempts = 5 }, ""},
+		{"six validation attempts", func(h *Handler) { h.ValidationAttempts = 6 }, "validation_attempts"},
+		{"negative validation attempts", func(h *Handler) { h.ValidationAttempts = -1 }, "validation_attempts"},
+		{"negative max_validations_per_account", func(h *Handler) { h.MaxValidationsPerAccount = -1 }, "max_validations_per_account"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Handler{}
+			h.setDefaults()
+			tt.modify(h)
+			err := h.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("Validate accepted %+v", h)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("Validate error %q does not mention %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestHandler_DefaultsForValidationSettings(t *testing.T) {
+	h := &Handler{}
+	h.setDefaults()
+	if h.MaxValidationsPerAccount != 16 || h.ValidationAttempts != 1 || h.TLSALPNPort != 443 {
+		t.Fatalf("defaults: max_validations_per_account %d, validation_attempts %d, tls_alpn_port %d; want 16, 1, 443",
+			h.MaxValidationsPerAccount, h.ValidationAttempts, h.TLSALPNPort)
+	}
+	if len(h.DenyValidationTo) == 0 {
+		t.Fatal("deny_validation_to has no default")
+	}
+}
