@@ -98,15 +98,18 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 		h.resumeValidation(r, acct, a) // in case its process stopped
 		return a, nil
 	}
+	reserved := false
 	switch a.Challenges[i].Status {
 	case storage.StatusPending:
-		if h.validating.full() || h.validating.countFor(acct.ID) >= h.MaxValidationsPerAccount {
+		if !h.validating.reserve(acct.ID, h.MaxValidationsPerAccount) {
 			p := newProblem("rateLimited", http.StatusTooManyRequests, "too many validations waiting; retry shortly")
 			p.retryAfter = 2
 			return nil, p
 		}
+		reserved = true
 		a.Challenges[i].Status = storage.StatusProcessing
 		if err := h.store.UpdateAuthz(detach(ctx), a); err != nil {
+			h.validating.unreserve(acct.ID)
 			if errors.Is(err, storage.ErrConflict) {
 				// A racing request moved it; answer with what is stored.
 				return h.reloadAuthz(ctx, a.ID)
@@ -117,7 +120,7 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 	default:
 		return a, nil
 	}
-	done := h.queueValidation(r, acct, a, i)
+	done := h.queueValidation(r, acct, a, i, reserved)
 	// Most validations end within milliseconds: a short wait lets the
 	// answer carry the outcome and spares the client a polling round.
 	wait := time.NewTimer(challengeWait)
@@ -133,14 +136,14 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 
 // queueValidation queues the validation of a processing challenge, unless
 // one runs for its authorization already; done closes when it ends.
-func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int) (done <-chan struct{}) {
+func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}) {
 	c := a.Challenges[i]
 	job := validationJob{
 		authzID: a.ID, typ: c.Type, ident: a.Identifier, wildcard: a.Wildcard,
 		token: c.Token, keyAuth: c.Token + "." + acct.KeyThumbprint,
 		accountURI: h.accountURL(r, acct.ID),
 	}
-	return h.validating.start(a.ID, acct.ID, func(ctx context.Context) {
+	return h.validating.start(a.ID, acct.ID, reserved, func(ctx context.Context) {
 		h.validateChallenge(ctx, job)
 	})
 }
@@ -150,7 +153,7 @@ func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *sto
 // challenge once and then only read.
 func (h *Handler) resumeValidation(r *http.Request, acct *storage.Account, a *storage.Authorization) {
 	if i := processingIndex(a); i >= 0 && authzStatus(a, h.now()) == storage.StatusPending && !h.validating.running(a.ID) {
-		h.queueValidation(r, acct, a, i)
+		h.queueValidation(r, acct, a, i, false)
 	}
 }
 

@@ -49,10 +49,11 @@ func checkCSR(csr *x509.CertificateRequest, o *storage.Order, acct *storage.Acco
 			gotNames = append(gotNames, cn)
 		}
 	}
-	want := slices.Concat(wantNames, addrStrings(wantIPs))
-	got := slices.Concat(sortedSet(gotNames), sortedSet(gotIPs))
-	if !slices.Equal(sortedSet(got), sortedSet(want)) {
-		return badCSR("CSR identifiers %v do not equal the order's %v", got, want)
+	// Names and addresses apart: an address written as a DNS name is not
+	// an IP SAN (RFC 8738).
+	if !slices.Equal(sortedSet(gotNames), sortedSet(wantNames)) ||
+		!slices.Equal(sortedSet(gotIPs), sortedSet(addrStrings(wantIPs))) {
+		return badCSR("CSR identifiers %v %v do not equal the order's %v %v", gotNames, gotIPs, wantNames, addrStrings(wantIPs))
 	}
 	return nil
 }

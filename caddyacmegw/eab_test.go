@@ -87,7 +87,7 @@ func TestEAB_PreregisteredAccountIsBoundToItsRegistration(t *testing.T) {
 	mac := g.preregister("kid-1", "example.com")
 
 	var dir directoryBody
-	resp, err := http.Get(g.base + pathDirectory)
+	resp, err := g.srv.Client().Get(g.base + pathDirectory)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,9 +55,6 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 	if err := h.policyFor(reg).check(order.Identifiers); err != nil {
 		return nil, err
 	}
-	if err := h.recheckCAA(r, req.account, order); err != nil {
-		return nil, err
-	}
 	now := h.now().UTC()
 	if st := orderStatus(order, statuses, now); st != storage.StatusReady {
 		return nil, newProblem("orderNotReady", http.StatusForbidden, "order is %s, not ready", st)
@@ -71,6 +68,9 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 		return nil, badCSR("csr cannot be parsed: %v", err)
 	}
 	if err := checkCSR(csr, order, req.account); err != nil {
+		return nil, err
+	}
+	if err := h.recheckCAA(r, req.account, order); err != nil {
 		return nil, err
 	}
 	order.Status = storage.StatusProcessing

@@ -154,6 +154,7 @@ func (ti *testIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Certi
 		SerialNumber:   serial,
 		DNSNames:       req.Names,
 		EmailAddresses: emailSAN(req.Email),
+		IPAddresses:    netIPs(req.IPAddresses),
 		NotBefore:      time.Now().Add(-time.Minute),
 		NotAfter:       time.Now().Add(time.Hour),
 	}
@@ -222,7 +223,7 @@ func (r *reply) problemType() string {
 }
 
 func (g *gateway) nonce() string {
-	resp, err := http.Head(g.base + pathNewNonce)
+	resp, err := g.srv.Client().Head(g.base + pathNewNonce)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func marshalPayload(t *testing.T, payload any) []byte {
 
 func (g *gateway) send(url, contentType string, body []byte) *reply {
 	g.t.Helper()
-	resp, err := http.Post(url, contentType, bytes.NewReader(body))
+	resp, err := g.srv.Client().Post(url, contentType, bytes.NewReader(body))
 	if err != nil {
 		g.t.Fatal(err)
 	}

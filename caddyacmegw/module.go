@@ -298,7 +298,7 @@ func (h *Handler) setDefaults() {
 		h.TLSALPNPort = 443
 	}
 	if len(h.DenyValidationTo) == 0 {
-		h.DenyValidationTo = defaultDenyValidationTo
+		h.DenyValidationTo = slices.Clone(defaultDenyValidationTo)
 	}
 }
 
@@ -371,6 +371,15 @@ func (h *Handler) Validate() error {
 	}
 	if h.HTTPPort < 1 || h.HTTPPort > 65535 {
 		return fmt.Errorf("http_port %d out of range", h.HTTPPort)
+	}
+	if h.TLSALPNPort < 1 || h.TLSALPNPort > 65535 {
+		return fmt.Errorf("tls_alpn_port %d out of range", h.TLSALPNPort)
+	}
+	if _, err := parsePrefixes(h.DenyValidationTo); err != nil {
+		return fmt.Errorf("deny_validation_to: %w", err)
+	}
+	if _, err := parsePrefixes(h.AllowIP); err != nil {
+		return fmt.Errorf("allow_ip: %w", err)
 	}
 	if h.BaseURL != "" && !strings.HasPrefix(h.BaseURL, "https://") && !strings.HasPrefix(h.BaseURL, "http://") {
 		return fmt.Errorf("base_url %q must be an absolute http(s) URL", h.BaseURL)

@@ -366,7 +366,7 @@ func negSelfSigned(t *testing.T, serial *big.Int, names ...string) ([]byte, cryp
 // negGet is a plain GET, as a browser or a confused client sends.
 func (g *gateway) negGet(url string) *reply {
 	g.t.Helper()
-	resp, err := http.Get(url)
+	resp, err := g.srv.Client().Get(url)
 	if err != nil {
 		g.t.Fatal(err)
 	}

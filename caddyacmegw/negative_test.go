@@ -559,7 +559,7 @@ func TestNegative_Challenge(t *testing.T) {
 			v := newValidations(1)
 			s.g.h.validating = v
 			for i := range 1 + queuedPerSlot {
-				v.start("filler-"+strconv.Itoa(i), "filler", func(ctx context.Context) { <-ctx.Done() })
+				v.start("filler-"+strconv.Itoa(i), "filler", false, func(ctx context.Context) { <-ctx.Done() })
 			}
 		},
 		send: func(s *negScene) *reply {

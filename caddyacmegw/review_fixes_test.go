@@ -655,12 +655,12 @@ func TestSharedValidations_SharedUntilLastReleaseThenStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ran atomic.Bool
-	<-v2.start("after-first-release", "acct", func(context.Context) { ran.Store(true) })
+	<-v2.start("after-first-release", "acct", false, func(context.Context) { ran.Store(true) })
 	if !ran.Load() {
 		t.Fatal("validations stopped while still in use")
 	}
 	started, cancelled := make(chan struct{}), make(chan error, 1)
-	v2.start("running-at-last-release", "acct", func(ctx context.Context) {
+	v2.start("running-at-last-release", "acct", false, func(ctx context.Context) {
 		close(started)
 		<-ctx.Done()
 		cancelled <- ctx.Err()
@@ -681,7 +681,7 @@ func TestSharedValidations_SharedUntilLastReleaseThenStopped(t *testing.T) {
 		t.Fatal("last release returned before the running validation ended")
 	}
 	ran.Store(false)
-	done := v2.start("after-last-release", "acct", func(context.Context) { ran.Store(true) })
+	done := v2.start("after-last-release", "acct", false, func(context.Context) { ran.Store(true) })
 	select {
 	case <-done:
 	default:

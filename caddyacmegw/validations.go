@@ -22,8 +22,11 @@ type validations struct {
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
-	// perAccount counts the validations of each account in inflight.
+	// perAccount counts the validations of each account in inflight, and
+	// its reservations.
 	perAccount map[string]int
+	// reserved counts slots reserved for validations not yet started.
+	reserved int
 }
 
 func newValidations(limit int) *validations {
@@ -37,22 +40,57 @@ func newValidations(limit int) *validations {
 	}
 }
 
-// start runs fn for key unless one already runs for it. The channel it
-// returns is closed when that run ends.
-func (v *validations) start(key, account string, fn func(ctx context.Context)) <-chan struct{} {
+// reserve takes a slot for a new validation of account, unless the queue
+// is full or the account has perAccount validations already. The slot is
+// used by start(..., true, ...) or given back by unreserve.
+func (v *validations) reserve(account string, perAccount int) bool {
 	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.isFull() || v.perAccount[account] >= perAccount {
+		return false
+	}
+	v.perAccount[account]++
+	v.reserved++
+	return true
+}
+
+// unreserve gives back a slot reserve took.
+func (v *validations) unreserve(account string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.reserved--
+	v.dropAccount(account)
+}
+
+func (v *validations) dropAccount(account string) {
+	if v.perAccount[account]--; v.perAccount[account] <= 0 {
+		delete(v.perAccount, account)
+	}
+}
+
+// start runs fn for key unless one already runs for it; reserved says
+// whether the caller holds a slot from reserve. The channel it returns is
+// closed when that run ends.
+func (v *validations) start(key, account string, reserved bool, fn func(ctx context.Context)) <-chan struct{} {
+	v.mu.Lock()
+	if reserved {
+		v.reserved--
+	} else {
+		v.perAccount[account]++
+	}
 	if done, busy := v.inflight[key]; busy {
+		v.dropAccount(account)
 		v.mu.Unlock()
 		return done
 	}
 	done := make(chan struct{})
 	if v.ctx.Err() != nil {
+		v.dropAccount(account)
 		v.mu.Unlock()
 		close(done)
 		return done
 	}
 	v.inflight[key] = done
-	v.perAccount[account]++
 	v.wg.Add(1)
 	v.mu.Unlock()
 
@@ -60,9 +98,7 @@ func (v *validations) start(key, account string, fn func(ctx context.Context)) <
 		defer func() {
 			v.mu.Lock()
 			delete(v.inflight, key)
-			if v.perAccount[account]--; v.perAccount[account] <= 0 {
-				delete(v.perAccount, account)
-			}
+			v.dropAccount(account)
 			v.mu.Unlock()
 			close(done)
 			v.wg.Done()
@@ -82,7 +118,11 @@ func (v *validations) start(key, account string, fn func(ctx context.Context)) <
 func (v *validations) full() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return len(v.inflight) >= cap(v.sem)*(1+queuedPerSlot)
+	return v.isFull()
+}
+
+func (v *validations) isFull() bool {
+	return len(v.inflight)+v.reserved >= cap(v.sem)*(1+queuedPerSlot)
 }
 
 // countFor is the number of validations of account running or waiting.
