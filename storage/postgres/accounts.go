@@ -1,0 +1,86 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+const accountColumns = `id, key_thumbprint, key_jwk, contact, status, created_at, registration_id, version`
+
+func scanAccount(row pgx.Row) (*storage.Account, error) {
+	var a storage.Account
+	if err := row.Scan(&a.ID, &a.KeyThumbprint, &a.KeyJWK, &a.Contact, &a.Status, &a.CreatedAt, &a.RegistrationID, &a.Version); err != nil {
+		return nil, err
+	}
+	a.CreatedAt = a.CreatedAt.UTC()
+	return &a, nil
+}
+
+// accountInsert takes accountArgs from $2 on.
+const accountInsert = `INSERT INTO accounts (namespace, ` + accountColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)`
+
+// accountArgs are a's columns in the order of accountColumns but version.
+func accountArgs(a *storage.Account) []any {
+	return []any{a.ID, a.KeyThumbprint, a.KeyJWK, a.Contact, a.Status, a.CreatedAt, a.RegistrationID}
+}
+
+// CreateAccount implements storage.Accounts.
+func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, accountInsert, append([]any{s.ns}, accountArgs(a)...)...); err != nil {
+		return fail(ctx, "create account", err)
+	}
+	a.Version = 1
+	return nil
+}
+
+// GetAccount implements storage.Accounts.
+func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
+	return s.getAccount(ctx, "id", id)
+}
+
+// AccountByThumbprint implements storage.Accounts.
+func (s *Store) AccountByThumbprint(ctx context.Context, thumbprint string) (*storage.Account, error) {
+	return s.getAccount(ctx, "key_thumbprint", thumbprint)
+}
+
+func (s *Store) getAccount(ctx context.Context, column, key string) (*storage.Account, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE namespace = $1 AND `+column+` = $2`, s.ns, key))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, notFound("account", key)
+	case err != nil:
+		return nil, fail(ctx, "get account", err)
+	}
+	return a, nil
+}
+
+var accountSwap = swapSQL(`UPDATE accounts
+	SET key_thumbprint = $4, key_jwk = $5, contact = $6, status = $7, registration_id = $8, version = version + 1
+	WHERE namespace = $1 AND id = $2 AND version = $3`, "accounts", "id")
+
+// UpdateAccount implements storage.Accounts. A key rollover to a
+// thumbprint another account holds violates the unique index: ErrConflict.
+func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	var swapped, exists bool
+	err := s.pool.QueryRow(ctx, accountSwap, s.ns, a.ID, a.Version,
+		a.KeyThumbprint, a.KeyJWK, a.Contact, a.Status, a.RegistrationID).Scan(&swapped, &exists)
+	if err != nil {
+		return fail(ctx, "update account", err)
+	}
+	if err := swapResult("account", a.ID, swapped, exists); err != nil {
+		return err
+	}
+	a.Version++
+	return nil
+}

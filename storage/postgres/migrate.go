@@ -1,0 +1,119 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrationFiles are the schema's migrations, NNNN_name.sql, applied in
+// the order of their numbers. A migration, once released, never changes:
+// a change is a new file.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationLock is the advisory lock key (per database) that instances
+// hold while they migrate: "acmegw" and 1.
+const migrationLock int64 = 0x61636d656777_0001
+
+// migrateTimeout bounds New's migration when ctx has no deadline. It is
+// longer than a query's, since an instance may wait for another's.
+const migrateTimeout = 2 * time.Minute
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, name := range names {
+		base := strings.TrimSuffix(path.Base(name), ".sql")
+		num, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: migration %s is not numbered", name)
+		}
+		sql, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(sql)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("postgres: migrations %s and %s share a number", ms[i-1].name, ms[i].name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations that the database lacks, each with its
+// schema_migrations row in one transaction, while it holds migrationLock
+// on a connection of its own: instances starting together wait for the
+// first, then find nothing left to do.
+func (s *Store) migrate(ctx context.Context) (err error) {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, migrateTimeout)
+		defer cancel()
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fail(ctx, "migrate", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		dropConn(conn) // it may hold the lock
+		return fail(ctx, "migrate: lock", err)
+	}
+	defer s.unlock(conn, migrationLock)
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    integer PRIMARY KEY,
+	name       text NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now()
+)`); err != nil {
+		return fail(ctx, "migrate", err)
+	}
+	rows, _ := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return fail(ctx, "migrate", err)
+	}
+	for _, m := range ms {
+		if slices.Contains(applied, m.version) {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+			return err
+		})
+		if err != nil {
+			return fail(ctx, "migration "+m.name, err)
+		}
+	}
+	return nil
+}

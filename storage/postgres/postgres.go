@@ -1,0 +1,321 @@
+// Package postgres is a storage backend on PostgreSQL, for gateways that
+// run as several instances behind one name. It implements storage.Store
+// and storage.Nonces.
+//
+// # Tables and namespaces
+//
+// The schema is a list of embedded, numbered migrations. New applies the
+// missing ones while it holds a session advisory lock on a connection of
+// its own, so that instances starting together migrate once; each
+// migration and its row in schema_migrations commit together. Every table
+// is keyed by a namespace (one gateway name), so several gateways may
+// share a database. Columns hold everything the protocol looks up, and
+// each lookup has its index: accounts by key thumbprint, orders by
+// account, valid authorizations by account and identifier, certificates
+// by serial and by account, registrations by key id.
+//
+// # One round trip per call, and atomic
+//
+// Every method that serves a request is one SQL statement, so it is atomic
+// without an explicit transaction and costs one round trip (once pgx has
+// prepared the statement on the connection; it caches it there). NewNonce
+// costs none. Updates are compare-and-swaps:
+//
+//	UPDATE ... SET ..., version = version + 1
+//	WHERE namespace = $1 AND id = $2 AND version = $3
+//
+// inside a WITH whose outer SELECT also reports whether the row exists,
+// which tells ErrConflict (it does) from ErrNotFound (it does not) without
+// a second query. The writes that must happen together are data-modifying
+// CTEs of one statement: StoreCertificate inserts the certificate only
+// FROM the order row its swap updated, BindAccount inserts the account
+// only FROM the registration row its swap updated, and CreateOrder inserts
+// the new authorizations and the order. PostgreSQL row locks make the
+// second of two racing swaps wait and then see the new version, so of two
+// instances finalizing one order exactly one stores a certificate; a
+// duplicate key (SQLSTATE 23505) aborts the whole statement and is
+// ErrConflict.
+//
+// # Nonces
+//
+// NewNonce does not touch the database. A nonce is 16 random bytes and
+// its expiry time, authenticated with HMAC-SHA256 under a key that all
+// instances of a namespace share: New creates it once (INSERT ... ON
+// CONFLICT DO NOTHING, then SELECT) and keeps it in memory. RedeemNonce
+// checks the MAC and the expiry in memory, so that forged, garbled and
+// expired nonces cost nothing, and then makes exactly one round trip:
+//
+//	INSERT INTO nonces_used (namespace, nonce, expires) VALUES (...)
+//	ON CONFLICT DO NOTHING
+//
+// The primary key (namespace, nonce) lets one insert succeed, whichever
+// instance it reaches; no row inserted means the nonce was used, which is
+// ErrNotFound. The nonce carries its own expiry (under the MAC), so
+// instances configured with different lifetimes agree on it. Cleanup
+// deletes a used nonce only nonceSkew after its expiry, when every
+// instance whose clock is within nonceSkew of the cleaner's refuses it by
+// its expiry alone, so a replay never finds its row gone while the nonce
+// still verifies.
+//
+// # Failures
+//
+// Without a deadline in ctx, each call gets Options.Timeout. Errors that
+// mean the database cannot be reached (refused or broken connections,
+// timeouts, a server shutting down) wrap storage.ErrUnavailable; the pool
+// reconnects by itself when the database returns. Times are stored with
+// microsecond precision, PostgreSQL's.
+//
+// # Cleanup
+//
+// A goroutine removes used nonces past their expiry, and orders and
+// authorizations that expired Options.CleanupGrace ago and are not valid,
+// in batches of at most 1000 rows, while it holds a per-namespace advisory
+// lock, so one instance at a time does the work. Accounts, certificates,
+// registrations, audit entries and valid orders and authorizations are
+// never deleted.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// Defaults of Options.
+const (
+	DefaultNonceLifetime   = 30 * time.Minute
+	DefaultTimeout         = 5 * time.Second
+	DefaultCleanupInterval = time.Minute
+	DefaultCleanupGrace    = 7 * 24 * time.Hour
+	// MaxCleanupBatch is the most rows one cleanup statement deletes.
+	MaxCleanupBatch = 1000
+)
+
+// nonceSkew is how long a used nonce is remembered after it expires: the
+// clocks of a namespace's instances must agree within it.
+const nonceSkew = 10 * time.Minute
+
+// Options configure a Store.
+type Options struct {
+	// Namespace names the gateway whose records the store holds; gateways
+	// sharing a database need distinct namespaces. Default "default".
+	Namespace string
+	// NonceLifetime is how long a new nonce stays valid. Default 30 minutes.
+	NonceLifetime time.Duration
+	// Timeout bounds each call whose ctx has no deadline. Default 5 s.
+	Timeout time.Duration
+	// CleanupInterval is how often expired rows are deleted. Default one
+	// minute; negative: never (tests call Cleanup themselves).
+	CleanupInterval time.Duration
+	// CleanupGrace is how long after their expiry orders and
+	// authorizations that are not valid are kept. Default 7 days.
+	CleanupGrace time.Duration
+	// CleanupBatch is the most rows one delete statement removes; at most
+	// and by default MaxCleanupBatch.
+	CleanupBatch int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives failures of the background cleanup. Default: none.
+	Logger *slog.Logger
+}
+
+// Store is a storage.Store and storage.Nonces on PostgreSQL. It is safe for
+// concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	ns       string
+	nonceKey []byte
+	opts     Options
+
+	stop     context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// New migrates the database's schema if needed, loads the namespace's
+// nonce key and starts the background cleanup. The pool stays the
+// caller's: Close does not close it.
+func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	if opts.NonceLifetime <= 0 {
+		opts.NonceLifetime = DefaultNonceLifetime
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.CleanupInterval == 0 {
+		opts.CleanupInterval = DefaultCleanupInterval
+	}
+	if opts.CleanupGrace <= 0 {
+		opts.CleanupGrace = DefaultCleanupGrace
+	}
+	if opts.CleanupBatch <= 0 || opts.CleanupBatch > MaxCleanupBatch {
+		opts.CleanupBatch = MaxCleanupBatch
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, ns: opts.Namespace, opts: opts, done: make(chan struct{})}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadNonceKey(ctx); err != nil {
+		return nil, err
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go s.cleanupLoop(bg)
+	return s, nil
+}
+
+// Close stops the background cleanup and waits for it. It does not close
+// the pool.
+func (s *Store) Close() {
+	s.stopOnce.Do(func() {
+		s.stop()
+		<-s.done
+	})
+}
+
+// withTimeout gives ctx the store's timeout unless it has a deadline.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.opts.Timeout)
+}
+
+// unlock releases the session advisory lock key held on conn and gives
+// conn back to the pool. When that fails it closes the connection, which
+// releases the lock too, rather than pool a connection that holds it.
+func (s *Store) unlock(conn *pgxpool.Conn, key int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	var released bool
+	if err := conn.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", key).Scan(&released); err != nil || !released {
+		dropConn(conn)
+		return
+	}
+	conn.Release()
+}
+
+// dropConn closes conn instead of returning it to the pool, ending its
+// session and the advisory locks the session holds.
+func dropConn(conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = conn.Hijack().Close(ctx)
+}
+
+// fail wraps err of the operation op in the storage error it means.
+func fail(ctx context.Context, op string, err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "40001" || pgErr.Code == "40P01"):
+		// Unique violation; serialization failure and deadlock lose a race too.
+		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrConflict, err)
+	case errors.Is(ctx.Err(), context.Canceled):
+		// The caller gave up; the database may be fine.
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	case unavailable(err):
+		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrUnavailable, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// unavailable reports whether err means the database cannot be reached or
+// cannot serve now, so that the same request may succeed later.
+func unavailable(err error) bool {
+	var (
+		pgErr      *pgconn.PgError
+		netErr     net.Error
+		connectErr *pgconn.ConnectError
+	)
+	if errors.As(err, &pgErr) {
+		if pgErr.Code == "25006" { // read-only: a primary turned standby in a failover
+			return true
+		}
+		class := pgErr.Code
+		if len(class) > 2 {
+			class = class[:2]
+		}
+		switch class {
+		case "08", // connection exception
+			"53", // insufficient resources, too many connections
+			"57": // operator intervention: shutdown, cannot connect now
+			return true
+		}
+		return false
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func notFound(kind, key string) error {
+	return fmt.Errorf("postgres: %s %q: %w", kind, key, storage.ErrNotFound)
+}
+
+// swapResult turns the outcome of a compare-and-swap statement (see
+// swapSQL) into nil, ErrConflict or ErrNotFound.
+func swapResult(kind, key string, swapped, exists bool) error {
+	switch {
+	case swapped:
+		return nil
+	case exists:
+		return fmt.Errorf("postgres: %s %q changed since it was read: %w", kind, key, storage.ErrConflict)
+	}
+	return notFound(kind, key)
+}
+
+// swapSQL wraps update, an UPDATE whose WHERE names the row by namespace
+// ($1) and keyColumn ($2) and compares its version, in a statement that
+// returns whether it swapped and whether the row exists (as of the
+// statement's snapshot), so one round trip tells a lost swap from a
+// missing row. The update is the CTE "swapped"; more CTEs (also) may
+// write FROM it, so that they write only when the swap succeeds.
+func swapSQL(update, table, keyColumn string, also ...string) string {
+	q := "WITH swapped AS (" + update + "\n\tRETURNING 1)"
+	for _, cte := range also {
+		q += ",\n" + cte
+	}
+	return q + `
+SELECT EXISTS (SELECT 1 FROM swapped),
+	EXISTS (SELECT 1 FROM ` + table + ` WHERE namespace = $1 AND ` + keyColumn + ` = $2)`
+}
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// fromNull returns the time of t, the zero time for NULL, in UTC.
+func fromNull(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// Interface guards.
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.Nonces = (*Store)(nil)
+)
