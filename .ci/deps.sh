@@ -3,13 +3,15 @@
 # if they are missing:
 #   certbot  integration/certbot_test.go
 #   curl     the dns-01 hook of that test (it falls back to python3)
+#   postgres the throwaway clusters of storage/postgres/pgtest (initdb and
+#            pg_ctl from `pg_config --bindir`)
 # Idempotent: apt-get runs only when something must be installed.
 # Under CI=true any failure exits non-zero; elsewhere it is a warning, and
 # the tests that need a missing client skip.
 set -euo pipefail
 
 # "command:package" pairs.
-needs=(certbot:certbot curl:curl)
+needs=(certbot:certbot curl:curl pg_config:postgresql)
 
 fail() {
 	if [[ "${CI:-}" == "true" ]]; then

@@ -14,16 +14,19 @@ import (
 
 	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/caddyacmegw/caddyacmegw/storage/postgres/pgtest"
 )
 
 // BenchmarkFullIssuance measures whole issuances (new order, dns-01,
-// finalize, download) by acmez clients, each with its own account,
-// against the gateway (on memory and on Caddy's file storage) and against
+// finalize, download) by acmez clients, each with its own account, against
+// the gateway (on memory, Caddy's file storage and PostgreSQL) and against
 // Caddy's built-in acme_server in the same Caddy, so that the figures
 // compare under one load on one machine.
 func BenchmarkFullIssuance(b *testing.B) {
 	dns := startDNS(b)
-	gwPort, fsPort, peerPort := freePort(b), freePort(b), freePort(b)
+	gwPort, fsPort, pgPort, peerPort := freePort(b), freePort(b), freePort(b), freePort(b)
+	dsn := pgtest.Start(b)
 	storageDir := filepath.Join(b.TempDir(), "storage")
 	caddyfile := fmt.Sprintf(`{
 	admin off
@@ -60,18 +63,29 @@ https://localhost:%d {
 }
 https://localhost:%d {
 	tls internal
+	acme_gateway {
+		name pg
+		storage postgres "%s"
+		challenges dns-01
+		resolvers %s
+		deny_validation_to none
+	}
+}
+https://localhost:%d {
+	tls internal
 	acme_server {
 		challenges dns-01
 		resolvers %s
 	}
 }
-`, freePort(b), storageDir, gwPort, dns.Addr(), fsPort, dns.Addr(), peerPort, dns.Addr())
+`, freePort(b), storageDir, gwPort, dns.Addr(), fsPort, dns.Addr(), pgPort, dsn, dns.Addr(), peerPort, dns.Addr())
 	g := loadCaddyfile(b, caddyfile, gwPort, "", "/acme", storageDir)
 	peerDir := fmt.Sprintf("https://localhost:%d/acme/local/directory", peerPort)
 
 	for _, target := range []struct{ name, dir string }{
 		{"acme_gateway/memory", g.Directory},
 		{"acme_gateway/caddy_storage", fmt.Sprintf("https://localhost:%d/acme/directory", fsPort)},
+		{"acme_gateway/postgres", fmt.Sprintf("https://localhost:%d/acme/directory", pgPort)},
 		{"acme_server", peerDir},
 	} {
 		b.Run(target.name, func(b *testing.B) {

@@ -42,8 +42,14 @@ var cluster struct {
 	stop    func()
 }
 
-// Main runs the tests and then stops the cluster, if one was started.
+// Main runs the tests, stops the cluster if one was started, and exits.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run runs the tests and then stops the cluster, if one was started, for
+// a TestMain with work of its own to do afterwards.
+func Run(m *testing.M) int {
 	cluster.mu.Lock()
 	cluster.main = true
 	cluster.mu.Unlock()
@@ -53,7 +59,7 @@ func Main(m *testing.M) {
 		cluster.stop()
 	}
 	cluster.mu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // Start returns the DSN of a new, empty database, dropped when t ends.

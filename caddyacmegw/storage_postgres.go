@@ -1,0 +1,119 @@
+package caddyacmegw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/postgres"
+)
+
+func init() {
+	caddy.RegisterModule(PostgresStorage{})
+}
+
+// PostgresStorage keeps registrations in PostgreSQL, so that several Caddy
+// instances serve one gateway: nonces, orders and certificates are shared.
+// Connection pools are shared across config reloads.
+type PostgresStorage struct {
+	// DSN is the connection string (URL or key=value); TLS and every
+	// other connection setting go through it. Placeholders such as
+	// {env.ACMEGW_DSN} are replaced; the DSN never appears in logs.
+	DSN string `json:"dsn,omitempty"`
+
+	// StartTimeout bounds connecting and migrating at start. Default: 30s.
+	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (PostgresStorage) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "acme_gateway.storage.postgres",
+		New: func() caddy.Module { return new(PostgresStorage) },
+	}
+}
+
+// pgPools keeps one pool per DSN across config reloads.
+var pgPools = caddy.NewUsagePool()
+
+type pooledPG struct{ *pgxpool.Pool }
+
+func (p pooledPG) Destruct() error { p.Close(); return nil }
+
+// OpenStore implements StoreOpener.
+func (ps *PostgresStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
+	dsn := caddy.NewReplacer().ReplaceAll(ps.DSN, "")
+	if dsn == "" {
+		return nil, nil, errors.New("postgres storage needs a DSN")
+	}
+	timeout := time.Duration(ps.StartTimeout)
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	v, _, err := pgPools.LoadOrNew(dsn, func() (caddy.Destructor, error) {
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			// pgx's message may quote the DSN, password included.
+			return nil, errors.New("postgres storage: the DSN cannot be parsed")
+		}
+		// Not the config's context: the pool outlives this config.
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("postgres storage: %w", err)
+		}
+		return pooledPG{pool}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() error {
+		_, err := pgPools.Delete(dsn)
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	store, err := postgres.New(startCtx, v.(pooledPG).Pool, postgres.Options{Namespace: name})
+	if err != nil {
+		_ = release()
+		return nil, nil, fmt.Errorf("postgres storage: %w", err)
+	}
+	return store, func() error {
+		store.Close()
+		return release()
+	}, nil
+}
+
+// UnmarshalCaddyfile sets up the module: `storage postgres <dsn>`.
+func (ps *PostgresStorage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // module name
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	ps.DSN = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "start_timeout":
+			if err := durationArg(d, &ps.StartTimeout); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized postgres storage option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ StoreOpener           = (*PostgresStorage)(nil)
+	_ caddyfile.Unmarshaler = (*PostgresStorage)(nil)
+)
