@@ -19,6 +19,10 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
+// retryFromCSR is the IssuerRef of an order the issuer asked to be tried
+// again from its CSR (a transient outage, when retrying cannot issue twice).
+const retryFromCSR = "retry-from-csr"
+
 // staleProcessing is how long an order may sit in processing, with no
 // request pending at the CA, before another request takes it over: the
 // process that started it is presumed gone. issueTimeout, well below it,
@@ -142,6 +146,10 @@ func (h *Handler) completeIssuance(ctx context.Context, stored *storage.Order, c
 	switch {
 	case errors.As(issueErr, &pending):
 		o.IssuerRef = pending.Ref
+		if o.IssuerRef == "" {
+			o.IssuerRef = retryFromCSR
+		}
+		h.pending.add(o.ID)
 		o.UpdatedAt = now
 		return h.updateProcessing(ctx, stored, &o)
 	case issueErr != nil:
@@ -269,47 +277,6 @@ func (h *Handler) updateProcessing(ctx context.Context, stored, changed *storage
 		return stored, internalError(err)
 	}
 	return changed, nil
-}
-
-// resumeIfStale takes over a processing order whose issuance was left
-// behind (its process stopped) or waits at the CA, so that no order stays
-// processing for good. A compare-and-swap on the order decides which
-// request resumes it.
-func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses []string) (*storage.Order, []string) {
-	now := h.now().UTC()
-	if o.Status != storage.StatusProcessing {
-		return o, statuses
-	}
-	resumer, canResume := h.issuer.(Resumer)
-	wait := staleProcessing
-	if o.IssuerRef != "" {
-		if !canResume {
-			return o, statuses
-		}
-		wait = time.Second
-	}
-	if now.Sub(o.UpdatedAt) < wait {
-		return o, statuses
-	}
-	o.UpdatedAt = now
-	ctx = detach(ctx)
-	if err := h.store.UpdateOrder(ctx, o); err != nil {
-		return o, statuses // another request resumes it, or storage is down
-	}
-	chain, err := h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
-		if o.IssuerRef != "" {
-			return resumer.Resume(ctx, o.IssuerRef)
-		}
-		csr, err := x509.ParseCertificateRequest(o.CSR)
-		if err != nil {
-			return nil, err
-		}
-		return h.issuer.Issue(ctx, h.issueRequest(o, csr))
-	})
-	if stored, err := h.completeIssuance(ctx, o, chain, err); err == nil {
-		return stored, statuses
-	}
-	return o, statuses
 }
 
 // encodeChain returns the PEM chain, leaf first.

@@ -78,7 +78,11 @@ func (e *IssueError) Error() string { return e.Kind + ": " + e.Detail }
 func issueProblem(err error) *Problem {
 	var ie *IssueError
 	if errors.As(err, &ie) {
-		return newProblem(ie.Kind, 400, "%s", ie.Detail)
+		status := 400
+		if ie.Kind == "serverInternal" {
+			status = 500
+		}
+		return newProblem(ie.Kind, status, "%s", ie.Detail)
 	}
 	return internalError(err)
 }

@@ -153,6 +153,7 @@ type Handler struct {
 	logger     *zap.Logger
 	now        func() time.Time
 	validating *validations
+	pending    *pendingOrders
 	cleanup    []func() error
 }
 
@@ -240,6 +241,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.validating = validating
 	h.cleanup = append(h.cleanup, release)
 
+	if _, ok := h.issuer.(Resumer); ok {
+		h.pending = &pendingOrders{}
+		pollCtx, stop := context.WithCancel(context.Background())
+		go h.pollPending(pollCtx, pendingPoll)
+		h.cleanup = append(h.cleanup, func() error { stop(); return nil })
+	}
+
 	gateways.add(h)
 	h.cleanup = append(h.cleanup, func() error { gateways.remove(h); return nil })
 	return nil
@@ -301,6 +309,9 @@ func (h *Handler) setDefaults() {
 		h.DenyValidationTo = slices.Clone(defaultDenyValidationTo)
 	}
 }
+
+// pendingPoll is how often orders waiting at the CA are polled.
+const pendingPoll = 2 * time.Second
 
 // defaultDenyValidationTo are the networks validation never connects to
 // unless configured otherwise.

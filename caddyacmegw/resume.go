@@ -1,0 +1,166 @@
+package caddyacmegw
+
+import (
+	"context"
+	"crypto/x509"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// pendingDeadliner is an Issuer that bounds how long an order may wait
+// for it.
+type pendingDeadliner interface {
+	pendingDeadline() time.Duration
+}
+
+// resumeIfStale takes over a processing order whose issuance was left
+// behind (its process stopped) or waits at the CA, so that no order stays
+// processing for good. A compare-and-swap on the order decides which
+// request resumes it.
+func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses []string) (*storage.Order, []string) {
+	now := h.now().UTC()
+	if o.Status != storage.StatusProcessing {
+		return o, statuses
+	}
+	resumer, canResume := h.issuer.(Resumer)
+	wait := staleProcessing
+	switch o.IssuerRef {
+	case "":
+	case retryFromCSR:
+		wait = pendingRetry
+	default:
+		if !canResume {
+			return o, statuses
+		}
+		wait = time.Second
+	}
+	if now.Sub(o.UpdatedAt) < wait {
+		return o, statuses
+	}
+	o.UpdatedAt = now
+	ctx = detach(ctx)
+	if err := h.store.UpdateOrder(ctx, o); err != nil {
+		return o, statuses // another request resumes it, or storage is down
+	}
+	var chain []*x509.Certificate
+	var err error
+	if d, ok := h.issuer.(pendingDeadliner); ok && now.Sub(o.CreatedAt) > d.pendingDeadline() {
+		err = &IssueError{Kind: "serverInternal", Detail: "the CA did not issue the certificate within " + d.pendingDeadline().String()}
+	} else {
+		chain, err = h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
+			if o.IssuerRef != "" && o.IssuerRef != retryFromCSR {
+				return resumer.Resume(ctx, o.IssuerRef)
+			}
+			return h.issueFromCSR(ctx, o)
+		})
+	}
+	if stored, err := h.completeIssuance(ctx, o, chain, err); err == nil {
+		if stored.Status != storage.StatusProcessing {
+			h.pending.remove(o.ID)
+		}
+		return stored, statuses
+	}
+	return o, statuses
+}
+
+// pendingRetry is how long an order waits before its issuance is tried
+// again from its CSR after a transient failure of the CA.
+const pendingRetry = 5 * time.Second
+
+// issueFromCSR issues again for a processing order from its stored CSR,
+// with what the account adds (contact e-mail, registration's procedure).
+func (h *Handler) issueFromCSR(ctx context.Context, o *storage.Order) ([]*x509.Certificate, error) {
+	csr, err := x509.ParseCertificateRequest(o.CSR)
+	if err != nil {
+		return nil, err
+	}
+	req := h.issueRequest(o, csr)
+	acct, err := h.store.GetAccount(ctx, o.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	var reg *storage.Registration
+	if acct.RegistrationID != "" {
+		if reg, err = h.store.GetRegistration(ctx, acct.RegistrationID); err != nil {
+			reg = nil // removed since: issue with the handler's own procedure
+		}
+	}
+	h.addAccountDetails(req, acct, reg)
+	return h.issuer.Issue(ctx, req)
+}
+
+// pendingOrders remembers the orders this process left waiting at the CA,
+// and a background poller completes them without waiting for a client.
+// After a restart the set starts empty: the stored state lets the next
+// client poll resume each order.
+type pendingOrders struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+// maxPendingTracked bounds the orders polled in the background.
+const maxPendingTracked = 10_000
+
+func (p *pendingOrders) add(id string) {
+	if p == nil {
+		return // no background poller: client polls resume the order
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ids == nil {
+		p.ids = make(map[string]struct{})
+	}
+	if len(p.ids) < maxPendingTracked {
+		p.ids[id] = struct{}{}
+	}
+}
+
+func (p *pendingOrders) remove(id string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.ids, id)
+}
+
+func (p *pendingOrders) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.ids))
+	for id := range p.ids {
+		out = append(out, id)
+	}
+	return out
+}
+
+// pollPending resumes the pending orders every interval until ctx ends.
+func (h *Handler) pollPending(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, id := range h.pending.list() {
+			o, err := h.store.GetOrder(ctx, id)
+			if err != nil {
+				if ctx.Err() == nil {
+					h.logger.Debug("polling pending order", zap.String("order", id), zap.Error(err))
+				}
+				continue
+			}
+			if o.Status != storage.StatusProcessing {
+				h.pending.remove(id)
+				continue
+			}
+			h.resumeIfStale(ctx, o, nil)
+		}
+	}
+}
