@@ -10,6 +10,11 @@
 //
 // When no server can be had, Start skips the test, or fails it when the
 // environment has CI=true: in CI, a missing tool is a failure.
+//
+// StopServer and StartServer stop the throwaway cluster and start it again
+// on the same data and port, for tests of what clients see while the
+// database is away. Tests that use them must not run in parallel with
+// other tests of the binary that use the cluster.
 package pgtest
 
 import (
@@ -40,6 +45,9 @@ var cluster struct {
 	dsn     string // of the postgres database; "" when start failed
 	err     error
 	stop    func()
+	// pause stops the server, keeping its data; resume starts it again.
+	pause, resume func() error
+	down          bool // paused
 }
 
 // Main runs the tests, stops the cluster if one was started, and exits.
@@ -164,12 +172,76 @@ func start() (dsn string, stop func(), err error) {
 		run(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
 		os.RemoveAll(dir)
 	}
-	if out, err := run(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(logFile)
+	pgStart := func() error {
+		if out, err := run(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
+			log, _ := os.ReadFile(logFile)
+			return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
+		}
+		return nil
+	}
+	if err := pgStart(); err != nil {
 		stop()
-		return "", nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
+		return "", nil, err
+	}
+	cluster.resume = pgStart
+	cluster.pause = func() error {
+		// fast: disconnect the clients, as an operator's restart does.
+		if out, err := run(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+			return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+		}
+		return nil
 	}
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+}
+
+// StopServer stops the throwaway cluster that Start's databases live on,
+// keeping its data, until StartServer or the end of t. It skips t when
+// the databases are on a server of ACMEGW_TEST_DSN, which is not ours to
+// stop, and fails it when no cluster runs.
+func StopServer(t testing.TB) {
+	t.Helper()
+	if os.Getenv("ACMEGW_TEST_DSN") != "" {
+		t.Skip("pgtest: the server of ACMEGW_TEST_DSN is not ours to stop")
+	}
+	cluster.mu.Lock()
+	defer cluster.mu.Unlock()
+	if cluster.pause == nil || cluster.dsn == "" {
+		t.Fatal("pgtest: StopServer before Start started a cluster")
+	}
+	if cluster.down {
+		t.Fatal("pgtest: StopServer: the server is stopped already")
+	}
+	if err := cluster.pause(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	cluster.down = true
+	// Whatever happens to t, the tests after it get their server back.
+	t.Cleanup(func() {
+		cluster.mu.Lock()
+		defer cluster.mu.Unlock()
+		if cluster.down {
+			if err := cluster.resume(); err != nil {
+				t.Errorf("pgtest: %v", err)
+				return
+			}
+			cluster.down = false
+		}
+	})
+}
+
+// StartServer starts the cluster that StopServer stopped, on the same port,
+// and returns when it accepts connections.
+func StartServer(t testing.TB) {
+	t.Helper()
+	cluster.mu.Lock()
+	defer cluster.mu.Unlock()
+	if !cluster.down {
+		t.Fatal("pgtest: StartServer: the server is not stopped")
+	}
+	if err := cluster.resume(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	cluster.down = false
 }
 
 // runner returns how to run the server's tools: as the postgres user when
