@@ -16,3 +16,4 @@ test: deps
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./caddyacmegw/ ./storage/...
+	go test -run '^$$' -bench FullIssuance -benchtime 300x ./integration/
