@@ -17,3 +17,13 @@ test: deps
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./caddyacmegw/ ./storage/...
 	go test -run '^$$' -bench FullIssuance -benchtime 300x ./integration/
+
+# Load an ACME server with cmd/acmeload, e.g.
+#   make load DIRECTORY=https://localhost:8443/acme/directory ROOT=root.crt ARGS='-c 50 -n 1000 -json'
+# The server's `resolvers` must be $(DNS_ADDR) (and for -challenge http-01
+# its http_port the port of -http-addr). See `go doc ./cmd/acmeload`.
+.PHONY: load
+DNS_ADDR ?= 127.0.0.1:5353
+load:
+	@test -n "$(DIRECTORY)" || { echo 'usage: make load DIRECTORY=<directory URL> [ROOT=<root PEM>] [DNS_ADDR=host:port] [ARGS=...]'; exit 2; }
+	go run ./cmd/acmeload -directory $(DIRECTORY) $(if $(ROOT),-root $(ROOT)) -dns-addr $(DNS_ADDR) $(ARGS)
