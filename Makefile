@@ -18,6 +18,12 @@ bench:
 	go test -run '^$$' -bench . -benchtime 2s ./caddyacmegw/ ./storage/...
 	go test -run '^$$' -bench FullIssuance -benchtime 300x ./integration/
 
+# The gateway on each storage against Caddy's acme_server under cmd/acmeload,
+# one Caddy at a time on loopback; BENCH_N certificates a server (default 2000).
+.PHONY: bench-load
+bench-load:
+	bash .ci/bench.sh
+
 # Load an ACME server with cmd/acmeload, e.g.
 #   make load DIRECTORY=https://localhost:8443/acme/directory ROOT=root.crt ARGS='-c 50 -n 1000 -json'
 # The server's `resolvers` must be $(DNS_ADDR) (and for -challenge http-01
