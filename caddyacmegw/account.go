@@ -101,6 +101,9 @@ func (h *Handler) newAccount(w http.ResponseWriter, r *http.Request) (*response,
 				return nil, unauthorized("external account binding key id is already used by another account")
 			}
 		}
+		if reg != nil && errors.Is(err, storage.ErrNotFound) {
+			return nil, unauthorized("external account binding key id is unknown")
+		}
 		return nil, internalError(err)
 	}
 	return h.accountResponse(r, acct, http.StatusCreated), nil

@@ -15,6 +15,9 @@ import (
 // macAlgorithms are the algorithms an external account binding may use.
 var macAlgorithms = []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
 
+// macKeyBits is the shortest key each MAC algorithm takes (RFC 7518 §3.2).
+var macKeyBits = map[jose.SignatureAlgorithm]int{jose.HS256: 256, jose.HS384: 384, jose.HS512: 512}
+
 // checkBinding verifies an external account binding (RFC 8555 §7.3.4): a
 // JWS by the registration's MAC key, for this newAccount URL, over the
 // account key. It returns the registration, ready to be bound.
@@ -47,6 +50,9 @@ func (h *Handler) checkBinding(ctx context.Context, raw json.RawMessage, url str
 	}
 	if err != nil {
 		return nil, internalError(err)
+	}
+	if bits := macKeyBits[jose.SignatureAlgorithm(hdr.Alg)]; len(reg.HMACKey)*8 < bits {
+		return nil, malformed("externalAccountBinding uses %s, which needs a MAC key of at least %d bits (RFC 7518); this key has %d: use HS256", hdr.Alg, bits, len(reg.HMACKey)*8)
 	}
 	payload, err := jws.Verify(reg.HMACKey)
 	if err != nil {
@@ -95,6 +101,10 @@ func (h *Handler) accountRegistration(ctx context.Context, acct *storage.Account
 	}
 	if err != nil {
 		return nil, internalError(err)
+	}
+	if reg.AccountID != acct.ID {
+		// Deleted, and its key id since given to someone else.
+		return nil, unauthorized("the account's registration was removed")
 	}
 	return reg, h.registrationUsable(reg)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -295,4 +296,34 @@ func parseDER(t *testing.T, der []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func TestEAB_AccountDoesNotInheritARecreatedKeyID(t *testing.T) {
+	g := newGateway(t)
+	mac := g.preregister("kid-r", "example.com")
+	c := g.newClient()
+	c.newAccountWith(c.binding("kid-r", mac, jose.HS256, g.base+pathNewAccount))
+	ctx := context.Background()
+	if err := g.store.DeleteRegistration(ctx, "kid-r"); err != nil {
+		t.Fatal(err)
+	}
+	g.preregister("kid-r", "other.example.net") // the key id, given to someone else
+	r := c.post(g.base+pathNewOrder, map[string]any{"identifiers": []identifier{{Type: "dns", Value: "www.other.example.net"}}})
+	if r.status != http.StatusForbidden || r.problemType() != problemNS+"unauthorized" {
+		t.Fatalf("old account with a recreated key id: %d %s", r.status, r.body)
+	}
+}
+
+func TestEAB_LongMACAlgorithmWithShortKeySaysSo(t *testing.T) {
+	g := newGateway(t)
+	g.preregister("kid-512")
+	c := g.newClient()
+	long := make([]byte, 64) // go-jose signs HS512 only with 512-bit keys
+	r := c.newAccountWith(c.binding("kid-512", long, jose.HS512, g.base+pathNewAccount))
+	var p Problem
+	r.decode(t, &p)
+	if r.status != http.StatusBadRequest || p.Type != problemNS+"malformed" || !strings.Contains(p.Detail, "use HS256") {
+		t.Fatalf("HS512 with a 256-bit registration key: %d %s", r.status, r.body)
+	}
+	g.noAccountFor(c)
 }

@@ -213,10 +213,14 @@ func (h *Handler) loadOrder(ctx context.Context, acct *storage.Account, id strin
 	statuses := make([]string, len(order.AuthzIDs))
 	for i, aid := range order.AuthzIDs {
 		a, err := h.store.GetAuthz(ctx, aid)
-		if err != nil {
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			statuses[i] = storage.StatusExpired // cleaned up after it expired
+		case err != nil:
 			return nil, nil, internalError(err)
+		default:
+			statuses[i] = authzStatus(a, now)
 		}
-		statuses[i] = authzStatus(a, now)
 	}
 	return order, statuses, nil
 }

@@ -64,6 +64,21 @@ func nameUnder(name, entry string) bool {
 	return name == entry || strings.HasSuffix(name, "."+entry)
 }
 
+// wildcardCoversAny reports whether a wildcard name covers a name of list:
+// "*.example.com" covers "secret.example.com", one label below its base.
+func wildcardCoversAny(name string, list []string) bool {
+	base, ok := strings.CutPrefix(name, "*.")
+	if !ok {
+		return false
+	}
+	for _, e := range list {
+		if _, parent, found := strings.Cut(e, "."); found && !strings.HasPrefix(e, "*.") && parent == base {
+			return true
+		}
+	}
+	return false
+}
+
 // nameInList reports whether name is under any entry of list.
 func nameInList(name string, list []string) bool {
 	for _, e := range list {
@@ -97,7 +112,7 @@ func (p namePolicy) refusal(id identifier) string {
 	switch {
 	case strings.HasPrefix(name, "*.") && !p.allowWildcards:
 		return "wildcard names are not allowed"
-	case nameInList(name, p.deny):
+	case nameInList(name, p.deny) || wildcardCoversAny(name, p.deny):
 		return "name is denied by policy"
 	case len(p.allow) > 0 && !nameInList(name, p.allow):
 		return "name is not in the allowed domains"

@@ -87,6 +87,8 @@ func TestNamePolicy_Refusal(t *testing.T) {
 		{"registration refuses other", namePolicy{allowWildcards: true, registration: reg}, "nexusgroup.se", false},
 		{"empty registration list allows all", namePolicy{allowWildcards: true}, "nexusgroup.se", true},
 		{"wildcards switched off", namePolicy{allowWildcards: false}, "*.example.com", false},
+		{"wildcard covering a denied name", namePolicy{allowWildcards: true, deny: []string{"secret.example.com"}}, "*.example.com", false},
+		{"wildcard not covering a deeper denied name", namePolicy{allowWildcards: true, deny: []string{"x.secret.example.com"}}, "*.example.com", true},
 		{"deny wins over allow", namePolicy{allowWildcards: true, allow: []string{"example.com"}, deny: []string{"secret.example.com"}}, "x.secret.example.com", false},
 		{"allow list refuses outside", namePolicy{allowWildcards: true, allow: []string{"example.com"}}, "example.net", false},
 		{"allow list allows inside", namePolicy{allowWildcards: true, allow: []string{"example.com"}}, "a.example.com", true},

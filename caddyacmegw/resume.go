@@ -3,6 +3,8 @@ package caddyacmegw
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,16 +43,28 @@ func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses 
 	if now.Sub(o.UpdatedAt) < wait {
 		return o, statuses
 	}
+	retrying := o.IssuerRef == retryFromCSR
 	o.UpdatedAt = now
+	if retrying {
+		// Claimed: until this attempt records its outcome, others wait
+		// staleProcessing, longer than an issuer call may take.
+		o.IssuerRef = ""
+	}
 	ctx = detach(ctx)
 	if err := h.store.UpdateOrder(ctx, o); err != nil {
 		return o, statuses // another request resumes it, or storage is down
 	}
 	var chain []*x509.Certificate
 	var err error
-	if d, ok := h.issuer.(pendingDeadliner); ok && now.Sub(o.CreatedAt) > d.pendingDeadline() {
+	switch d, ok := h.issuer.(pendingDeadliner); {
+	case ok && now.Sub(o.CreatedAt) > d.pendingDeadline():
 		err = &IssueError{Kind: "serverInternal", Detail: "the CA did not issue the certificate within " + d.pendingDeadline().String()}
-	} else {
+	case o.IssuerRef == "" && !retrying && canResume:
+		// Left behind mid-request by a process that stopped: a CA that
+		// keeps requests (CM) may have issued already, and sending the
+		// request again could issue a second certificate.
+		err = &IssueError{Kind: "serverInternal", Detail: "the outcome of the issuance request is unknown; place a new order"}
+	default:
 		chain, err = h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
 			if o.IssuerRef != "" && o.IssuerRef != retryFromCSR {
 				return resumer.Resume(ctx, o.IssuerRef)
@@ -72,25 +86,44 @@ func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses 
 const pendingRetry = 5 * time.Second
 
 // issueFromCSR issues again for a processing order from its stored CSR,
-// with what the account adds (contact e-mail, registration's procedure).
+// with what the account adds (contact e-mail, registration's procedure),
+// once the account, its registration and the name policy still allow it,
+// as at finalize. A storage failure leaves the order to be tried again.
 func (h *Handler) issueFromCSR(ctx context.Context, o *storage.Order) ([]*x509.Certificate, error) {
 	csr, err := x509.ParseCertificateRequest(o.CSR)
 	if err != nil {
 		return nil, err
 	}
-	req := h.issueRequest(o, csr)
 	acct, err := h.store.GetAccount(ctx, o.AccountID)
 	if err != nil {
-		return nil, err
+		return nil, retryLater(err)
 	}
-	var reg *storage.Registration
-	if acct.RegistrationID != "" {
-		if reg, err = h.store.GetRegistration(ctx, acct.RegistrationID); err != nil {
-			reg = nil // removed since: issue with the handler's own procedure
+	if acct.Status != storage.StatusValid {
+		return nil, &IssueError{Kind: "unauthorized", Detail: "the account is " + acct.Status}
+	}
+	reg, err := h.accountRegistration(ctx, acct)
+	if err == nil {
+		err = h.policyFor(reg).check(o.Identifiers)
+	}
+	if err != nil {
+		var p *Problem
+		if errors.As(err, &p) && p.cause == nil {
+			return nil, &IssueError{Kind: strings.TrimPrefix(p.Type, problemNS), Detail: p.Detail}
 		}
+		return nil, retryLater(err)
 	}
+	req := h.issueRequest(o, csr)
 	h.addAccountDetails(req, acct, reg)
 	return h.issuer.Issue(ctx, req)
+}
+
+// retryLater turns a storage failure into a pending answer, so that the
+// order is tried again rather than failed for good.
+func retryLater(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return &PendingError{RetryAfter: pendingRetry}
 }
 
 // pendingOrders remembers the orders this process left waiting at the CA,
