@@ -242,10 +242,28 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.cleanup = append(h.cleanup, release)
 
 	if _, ok := h.issuer.(Resumer); ok {
-		h.pending = &pendingOrders{}
+		pending, release, err := sharedPending(h.Name)
+		if err != nil {
+			return err
+		}
+		h.pending = pending
 		pollCtx, stop := context.WithCancel(context.Background())
-		go h.pollPending(pollCtx, pendingPoll)
-		h.cleanup = append(h.cleanup, func() error { stop(); return nil })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.pollPending(pollCtx, pendingPoll)
+		}()
+		h.cleanup = append(h.cleanup, release, func() error {
+			stop()
+			// A CA call in flight may take up to issueTimeout; a reload
+			// waits for it only briefly, and the stored state lets the
+			// next poll finish what it leaves.
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+			}
+			return nil
+		})
 	}
 
 	gateways.add(h)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -128,8 +129,9 @@ func retryLater(err error) error {
 
 // pendingOrders remembers the orders this process left waiting at the CA,
 // and a background poller completes them without waiting for a client.
-// After a restart the set starts empty: the stored state lets the next
-// client poll resume each order.
+// The set is kept per gateway name across config reloads; after a restart
+// it starts empty, and the stored state lets the next client poll resume
+// each order.
 type pendingOrders struct {
 	mu  sync.Mutex
 	ids map[string]struct{}
@@ -196,4 +198,25 @@ func (h *Handler) pollPending(ctx context.Context, interval time.Duration) {
 			h.resumeIfStale(ctx, o, nil)
 		}
 	}
+}
+
+func (*pendingOrders) Destruct() error { return nil }
+
+// pendingPools keeps each gateway's pending orders across config reloads.
+var pendingPools = caddy.NewUsagePool()
+
+// sharedPending returns the pending orders of the gateway named name and
+// the function that releases them.
+func sharedPending(name string) (*pendingOrders, func() error, error) {
+	v, _, err := pendingPools.LoadOrNew(name, func() (caddy.Destructor, error) {
+		return &pendingOrders{}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() error {
+		_, err := pendingPools.Delete(name)
+		return err
+	}
+	return v.(*pendingOrders), release, nil
 }
