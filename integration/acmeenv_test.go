@@ -16,8 +16,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-
-	"github.com/go-jose/go-jose/v4"
 )
 
 // acmeEnv is a gateway wired to a loopback DNS server and an http-01
@@ -174,32 +172,7 @@ func postJWS(t testing.TB, g *gateway, key *ecdsa.PrivateKey, kid, url string, p
 	}
 	resp.Body.Close()
 
-	hdr := map[string]any{"alg": "ES256", "nonce": resp.Header.Get("Replay-Nonce"), "url": url}
-	if kid != "" {
-		hdr["kid"] = kid
-	} else {
-		hdr["jwk"] = jose.JSONWebKey{Key: key.Public()}
-	}
-	hdrJSON, err := json.Marshal(hdr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	protected := base64.RawURLEncoding.EncodeToString(hdrJSON)
-	encPayload := base64.RawURLEncoding.EncodeToString(payload)
-	digest := sha256.Sum256([]byte(protected + "." + encPayload))
-	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
-	body, err := json.Marshal(map[string]string{
-		"protected": protected,
-		"payload":   encPayload,
-		"signature": base64.RawURLEncoding.EncodeToString(sig),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := signJWS(t, key, kid, resp.Header.Get("Replay-Nonce"), url, payload)
 
 	resp, err = hc.Post(url, "application/jose+json", bytes.NewReader(body))
 	if err != nil {
