@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -202,21 +201,10 @@ func (h *Handler) pollPending(ctx context.Context, interval time.Duration) {
 
 func (*pendingOrders) Destruct() error { return nil }
 
-// pendingPools keeps each gateway's pending orders across config reloads.
-var pendingPools = caddy.NewUsagePool()
-
-// sharedPending returns the pending orders of the gateway named name and
-// the function that releases them.
+// sharedPending returns the pending orders of the gateway named name, kept
+// across config reloads, and the function that releases them.
 func sharedPending(name string) (*pendingOrders, func() error, error) {
-	v, _, err := pendingPools.LoadOrNew(name, func() (caddy.Destructor, error) {
+	return shared(pendingPools, name, func() (*pendingOrders, error) {
 		return &pendingOrders{}, nil
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	release := func() error {
-		_, err := pendingPools.Delete(name)
-		return err
-	}
-	return v.(*pendingOrders), release, nil
 }

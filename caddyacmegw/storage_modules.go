@@ -42,9 +42,6 @@ func (CaddyStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, fu
 // kept across config reloads. For tests and benchmarks.
 type MemoryStorage struct{}
 
-// memoryStores keeps each named memory store alive across config reloads.
-var memoryStores = caddy.NewUsagePool()
-
 type memoryStore struct{ *memory.Store }
 
 func (memoryStore) Destruct() error { return nil }
@@ -59,17 +56,13 @@ func (MemoryStorage) CaddyModule() caddy.ModuleInfo {
 
 // OpenStore implements StoreOpener.
 func (MemoryStorage) OpenStore(_ caddy.Context, name string) (storage.Store, func() error, error) {
-	v, _, err := memoryStores.LoadOrNew(name, func() (caddy.Destructor, error) {
+	m, release, err := shared(memoryStores, name, func() (memoryStore, error) {
 		return memoryStore{memory.New()}, nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	release := func() error {
-		_, err := memoryStores.Delete(name)
-		return err
-	}
-	return v.(memoryStore).Store, release, nil
+	return m.Store, release, nil
 }
 
 // Interface guards

@@ -39,9 +39,6 @@ func (PostgresStorage) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// pgPools keeps one pool per DSN across config reloads.
-var pgPools = caddy.NewUsagePool()
-
 type pooledPG struct{ *pgxpool.Pool }
 
 func (p pooledPG) Destruct() error { p.Close(); return nil }
@@ -56,29 +53,26 @@ func (ps *PostgresStorage) OpenStore(ctx caddy.Context, name string) (storage.St
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	v, _, err := pgPools.LoadOrNew(dsn, func() (caddy.Destructor, error) {
+	// One pool per DSN, shared by gateways and kept across reloads.
+	pg, release, err := shared(pgPools, dsn, func() (pooledPG, error) {
 		cfg, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
 			// pgx's message may quote the DSN, password included.
-			return nil, errors.New("postgres storage: the DSN cannot be parsed")
+			return pooledPG{}, errors.New("postgres storage: the DSN cannot be parsed")
 		}
 		// Not the config's context: the pool outlives this config.
 		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 		if err != nil {
-			return nil, fmt.Errorf("postgres storage: %w", err)
+			return pooledPG{}, fmt.Errorf("postgres storage: %w", err)
 		}
 		return pooledPG{pool}, nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	release := func() error {
-		_, err := pgPools.Delete(dsn)
-		return err
-	}
 	startCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	store, err := postgres.New(startCtx, v.(pooledPG).Pool, postgres.Options{Namespace: name})
+	store, err := postgres.New(startCtx, pg.Pool, postgres.Options{Namespace: name})
 	if err != nil {
 		_ = release()
 		return nil, nil, fmt.Errorf("postgres storage: %w", err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 // queuedPerSlot bounds the validations waiting for a slot, per slot.
@@ -151,23 +149,11 @@ func (v *validations) stop() error {
 	return nil
 }
 
-// validationPools keeps each gateway's validations running across config
-// reloads: a reload must not cancel a validation a client waits for.
-var validationPools = caddy.NewUsagePool()
-
-// sharedValidations returns the validations of the gateway named name and
-// the function that releases them.
+// sharedValidations returns the validations of the gateway named name,
+// kept running across config reloads (a reload must not cancel a
+// validation a client waits for), and the function that releases them.
 func sharedValidations(name string, limit int) (*validations, func() error, error) {
-	key := fmt.Sprintf("%s/%d", name, limit)
-	v, _, err := validationPools.LoadOrNew(key, func() (caddy.Destructor, error) {
+	return shared(validationPools, fmt.Sprintf("%s/%d", name, limit), func() (*validations, error) {
 		return newValidations(limit), nil
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	release := func() error {
-		_, err := validationPools.Delete(key)
-		return err
-	}
-	return v.(*validations), release, nil
 }
