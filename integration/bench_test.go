@@ -28,21 +28,7 @@ func BenchmarkFullIssuance(b *testing.B) {
 	gwPort, fsPort, pgPort, peerPort := freePort(b), freePort(b), freePort(b), freePort(b)
 	dsn := pgtest.Start(b)
 	storageDir := filepath.Join(b.TempDir(), "storage")
-	caddyfile := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	skip_install_trust
-	servers {
-		protocols h1 h2
-	}
-	local_certs
-	http_port %d
-	storage file_system %s
-	log {
-		level ERROR
-	}
-}
-https://localhost:%d {
+	caddyfile := fmt.Sprintf(`%shttps://localhost:%d {
 	tls internal
 	acme_gateway {
 		storage memory
@@ -78,7 +64,7 @@ https://localhost:%d {
 		resolvers %s
 	}
 }
-`, freePort(b), storageDir, gwPort, dns.Addr(), fsPort, dns.Addr(), pgPort, dsn, dns.Addr(), peerPort, dns.Addr())
+`, globalOptions(b, "off", storageDir, "\tlog {\n\t\tlevel ERROR\n\t}"), gwPort, dns.Addr(), fsPort, dns.Addr(), pgPort, dsn, dns.Addr(), peerPort, dns.Addr())
 	g := loadCaddyfile(b, caddyfile, gwPort, "", "/acme", storageDir)
 	peerDir := fmt.Sprintf("https://localhost:%d/acme/local/directory", peerPort)
 

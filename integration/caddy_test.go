@@ -81,7 +81,22 @@ func startCaddy(t testing.TB, directives string) *gateway {
 	port := freePort(t)
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	storageDir := filepath.Join(t.TempDir(), "storage")
-	caddyfile := fmt.Sprintf(`{
+	caddyfile := fmt.Sprintf(`%shttps://localhost:%d {
+	tls internal
+	acme_gateway {
+%s
+	}
+}
+`, globalOptions(t, admin, storageDir, ""), port, indent(directives, "\t\t"))
+	return loadCaddyfile(t, caddyfile, port, admin, "/acme", storageDir)
+}
+
+// globalOptions is the Caddyfile's global block for a test Caddy: admin
+// at admin ("off" for none), no saved config, no trust store changes, no
+// HTTP/3 listener, the local CA, a free HTTP port, and Caddy's data in
+// storageDir; extra lines go at its end.
+func globalOptions(t testing.TB, admin, storageDir, extra string) string {
+	return fmt.Sprintf(`{
 	admin %s
 	persist_config off
 	skip_install_trust
@@ -90,17 +105,10 @@ func startCaddy(t testing.TB, directives string) *gateway {
 	}
 	local_certs
 	http_port %d
-	https_port %d
 	storage file_system %s
-}
-https://localhost:%d {
-	tls internal
-	acme_gateway {
 %s
-	}
 }
-`, admin, freePort(t), port, storageDir, port, indent(directives, "\t\t"))
-	return loadCaddyfile(t, caddyfile, port, admin, "/acme", storageDir)
+`, admin, freePort(t), storageDir, extra)
 }
 
 // loadCaddyfile adapts and runs a whole Caddyfile.

@@ -104,25 +104,13 @@ func newCMRestartableCaddy(t testing.TB, directives string) *cmRestartableCaddy 
 		admin:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		storageDir: filepath.Join(t.TempDir(), "storage"),
 	}
-	rc.caddyfile = fmt.Sprintf(`{
-	admin %s
-	persist_config off
-	skip_install_trust
-	servers {
-		protocols h1 h2
-	}
-	local_certs
-	http_port %d
-	https_port %d
-	storage file_system %s
-}
-https://localhost:%d {
+	rc.caddyfile = fmt.Sprintf(`%shttps://localhost:%d {
 	tls internal
 	acme_gateway {
 %s
 	}
 }
-`, rc.admin, freePort(t), rc.port, rc.storageDir, rc.port, indent(directives+"\nstorage caddy\ndeny_validation_to none", "\t\t"))
+`, globalOptions(t, rc.admin, rc.storageDir, ""), rc.port, indent(directives+"\nstorage caddy\ndeny_validation_to none", "\t\t"))
 	return rc
 }
 

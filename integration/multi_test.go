@@ -19,18 +19,7 @@ import (
 func TestCaddy_TwoGatewaysKeepApart(t *testing.T) {
 	port := freePort(t)
 	storageDir := filepath.Join(t.TempDir(), "storage")
-	caddyfile := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	skip_install_trust
-	servers {
-		protocols h1 h2
-	}
-	local_certs
-	http_port %d
-	storage file_system %s
-}
-https://localhost:%d {
+	caddyfile := fmt.Sprintf(`%shttps://localhost:%d {
 	tls internal
 	acme_gateway {
 		name one
@@ -41,7 +30,7 @@ https://localhost:%d {
 		path_prefix /two
 	}
 }
-`, freePort(t), storageDir, port)
+`, globalOptions(t, "off", storageDir, ""), port)
 	g := loadCaddyfile(t, caddyfile, port, "", "/one", storageDir)
 	two := fmt.Sprintf("https://localhost:%d/two/directory", port)
 

@@ -59,19 +59,7 @@ func startTwoInstances(t *testing.T) *twoInstances {
 	var upstreams []string
 	for i := range env.Instances {
 		port := freePort(t)
-		caddyfile := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	skip_install_trust
-	servers {
-		protocols h1 h2
-	}
-	local_certs
-	http_port %d
-	https_port %d
-	storage file_system %s
-}
-https://localhost:%d {
+		caddyfile := fmt.Sprintf(`%shttps://localhost:%d {
 	tls internal
 	acme_gateway {
 		storage postgres "%s"
@@ -81,26 +69,14 @@ https://localhost:%d {
 		deny_validation_to none
 	}
 }
-`, freePort(t), port, storageDir, port, dsn, env.BaseURL, dns.Addr(), httpPort)
+`, globalOptions(t, "off", storageDir, ""), port, dsn, env.BaseURL, dns.Addr(), httpPort)
 		env.Instances[i] = fmt.Sprintf("https://localhost:%d/acme", port)
 		// One after the other: the first makes the local CA, the second
 		// finds it in the shared storage.
 		runCaddyProcess(t, bin, caddyfile, env.Instances[i]+"/directory")
 		upstreams = append(upstreams, fmt.Sprintf("https://localhost:%d", port))
 	}
-	front := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	skip_install_trust
-	servers {
-		protocols h1 h2
-	}
-	local_certs
-	http_port %d
-	https_port %d
-	storage file_system %s
-}
-https://localhost:%d {
+	front := fmt.Sprintf(`%shttps://localhost:%d {
 	tls internal
 	reverse_proxy %s {
 		lb_policy round_robin
@@ -110,7 +86,7 @@ https://localhost:%d {
 		}
 	}
 }
-`, freePort(t), frontPort, storageDir, frontPort, strings.Join(upstreams, " "))
+`, globalOptions(t, "off", storageDir, ""), frontPort, strings.Join(upstreams, " "))
 	g := loadCaddyfile(t, front, frontPort, "", "/acme", storageDir)
 	env.Front = &acmeEnv{G: g, DNS: dns, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
 	return env
