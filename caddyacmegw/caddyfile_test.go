@@ -352,6 +352,12 @@ func TestHandlerValidate(t *testing.T) {
 		{"ftp base_url", func(h *Handler) { h.BaseURL = "ftp://acme.example.com/acme" }, "base_url"},
 		{"http_port above 65535", func(h *Handler) { h.HTTPPort = 70000 }, "http_port"},
 		{"negative http_port", func(h *Handler) { h.HTTPPort = -1 }, "http_port"},
+		{"tls-alpn-01 with the others", func(h *Handler) { h.Challenges = []string{"http-01", "dns-01", "tls-alpn-01"} }, ""},
+		{"tls-alpn-01 listed twice", func(h *Handler) { h.Challenges = []string{"tls-alpn-01", "tls-alpn-01"} }, "twice"},
+		{"five validation attempts", func(h *Handler) { h.ValidationAttempts = 5 }, ""},
+		{"six validation attempts", func(h *Handler) { h.ValidationAttempts = 6 }, "validation_attempts"},
+		{"negative validation attempts", func(h *Handler) { h.ValidationAttempts = -1 }, "validation_attempts"},
+		{"negative max_validations_per_account", func(h *Handler) { h.MaxValidationsPerAccount = -1 }, "max_validations_per_account"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,15 +377,10 @@ func TestHandlerValidate(t *testing.T) {
 	}
 }
 
-// TestHandlerValidate_RefusesNegativeSettings shows that negative durations
-// and a negative max_validations pass the Caddyfile, setDefaults (which
-// only replaces zero) and Validate. A negative max_validations then panics
-// in Provision (make(chan struct{}, -1) in newValidations), taking the
-// whole Caddy process down on a config load or reload; a negative
-// nonce_lifetime refuses every nonce; a negative order_lifetime makes every
-// order born expired. Fix: Validate refuses negative values, and Provision
-// checks MaxValidations >= 1 before newValidations (Provision runs before
-// Validate).
+// TestHandlerValidate_RefusesNegativeSettings: negative durations and
+// counts would make every order born expired, every nonce refused, or the
+// validation pool impossible (make(chan struct{}, -1) in Provision, which
+// runs before Validate), so both refuse them.
 func TestHandlerValidate_RefusesNegativeSettings(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -91,37 +91,6 @@ func TestCaddyfile_AdaptValidationSubdirectiveErrors(t *testing.T) {
 	}
 }
 
-func TestHandlerValidate_ValidationSettings(t *testing.T) {
-	tests := []struct {
-		name    string
-		modify  func(h *Handler)
-		wantErr string // "" when valid
-	}{
-		{"tls-alpn-01 with the others", func(h *Handler) { h.Challenges = []string{"http-01", "dns-01", "tls-alpn-01"} }, ""},
-		{"tls-alpn-01 listed twice", func(h *Handler) { h.Challenges = []string{"tls-alpn-01", "tls-alpn-01"} }, "twice"},
-		{"five validation attempts", func(h *Handler) { h.ValidationAttempts = 5 }, ""},
-		{"six validation attempts", func(h *Handler) { h.ValidationAttempts = 6 }, "validation_attempts"},
-		{"negative validation attempts", func(h *Handler) { h.ValidationAttempts = -1 }, "validation_attempts"},
-		{"negative max_validations_per_account", func(h *Handler) { h.MaxValidationsPerAccount = -1 }, "max_validations_per_account"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := &Handler{}
-			h.setDefaults()
-			tt.modify(h)
-			err := h.Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
-			case tt.wantErr != "" && err == nil:
-				t.Fatalf("Validate accepted %+v", h)
-			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
-				t.Fatalf("Validate error %q does not mention %q", err, tt.wantErr)
-			}
-		})
-	}
-}
-
 func TestHandler_DefaultsForValidationSettings(t *testing.T) {
 	h := &Handler{}
 	h.setDefaults()
