@@ -232,13 +232,9 @@ func TestFinalize_StaleProcessingIsResumedOnce(t *testing.T) {
 	}
 }
 
-// TestFinalize_PendingWithoutResumerDoesNotStickForever shows that an
-// issuer answering *PendingError without implementing Resumer leaves the
-// order processing for good: resumeIfStale returns early when the order has
-// an IssuerRef and the issuer cannot resume, and nothing else moves it.
-// Fix: in completeIssuance, treat a PendingError from an issuer that is not
-// a Resumer as an internal error (order invalid), or make Resumer part of
-// the Issuer contract for issuers that answer pending.
+// TestFinalize_PendingWithoutResumerDoesNotStickForever: an issuer
+// answering *PendingError with a reference it cannot resume (it is no
+// Resumer) fails the order rather than leaving it processing for good.
 func TestFinalize_PendingWithoutResumerDoesNotStickForever(t *testing.T) {
 	g := newGateway(t)
 	clock := g.withClock()
@@ -272,15 +268,10 @@ func (s *failOnceStore) StoreCertificate(ctx context.Context, c *storage.Certifi
 	return s.Store.StoreCertificate(ctx, c, o)
 }
 
-// TestFinalize_ResumeThatFailsToStoreShowsStoredOrder shows that when a
-// resumed issuance cannot be stored, the order read answers the in-memory
-// copy that completeIssuance already marked valid, with a certificate URL
-// that does not exist (404), while storage says processing. resumeIfStale
-// returns o after completeIssuance failed, and completeIssuance mutates o
-// before StoreCertificate. The same happens when a finalize whose Issue
-// outlives staleProcessing races a resume: the loser's StoreCertificate
-// conflicts. Fix: completeIssuance works on a copy of the order (or
-// resumeIfStale reloads the order from storage when it fails).
+// TestFinalize_ResumeThatFailsToStoreShowsStoredOrder: when a resumed
+// issuance cannot be stored, reading the order answers what storage holds
+// (processing), never a valid order whose certificate URL does not exist;
+// completeIssuance works on a copy of the order.
 func TestFinalize_ResumeThatFailsToStoreShowsStoredOrder(t *testing.T) {
 	g := newGateway(t)
 	clock := g.withClock()

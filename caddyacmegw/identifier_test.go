@@ -75,12 +75,11 @@ func TestCheckDNSName(t *testing.T) {
 	}
 }
 
-// TestCheckDNSName_RefusesNumericTopLevelLabel shows that names which read
-// as IPv4 addresses but that netip does not parse (leading zeros, five
-// parts) pass as DNS names. A CSR holding "192.168.001.001" as a dNSName
-// is read as an IP address by inet_aton-style parsers, and no real
-// top-level domain is all digits (RFC 1123 §2.1, RFC 3696 §2). Fix: in
-// checkDNSName, refuse a name whose last label is all digits.
+// TestCheckDNSName_RefusesNumericTopLevelLabel: names that read as IPv4
+// addresses but that netip does not parse (leading zeros, five parts) are
+// refused, since inet_aton-style parsers read "192.168.001.001" as an
+// address and no real top-level domain is all digits (RFC 1123 §2.1,
+// RFC 3696 §2).
 func TestCheckDNSName_RefusesNumericTopLevelLabel(t *testing.T) {
 	for _, name := range []string{"192.168.001.001", "1.2.3.4.5", "*.10.0.0.1", "example.123"} {
 		if checkDNSName(name) == nil {

@@ -153,13 +153,10 @@ func TestNonce_MalformedOrTamperedIsRefused(t *testing.T) {
 	}
 }
 
-// TestNonce_TrailingBitsAreNotMalleable shows that a nonce has exactly one
-// spelling. The last of its 43 characters carries 4 bits of data and 2
-// padding bits, which non-strict base64 ignores: "...k", "...l", "...m" and
-// "...n" decode alike, so the server accepts strings it never issued.
-// Replays stay impossible (the counter is remembered), but RFC 8555 §6.5
-// expects unknown nonce strings to be refused. Fix: decode with
-// base64.RawURLEncoding.Strict().
+// TestNonce_TrailingBitsAreNotMalleable: a nonce has exactly one spelling.
+// The last of its 43 characters carries 4 bits of data and 2 padding bits,
+// which non-strict base64 ignores ("...k" to "...n" would decode alike);
+// strict decoding refuses strings the server never issued (RFC 8555 §6.5).
 func TestNonce_TrailingBitsAreNotMalleable(t *testing.T) {
 	n := newTestNonceStore(t, 100, newAdjustableClock(stateNow))
 	nonce := mustNonce(t, n)
