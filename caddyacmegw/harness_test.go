@@ -7,7 +7,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -389,9 +388,4 @@ func firstPEM(t *testing.T, chain []byte) []byte {
 		t.Fatalf("bad chain: %v", err)
 	}
 	return certs[0].Raw
-}
-
-func keyAuthDigest(keyAuth string) string {
-	sum := sha256.Sum256([]byte(keyAuth))
-	return b64(sum[:])
 }

@@ -112,22 +112,9 @@ func (v *validations) start(key, account string, reserved bool, fn func(ctx cont
 	return done
 }
 
-// full reports whether no more validations may wait.
-func (v *validations) full() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.isFull()
-}
-
+// isFull reports whether no more validations may wait; v.mu is held.
 func (v *validations) isFull() bool {
 	return len(v.inflight)+v.reserved >= cap(v.sem)*(1+queuedPerSlot)
-}
-
-// countFor is the number of validations of account running or waiting.
-func (v *validations) countFor(account string) int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.perAccount[account]
 }
 
 // running reports whether a validation runs or waits for key.

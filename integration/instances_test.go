@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -114,20 +113,6 @@ func (p *caddyProcess) output() string {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
 	return string(b)
-}
-
-// rootPool reads a local CA root written by Caddy.
-func rootPool(t testing.TB, rootFile string) *x509.CertPool {
-	t.Helper()
-	pemBytes, err := os.ReadFile(rootFile)
-	if err != nil {
-		t.Fatalf("reading local CA root: %v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		t.Fatal("local CA root is not PEM")
-	}
-	return pool
 }
 
 // signJWS is a flattened ES256 JWS of payload for url with nonce, naming

@@ -92,13 +92,6 @@ func startTwoInstances(t *testing.T) *twoInstances {
 	return env
 }
 
-// instance is a view of the gateway at one instance's own port.
-func (e *twoInstances) instance(i int) *gateway {
-	g := *e.Front.G
-	g.Directory = e.Instances[i] + "/directory"
-	return &g
-}
-
 // direct turns a URL under base_url into the same resource at instance i.
 func (e *twoInstances) direct(i int, u string) string {
 	rest, ok := strings.CutPrefix(u, e.BaseURL)

@@ -30,7 +30,7 @@ type DNSServer struct {
 // responder listens as the ACME server sees it.
 func StartDNS(addr string, a net.IP) (*DNSServer, error) {
 	if a.To4() == nil {
-		return nil, fmt.Errorf("A record %v is not an IPv4 address", a)
+		return nil, fmt.Errorf("the A record %v is not an IPv4 address", a)
 	}
 	pc, ln, err := listenUDPAndTCP(addr)
 	if err != nil {
