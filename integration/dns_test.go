@@ -24,9 +24,16 @@ type testDNS struct {
 func startDNS(t testing.TB) *testDNS {
 	t.Helper()
 	s := &testDNS{txt: map[string][]string{}}
+	s.addr = serveDNS(t, s)
+	return s
+}
+
+// serveDNS serves h over UDP and TCP on one loopback port until the test
+// ends, and returns its "host:port".
+func serveDNS(t testing.TB, h dns.Handler) string {
+	t.Helper()
 	pc, ln := listenUDPAndTCP(t)
-	s.addr = pc.LocalAddr().String()
-	servers := []*dns.Server{{PacketConn: pc, Handler: s}, {Listener: ln, Handler: s}}
+	servers := []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}}
 	var started sync.WaitGroup
 	for _, srv := range servers {
 		started.Add(1)
@@ -39,7 +46,7 @@ func startDNS(t testing.TB) *testDNS {
 			_ = srv.Shutdown()
 		}
 	})
-	return s
+	return pc.LocalAddr().String()
 }
 
 // listenUDPAndTCP opens UDP and TCP on one free loopback port, so that one

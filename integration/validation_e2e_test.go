@@ -198,21 +198,7 @@ type caaDNS struct {
 func startCAADNS(t testing.TB) *caaDNS {
 	t.Helper()
 	s := &caaDNS{testDNS: &testDNS{txt: map[string][]string{}}, caa: map[string][]string{}}
-	pc, ln := listenUDPAndTCP(t)
-	s.addr = pc.LocalAddr().String()
-	servers := []*dns.Server{{PacketConn: pc, Handler: s}, {Listener: ln, Handler: s}}
-	var started sync.WaitGroup
-	for _, srv := range servers {
-		started.Add(1)
-		srv.NotifyStartedFunc = started.Done
-		go func() { _ = srv.ActivateAndServe() }()
-	}
-	started.Wait()
-	t.Cleanup(func() {
-		for _, srv := range servers {
-			_ = srv.Shutdown()
-		}
-	})
+	s.addr = serveDNS(t, s)
 	return s
 }
 
