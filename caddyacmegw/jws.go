@@ -53,8 +53,6 @@ type signedRequest struct {
 	account *storage.Account
 	// jwk is the signer's key when the JWS carried it.
 	jwk *jose.JSONWebKey
-	// jws is kept for key rollover, whose payload is itself a JWS.
-	jws *jose.JSONWebSignature
 }
 
 // postAsGet reports whether the payload is empty (RFC 8555 §6.3).
@@ -75,6 +73,15 @@ type protectedHeader struct {
 	URL   string          `json:"url"`
 	KID   string          `json:"kid"`
 	JWK   json.RawMessage `json:"jwk"`
+	Crit  json.RawMessage `json:"crit"`
+}
+
+// flattenedJWS is a decoded, not yet verified, flattened JWS.
+type flattenedJWS struct {
+	body      []byte
+	f         flattened
+	hdr       protectedHeader
+	signature []byte
 }
 
 // readSigned reads, parses and verifies a JWS request for the resource at
@@ -96,18 +103,18 @@ func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string,
 		}
 		return nil, malformed("reading request body: %v", err)
 	}
-	jws, hdr, err := parseFlattened(body)
+	jws, err := decodeFlattened(body)
 	if err != nil {
 		return nil, err
 	}
+	hdr := &jws.hdr
 	if hdr.URL != url {
 		return nil, unauthorized("JWS url %q does not match the request URL %q", hdr.URL, url)
 	}
 	if hdr.Nonce == "" {
 		return nil, badNonce("JWS has no nonce")
 	}
-	req := &signedRequest{jws: jws}
-	var key any
+	req := &signedRequest{}
 	switch {
 	case len(hdr.JWK) > 0 && hdr.KID != "":
 		return nil, malformed("JWS must carry either jwk or kid, not both")
@@ -115,11 +122,18 @@ func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string,
 		if mode == byKID {
 			return nil, malformed("this resource needs a kid, not a jwk")
 		}
-		jwk := jws.Signatures[0].Protected.JSONWebKey
+		parsed, err := jws.jose()
+		if err != nil {
+			return nil, err
+		}
+		jwk := parsed.Signatures[0].Protected.JSONWebKey
 		if err := checkAccountKey(jwk); err != nil {
 			return nil, err
 		}
-		req.jwk, key = jwk, jwk
+		if req.payload, err = parsed.Verify(jwk); err != nil {
+			return nil, malformed("JWS signature verification failed")
+		}
+		req.jwk = jwk
 	case hdr.KID != "":
 		if mode == byJWK {
 			return nil, malformed("this resource needs a jwk, not a kid")
@@ -128,17 +142,16 @@ func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string,
 		if err != nil {
 			return nil, err
 		}
-		k, err := parseJWK(acct.KeyJWK)
+		key, err := h.accountKeys.publicKey(acct.KeyJWK)
 		if err != nil {
 			return nil, internalError(err)
 		}
-		req.account, key = acct, k
+		if req.payload, err = jws.verify(key); err != nil {
+			return nil, err
+		}
+		req.account = acct
 	default:
 		return nil, malformed("JWS has neither jwk nor kid")
-	}
-	payload, err := jws.Verify(key)
-	if err != nil {
-		return nil, malformed("JWS signature verification failed")
 	}
 	if err := h.nonces.RedeemNonce(r.Context(), hdr.Nonce); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -146,43 +159,87 @@ func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string,
 		}
 		return nil, internalError(err)
 	}
-	req.payload = payload
 	return req, nil
 }
 
-// parseFlattened decodes a flattened JWS and its protected header, refusing
+// decodeFlattened decodes a flattened JWS and its protected header, refusing
 // every algorithm but the allowed asymmetric ones.
-func parseFlattened(body []byte) (*jose.JSONWebSignature, *protectedHeader, error) {
-	var f flattened
-	if err := json.Unmarshal(body, &f); err != nil {
-		return nil, nil, malformed("request body is not a JSON object: %v", err)
+func decodeFlattened(body []byte) (*flattenedJWS, error) {
+	jws := &flattenedJWS{body: body}
+	f := &jws.f
+	if err := json.Unmarshal(body, f); err != nil {
+		return nil, malformed("request body is not a JSON object: %v", err)
 	}
 	if len(f.Signatures) > 0 || f.Protected == "" || f.Payload == nil {
-		return nil, nil, malformed("JWS must use the flattened JSON serialization")
+		return nil, malformed("JWS must use the flattened JSON serialization")
 	}
 	if len(f.Header) > 0 {
-		return nil, nil, malformed("JWS must not have an unprotected header")
+		return nil, malformed("JWS must not have an unprotected header")
 	}
-	var hdr protectedHeader
-	if err := decodeProtected(f.Protected, &hdr); err != nil {
-		return nil, nil, err
+	if err := decodeProtected(f.Protected, &jws.hdr); err != nil {
+		return nil, err
 	}
-	if !slices.Contains(signatureAlgorithms, jose.SignatureAlgorithm(hdr.Alg)) {
-		p := newProblem("badSignatureAlgorithm", http.StatusBadRequest, "JWS algorithm %q is not accepted", hdr.Alg)
+	if alg := jws.hdr.Alg; !slices.Contains(signatureAlgorithms, jose.SignatureAlgorithm(alg)) {
+		p := newProblem("badSignatureAlgorithm", http.StatusBadRequest, "JWS algorithm %q is not accepted", alg)
 		p.Algorithms = algorithmNames()
-		return nil, nil, p
+		return nil, p
 	}
 	if f.Signature == "" {
-		return nil, nil, malformed("JWS has no signature")
+		return nil, malformed("JWS has no signature")
 	}
-	jws, err := jose.ParseSignedJSON(string(body), signatureAlgorithms)
+	sig, err := decodeBase64URL(f.Signature)
 	if err != nil {
-		return nil, nil, malformed("JWS cannot be parsed: %v", err)
+		return nil, malformed("JWS signature is not base64url")
 	}
-	if len(jws.Signatures) != 1 {
-		return nil, nil, malformed("JWS must have exactly one signature")
+	jws.signature = sig
+	return jws, nil
+}
+
+// jose parses the JWS again with go-jose, for the requests that carry their
+// key as a jwk, which go-jose then parses and checks.
+func (jws *flattenedJWS) jose() (*jose.JSONWebSignature, error) {
+	parsed, err := jose.ParseSignedJSON(string(jws.body), signatureAlgorithms)
+	if err != nil {
+		return nil, malformed("JWS cannot be parsed: %v", err)
 	}
-	return jws, &hdr, nil
+	if len(parsed.Signatures) != 1 {
+		return nil, malformed("JWS must have exactly one signature")
+	}
+	return parsed, nil
+}
+
+// verify checks the signature against key and returns the decoded payload.
+func (jws *flattenedJWS) verify(key crypto.PublicKey) ([]byte, error) {
+	input := make([]byte, 0, len(jws.f.Protected)+1+len(*jws.f.Payload))
+	input = append(append(append(input, jws.f.Protected...), '.'), *jws.f.Payload...)
+	if verifySignature(key, jws.hdr.Alg, input, jws.signature) != nil {
+		return nil, malformed("JWS signature verification failed")
+	}
+	payload, err := decodeBase64URL(*jws.f.Payload)
+	if err != nil {
+		return nil, malformed("JWS payload is not base64url")
+	}
+	return payload, nil
+}
+
+// parseFlattened decodes a flattened JWS that carries its key as a jwk, as
+// the inner JWS of a key rollover does.
+func parseFlattened(body []byte) (*jose.JSONWebSignature, *protectedHeader, error) {
+	jws, err := decodeFlattened(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	parsed, err := jws.jose()
+	if err != nil {
+		return nil, nil, err
+	}
+	return parsed, &jws.hdr, nil
+}
+
+// decodeBase64URL decodes base64url; like go-jose, it tolerates trailing
+// padding, which RFC 7515 omits.
+func decodeBase64URL(s string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
 // decodeProtected decodes a JWS protected header.
@@ -193,6 +250,10 @@ func decodeProtected(protected string, hdr *protectedHeader) error {
 	}
 	if err := json.Unmarshal(raw, hdr); err != nil {
 		return malformed("JWS protected header is not JSON")
+	}
+	if len(hdr.Crit) > 0 {
+		// RFC 7515 §4.1.11: no extension is understood here.
+		return malformed("JWS protected header must not have crit")
 	}
 	return nil
 }

@@ -143,18 +143,20 @@ type Handler struct {
 	// local CA of the pki app.
 	IssuerRaw json.RawMessage `json:"issuer,omitempty" caddy:"namespace=acme_gateway.issuers inline_key=module"`
 
-	allowIP    []netip.Prefix
-	allow      []string // Allow, normalized
-	deny       []string // Deny, normalized
-	store      storage.Store
-	nonces     storage.Nonces
-	issuer     Issuer
-	validator  challengeValidator
-	logger     *zap.Logger
-	now        func() time.Time
-	validating *validations
-	pending    *pendingOrders
-	cleanup    []func() error
+	allowIP []netip.Prefix
+	allow   []string // Allow, normalized
+	deny    []string // Deny, normalized
+	store   storage.Store
+	nonces  storage.Nonces
+	// accountKeys caches parsed account keys for kid requests.
+	accountKeys *keyCache
+	issuer      Issuer
+	validator   challengeValidator
+	logger      *zap.Logger
+	now         func() time.Time
+	validating  *validations
+	pending     *pendingOrders
+	cleanup     []func() error
 }
 
 // CaddyModule returns the Caddy module information.
@@ -272,6 +274,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 }
 
 func (h *Handler) setDefaults() {
+	if h.accountKeys == nil {
+		h.accountKeys = new(keyCache)
+	}
 	if h.Name == "" {
 		h.Name = "default"
 	}

@@ -277,6 +277,30 @@ func TestNegative_JWS(t *testing.T) {
 		},
 		typ: "malformed", status: http.StatusBadRequest,
 	}, {
+		name:  "RejectsSignatureNotBase64url",
+		setup: withAccount,
+		send: func(s *negScene) *reply {
+			p, pl, _ := negSplitJWS(s.t, s.validOrderJWS())
+			return s.sendBody(negFlatJSON(p, pl, "!!!"))
+		},
+		typ: "malformed", status: http.StatusBadRequest,
+	}, {
+		name:  "RejectsPayloadSwappedUnderTheSignature",
+		setup: withAccount,
+		send: func(s *negScene) *reply {
+			p, _, sig := negSplitJWS(s.t, s.validOrderJWS())
+			other := marshalPayload(s.t, map[string]any{"identifiers": negDNSIDs("y.example.com")})
+			return s.sendBody(negFlatJSON(p, b64(other), sig))
+		},
+		typ: "malformed", status: http.StatusBadRequest,
+	}, {
+		name:  "RejectsCritHeader",
+		setup: withAccount,
+		send: func(s *negScene) *reply {
+			return s.newOrderWith(func(h map[string]any) { h["crit"] = []string{"b64"}; h["b64"] = false })
+		},
+		typ: "malformed", status: http.StatusBadRequest,
+	}, {
 		name: "RejectsSignatureByKeyOtherThanJWK",
 		setup: func(s *negScene) {
 			s.a, s.b = s.stranger(), s.stranger()
