@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,10 +86,15 @@ func challengeIndex(a *storage.Authorization, typ string) int {
 	return -1
 }
 
-// startValidation moves a pending challenge to processing and queues its
-// validation. A challenge left processing by a stopped process is queued
-// again. Anything else, or a second challenge of an authorization whose
-// other challenge is being validated, is answered as it stands.
+// startValidation validates a pending challenge and answers with the
+// outcome when it comes within challengeWait, as it nearly always does;
+// only a validation that takes longer is recorded as processing, so that
+// a poll after a restart queues it again. The client is told "processing"
+// only once that is stored; a process that stops before then has answered
+// nothing, and the challenge is still pending for the client to post again.
+// A challenge left processing by a stopped process is queued again.
+// Anything else, or a second challenge of an authorization whose other
+// challenge is being validated, is answered as it stands.
 func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int) (*storage.Authorization, error) {
 	ctx := r.Context()
 	if authzStatus(a, h.now()) != storage.StatusPending {
@@ -98,7 +104,6 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 		h.resumeValidation(r, acct, a) // in case its process stopped
 		return a, nil
 	}
-	reserved := false
 	switch a.Challenges[i].Status {
 	case storage.StatusPending:
 		if !h.validating.reserve(acct.ID, h.MaxValidationsPerAccount) {
@@ -106,23 +111,12 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 			p.retryAfter = 2
 			return nil, p
 		}
-		reserved = true
-		a.Challenges[i].Status = storage.StatusProcessing
-		if err := h.store.UpdateAuthz(detach(ctx), a); err != nil {
-			h.validating.unreserve(acct.ID)
-			if errors.Is(err, storage.ErrConflict) {
-				// A racing request moved it; answer with what is stored.
-				return h.reloadAuthz(ctx, a.ID)
-			}
-			return nil, internalError(err)
-		}
 	case storage.StatusProcessing:
 	default:
 		return a, nil
 	}
-	done := h.queueValidation(r, acct, a, i, reserved)
-	// Most validations end within milliseconds: a short wait lets the
-	// answer carry the outcome and spares the client a polling round.
+	pending := a.Challenges[i].Status == storage.StatusPending
+	done, started := h.queueValidation(r, acct, a, i, pending)
 	wait := time.NewTimer(challengeWait)
 	defer wait.Stop()
 	select {
@@ -131,17 +125,35 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 	case <-wait.C:
 	case <-ctx.Done():
 	}
-	return a, nil
+	if !pending || !started {
+		// Already stored as processing, or another request's validation
+		// of this authorization runs and records its own state.
+		return a, nil
+	}
+	processing := *a
+	processing.Challenges = slices.Clone(a.Challenges)
+	processing.Challenges[i].Status = storage.StatusProcessing
+	if err := h.store.UpdateAuthz(detach(ctx), &processing); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			// The outcome, or a racing request, got there first.
+			return h.reloadAuthz(ctx, a.ID)
+		}
+		return nil, internalError(err)
+	}
+	return &processing, nil
 }
 
-// queueValidation queues the validation of a processing challenge, unless
-// one runs for its authorization already; done closes when it ends.
-func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}) {
+// queueValidation queues the validation of challenge i, unless one runs
+// for its authorization already (started is then false); done closes when
+// the validation that runs ends. reserved says whether the caller holds a
+// slot from validations.reserve, which is used or given back.
+func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}, started bool) {
 	c := a.Challenges[i]
 	job := validationJob{
 		authzID: a.ID, typ: c.Type, ident: a.Identifier, wildcard: a.Wildcard,
 		token: c.Token, keyAuth: c.Token + "." + acct.KeyThumbprint,
 		accountURI: h.accountURL(r, acct.ID),
+		read:       a,
 	}
 	return h.validating.start(a.ID, acct.ID, reserved, func(ctx context.Context) {
 		h.validateChallenge(ctx, job)
@@ -182,6 +194,10 @@ type validationJob struct {
 	wildcard       bool
 	token, keyAuth string
 	accountURI     string
+	// read is the authorization as read when the job was queued: the
+	// outcome is first written over it, sparing a read when nothing
+	// changed it meanwhile. Not modified.
+	read *storage.Authorization
 }
 
 // attemptDelay separates the tries of a failing validation.
@@ -216,7 +232,7 @@ func (h *Handler) validateChallenge(ctx context.Context, job validationJob) {
 		zap.String("identifier", job.ident.Value), zap.Error(err))
 	// Write with a context of its own: an outcome must not be lost because
 	// shutdown began after validation ended.
-	h.recordOutcome(context.WithoutCancel(ctx), job.authzID, job.typ, problem)
+	h.recordOutcome(context.WithoutCancel(ctx), job, problem)
 }
 
 func (h *Handler) validateOnce(ctx context.Context, job validationJob) error {
@@ -232,23 +248,33 @@ func (h *Handler) validateOnce(ctx context.Context, job validationJob) error {
 }
 
 // recordOutcome writes a validation result by compare-and-swap, retrying
-// when a concurrent change moved the authorization's version.
-func (h *Handler) recordOutcome(ctx context.Context, authzID, typ string, problem []byte) {
+// on the stored authorization when a concurrent change moved its version.
+func (h *Handler) recordOutcome(ctx context.Context, job validationJob, problem []byte) {
 	for attempt := 0; attempt < 5; attempt++ {
-		a, err := h.store.GetAuthz(ctx, authzID)
-		if err != nil {
-			h.logger.Error("loading authorization for validation outcome", zap.String("authz", authzID), zap.Error(err))
-			return
+		var a *storage.Authorization
+		if attempt == 0 && job.read != nil {
+			read := *job.read
+			a = &read
+			a.Challenges = slices.Clone(job.read.Challenges)
+		} else {
+			var err error
+			if a, err = h.store.GetAuthz(ctx, job.authzID); err != nil {
+				h.logger.Error("loading authorization for validation outcome", zap.String("authz", job.authzID), zap.Error(err))
+				return
+			}
 		}
-		i := challengeIndex(a, typ)
-		if i < 0 || a.Challenges[i].Status != storage.StatusProcessing || a.Status != storage.StatusPending {
+		i := challengeIndex(a, job.typ)
+		if i < 0 || a.Status != storage.StatusPending {
 			return // deactivated or decided meanwhile
 		}
+		if st := a.Challenges[i].Status; st != storage.StatusPending && st != storage.StatusProcessing {
+			return
+		}
 		challengeOutcome(a, i, problem, h.now().UTC())
-		err = h.store.UpdateAuthz(ctx, a)
+		err := h.store.UpdateAuthz(ctx, a)
 		if err == nil || !errors.Is(err, storage.ErrConflict) {
 			if err != nil {
-				h.logger.Error("recording validation outcome", zap.String("authz", authzID), zap.Error(err))
+				h.logger.Error("recording validation outcome", zap.String("authz", job.authzID), zap.Error(err))
 			}
 			return
 		}

@@ -655,7 +655,8 @@ func TestSharedValidations_SharedUntilLastReleaseThenStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ran atomic.Bool
-	<-v2.start("after-first-release", "acct", false, func(context.Context) { ran.Store(true) })
+	done1, _ := v2.start("after-first-release", "acct", false, func(context.Context) { ran.Store(true) })
+	<-done1
 	if !ran.Load() {
 		t.Fatal("validations stopped while still in use")
 	}
@@ -681,7 +682,7 @@ func TestSharedValidations_SharedUntilLastReleaseThenStopped(t *testing.T) {
 		t.Fatal("last release returned before the running validation ended")
 	}
 	ran.Store(false)
-	done := v2.start("after-last-release", "acct", false, func(context.Context) { ran.Store(true) })
+	done, _ := v2.start("after-last-release", "acct", false, func(context.Context) { ran.Store(true) })
 	select {
 	case <-done:
 	default:

@@ -66,29 +66,29 @@ func (v *validations) dropAccount(account string) {
 	}
 }
 
-// start runs fn for key unless one already runs for it; reserved says
-// whether the caller holds a slot from reserve. The channel it returns is
-// closed when that run ends.
-func (v *validations) start(key, account string, reserved bool, fn func(ctx context.Context)) <-chan struct{} {
+// start runs fn for key unless one already runs for it (started is then
+// false); reserved says whether the caller holds a slot from reserve. done
+// is closed when the run for key ends.
+func (v *validations) start(key, account string, reserved bool, fn func(ctx context.Context)) (done <-chan struct{}, started bool) {
 	v.mu.Lock()
 	if reserved {
 		v.reserved--
 	} else {
 		v.perAccount[account]++
 	}
-	if done, busy := v.inflight[key]; busy {
+	if running, busy := v.inflight[key]; busy {
 		v.dropAccount(account)
 		v.mu.Unlock()
-		return done
+		return running, false
 	}
-	done := make(chan struct{})
+	ch := make(chan struct{})
 	if v.ctx.Err() != nil {
 		v.dropAccount(account)
 		v.mu.Unlock()
-		close(done)
-		return done
+		close(ch)
+		return ch, false
 	}
-	v.inflight[key] = done
+	v.inflight[key] = ch
 	v.wg.Add(1)
 	v.mu.Unlock()
 
@@ -98,7 +98,7 @@ func (v *validations) start(key, account string, reserved bool, fn func(ctx cont
 			delete(v.inflight, key)
 			v.dropAccount(account)
 			v.mu.Unlock()
-			close(done)
+			close(ch)
 			v.wg.Done()
 		}()
 		select {
@@ -109,7 +109,7 @@ func (v *validations) start(key, account string, reserved bool, fn func(ctx cont
 		defer func() { <-v.sem }()
 		fn(v.ctx)
 	}()
-	return done
+	return ch, true
 }
 
 // isFull reports whether no more validations may wait; v.mu is held.
