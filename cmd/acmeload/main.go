@@ -6,6 +6,11 @@
 // or, with -json, as one JSON object. Accounts are always made before the
 // clock starts.
 //
+// Each worker is an efficient RFC 8555 client: it polls an authorization
+// only when the server's answer to the challenge is not final ("valid" or
+// "invalid"), and an order only when the answer to its finalization is
+// not, then as the server's Retry-After says, or every -poll without one.
+//
 // It answers challenges itself: it serves DNS (TXT records for dns-01, an
 // A record for every name for http-01) on -dns-addr, which must be the
 // server's resolver, and for http-01 an HTTP responder on -http-addr,
@@ -64,7 +69,7 @@ func run(args []string) int {
 		eabKID    = fs.String("eab-kid", "", "external account binding key id (only with -c 1; see -eab-file)")
 		eabKey    = fs.String("eab-hmac-key", "", "external account binding HMAC key, base64url (only with -c 1)")
 		keyType   = fs.String("key-type", "ec256", "certificate key: ec256 or rsa2048")
-		poll      = fs.Duration("poll", 250*time.Millisecond, "poll interval when the server sends no Retry-After")
+		poll      = fs.Duration("poll", 50*time.Millisecond, "wait between polls when the server sends no Retry-After (no poll follows a final answer)")
 		asJSON    = fs.Bool("json", false, "print the report as one JSON object")
 	)
 	if err := fs.Parse(args); err != nil {

@@ -4,6 +4,17 @@
 // other until enough are issued or a time limit passes. It answers the
 // challenges itself, through a DNS server (dns-01) or an http-01
 // responder on loopback that the server under load is pointed at.
+//
+// Each issuance is what an efficient RFC 8555 client does: a new order,
+// one challenge for each authorization not yet valid, finalization with a
+// CSR for a fresh key, and the download of the default chain. It waits
+// only where the server's answer is not final: no authorization is polled
+// after a challenge answered "valid", nor an order after a finalization
+// answered "valid". Polls are as far apart as the server's Retry-After
+// says, or the poll interval without one (acmez does not pass on the
+// Retry-After of a challenge's answer, so the first poll of an
+// authorization follows the interval). A slow issuance is then the
+// server's, not the client's sleeping.
 package loadgen
 
 import (
@@ -19,7 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
 )
 
@@ -43,8 +53,9 @@ type Config struct {
 	// KeyType is the certificates' key: "ec256" (default) or "rsa2048".
 	KeyType string
 	// PollInterval is the wait between polls of an authorization or an
-	// order when the server sends no Retry-After. Default 250ms, as
-	// acmez's.
+	// order when the server sends no Retry-After; there are none when the
+	// server answers a challenge and a finalization with their outcome.
+	// Default 50ms.
 	PollInterval time.Duration
 	// HTTPClient talks to the ACME server. Default: system roots and one
 	// idle connection per worker (see NewHTTPClient).
@@ -78,7 +89,7 @@ func (c Config) withDefaults() Config {
 		c.KeyType = "ec256"
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = 250 * time.Millisecond
+		c.PollInterval = 50 * time.Millisecond
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient, _ = NewHTTPClient(nil, false, c.Workers)
@@ -151,12 +162,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}, nil
 }
 
-// worker is one client and its account.
-type worker struct {
-	client  *acmez.Client
-	account acme.Account
-}
-
 // makeAccounts registers every worker's account at once, before the clock
 // starts, so that the figures are of issuance only.
 func makeAccounts(ctx context.Context, cfg Config) ([]worker, error) {
@@ -176,37 +181,6 @@ func makeAccounts(ctx context.Context, cfg Config) ([]worker, error) {
 	return workers, nil
 }
 
-func newWorker(ctx context.Context, cfg Config, i int) (worker, error) {
-	var solver acmez.Solver = dnsSolver{cfg.DNS}
-	if cfg.Challenge == acme.ChallengeTypeHTTP01 {
-		solver = http01Solver{cfg.HTTP01}
-	}
-	client := &acmez.Client{
-		Client: &acme.Client{
-			Directory:    cfg.Directory,
-			HTTPClient:   cfg.HTTPClient,
-			UserAgent:    "acmeload",
-			PollInterval: cfg.PollInterval,
-		},
-		ChallengeSolvers: map[string]acmez.Solver{cfg.Challenge: solver},
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return worker{}, err
-	}
-	account := acme.Account{TermsOfServiceAgreed: true, PrivateKey: key}
-	if cfg.EAB != nil {
-		if err := account.SetExternalAccountBinding(ctx, client.Client, cfg.EAB[i]); err != nil {
-			return worker{}, fmt.Errorf("worker %d: external account binding %s: %w", i, cfg.EAB[i].KeyID, err)
-		}
-	}
-	account, err = client.NewAccount(ctx, account)
-	if err != nil {
-		return worker{}, fmt.Errorf("worker %d: new account: %w", i, err)
-	}
-	return worker{client: client, account: account}, nil
-}
-
 // load is the state the workers share.
 type load struct {
 	target int
@@ -224,13 +198,16 @@ type load struct {
 func (l *load) work(ctx context.Context, cfg Config, i int, w worker) {
 	for seq := 1; ctx.Err() == nil && l.claim(); seq++ {
 		name := fmt.Sprintf("w%d-%d.%s", i, seq, cfg.Domain)
-		key, err := newKey(cfg.KeyType)
+		// The key and CSR are made before the clock starts: the latency
+		// is the server's.
+		names := []string{name}
+		csr, err := newCSR(cfg.KeyType, names)
 		if err != nil {
 			l.done(ctx, name, 0, err)
 			continue
 		}
 		start := time.Now()
-		_, err = w.client.ObtainCertificateForSANs(ctx, w.account, key, []string{name})
+		err = w.issue(ctx, names, csr)
 		l.done(ctx, name, time.Since(start), err)
 	}
 }
@@ -280,30 +257,4 @@ func newKey(keyType string) (crypto.Signer, error) {
 	default:
 		return nil, fmt.Errorf("key type %q: want ec256 or rsa2048", keyType)
 	}
-}
-
-// dnsSolver presents dns-01 records on the DNS server.
-type dnsSolver struct{ dns *DNSServer }
-
-func (s dnsSolver) Present(_ context.Context, c acme.Challenge) error {
-	s.dns.AddTXT(c.DNS01TXTRecordName(), c.DNS01KeyAuthorization())
-	return nil
-}
-
-func (s dnsSolver) CleanUp(_ context.Context, c acme.Challenge) error {
-	s.dns.RemoveTXT(c.DNS01TXTRecordName(), c.DNS01KeyAuthorization())
-	return nil
-}
-
-// http01Solver presents http-01 key authorizations on the responder.
-type http01Solver struct{ srv *HTTP01Server }
-
-func (s http01Solver) Present(_ context.Context, c acme.Challenge) error {
-	s.srv.Set(c.Token, c.KeyAuthorization)
-	return nil
-}
-
-func (s http01Solver) CleanUp(_ context.Context, c acme.Challenge) error {
-	s.srv.Delete(c.Token)
-	return nil
 }

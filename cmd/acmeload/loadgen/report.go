@@ -27,8 +27,9 @@ type Report struct {
 	// interrupted, which count as neither.
 	Errors    int
 	Abandoned int
-	// TopErrors are the most frequent errors, by problem type or, for an
-	// error without a problem document, by message; most frequent first.
+	// TopErrors are the most frequent errors, by the step that failed
+	// and its problem type or, for an error without a problem document,
+	// by message; most frequent first.
 	TopErrors []ErrorCount
 	// Duration runs from the first new order to the last issuance.
 	Duration time.Duration
@@ -38,8 +39,10 @@ type Report struct {
 
 // ErrorCount is how often one kind of error happened.
 type ErrorCount struct {
-	// Error is the kind: a problem type, or a message with the name
-	// ordered and URLs' paths taken out.
+	// Error is the kind: the step that failed and a problem type
+	// ("challenge: urn:ietf:params:acme:error:rateLimited"), or a message,
+	// which starts with the step, with the name ordered and URLs' paths
+	// taken out.
 	Error string `json:"error"`
 	Count int    `json:"count"`
 	// Example is the first message of this kind, as a hint to its cause.
