@@ -116,11 +116,14 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 		return a, nil
 	}
 	pending := a.Challenges[i].Status == storage.StatusPending
-	done, started := h.queueValidation(r, acct, a, i, pending)
+	done, started, stored := h.queueValidation(r, acct, a, i, pending)
 	wait := time.NewTimer(challengeWait)
 	defer wait.Stop()
 	select {
 	case <-done:
+		if started && *stored != nil {
+			return *stored, nil // as the validation stored it, just now
+		}
 		return h.reloadAuthz(ctx, a.ID)
 	case <-wait.C:
 	case <-ctx.Done():
@@ -145,9 +148,11 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 
 // queueValidation queues the validation of challenge i, unless one runs
 // for its authorization already (started is then false); done closes when
-// the validation that runs ends. reserved says whether the caller holds a
-// slot from validations.reserve, which is used or given back.
-func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}, started bool) {
+// the validation that runs ends. When started, *stored is then the
+// authorization as the validation stored it (nil if it stored nothing).
+// reserved says whether the caller holds a slot from validations.reserve,
+// which is used or given back.
+func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}, started bool, stored **storage.Authorization) {
 	c := a.Challenges[i]
 	job := validationJob{
 		authzID: a.ID, typ: c.Type, ident: a.Identifier, wildcard: a.Wildcard,
@@ -155,9 +160,11 @@ func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *sto
 		accountURI: h.accountURL(r, acct.ID),
 		read:       a,
 	}
-	return h.validating.start(a.ID, acct.ID, reserved, func(ctx context.Context) {
-		h.validateChallenge(ctx, job)
+	stored = new(*storage.Authorization)
+	done, started = h.validating.start(a.ID, acct.ID, reserved, func(ctx context.Context) {
+		*stored = h.validateChallenge(ctx, job)
 	})
+	return done, started, stored
 }
 
 // resumeValidation queues again a challenge left processing by a process
@@ -204,8 +211,9 @@ type validationJob struct {
 const attemptDelay = time.Second
 
 // validateChallenge runs a validation, up to ValidationAttempts tries,
-// then checks CAA for a name, and records the outcome.
-func (h *Handler) validateChallenge(ctx context.Context, job validationJob) {
+// then checks CAA for a name, and records the outcome. It returns the
+// authorization as it stored it, or nil when it stored nothing.
+func (h *Handler) validateChallenge(ctx context.Context, job validationJob) *storage.Authorization {
 	var err error
 	for try := 0; try < h.ValidationAttempts; try++ {
 		if try > 0 {
@@ -222,7 +230,7 @@ func (h *Handler) validateChallenge(ctx context.Context, job validationJob) {
 		err = h.validator.CAA(ctx, job.ident.Value, job.wildcard, job.accountURI, job.typ)
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return // shutting down: leave it processing, a retry queues it again
+		return nil // shutting down: leave it processing, a retry queues it again
 	}
 	var problem []byte
 	if err != nil {
@@ -232,7 +240,7 @@ func (h *Handler) validateChallenge(ctx context.Context, job validationJob) {
 		zap.String("identifier", job.ident.Value), zap.Error(err))
 	// Write with a context of its own: an outcome must not be lost because
 	// shutdown began after validation ended.
-	h.recordOutcome(context.WithoutCancel(ctx), job, problem)
+	return h.recordOutcome(context.WithoutCancel(ctx), job, problem)
 }
 
 func (h *Handler) validateOnce(ctx context.Context, job validationJob) error {
@@ -249,7 +257,8 @@ func (h *Handler) validateOnce(ctx context.Context, job validationJob) error {
 
 // recordOutcome writes a validation result by compare-and-swap, retrying
 // on the stored authorization when a concurrent change moved its version.
-func (h *Handler) recordOutcome(ctx context.Context, job validationJob, problem []byte) {
+// It returns what it stored, or nil.
+func (h *Handler) recordOutcome(ctx context.Context, job validationJob, problem []byte) *storage.Authorization {
 	for attempt := 0; attempt < 5; attempt++ {
 		var a *storage.Authorization
 		if attempt == 0 && job.read != nil {
@@ -260,23 +269,25 @@ func (h *Handler) recordOutcome(ctx context.Context, job validationJob, problem 
 			var err error
 			if a, err = h.store.GetAuthz(ctx, job.authzID); err != nil {
 				h.logger.Error("loading authorization for validation outcome", zap.String("authz", job.authzID), zap.Error(err))
-				return
+				return nil
 			}
 		}
 		i := challengeIndex(a, job.typ)
 		if i < 0 || a.Status != storage.StatusPending {
-			return // deactivated or decided meanwhile
+			return nil // deactivated or decided meanwhile
 		}
 		if st := a.Challenges[i].Status; st != storage.StatusPending && st != storage.StatusProcessing {
-			return
+			return nil
 		}
 		challengeOutcome(a, i, problem, h.now().UTC())
 		err := h.store.UpdateAuthz(ctx, a)
-		if err == nil || !errors.Is(err, storage.ErrConflict) {
-			if err != nil {
-				h.logger.Error("recording validation outcome", zap.String("authz", job.authzID), zap.Error(err))
-			}
-			return
+		if err == nil {
+			return a
+		}
+		if !errors.Is(err, storage.ErrConflict) {
+			h.logger.Error("recording validation outcome", zap.String("authz", job.authzID), zap.Error(err))
+			return nil
 		}
 	}
+	return nil
 }
