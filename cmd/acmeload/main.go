@@ -41,6 +41,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/mholt/acmez/v3/acme"
@@ -71,6 +72,7 @@ func run(args []string) int {
 		keyType   = fs.String("key-type", "ec256", "certificate key: ec256 or rsa2048")
 		poll      = fs.Duration("poll", 50*time.Millisecond, "wait between polls when the server sends no Retry-After (no poll follows a final answer)")
 		asJSON    = fs.Bool("json", false, "print the report as one JSON object")
+		cpuProf   = fs.String("cpuprofile", "", "write the tool's own CPU profile (pprof) to `file`, to see what the load costs the client")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -130,6 +132,17 @@ func run(args []string) int {
 	fmt.Fprintf(os.Stderr, "acmeload: DNS on %s (the server's resolver must be it)\n", dns.Addr())
 	fmt.Fprintf(os.Stderr, "acmeload: making %d accounts, then obtaining up to %d certificates within %s\n", *workers, *certs, *duration)
 
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail("%v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	report, err := loadgen.Run(ctx, cfg)
