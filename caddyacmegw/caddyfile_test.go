@@ -223,6 +223,8 @@ func TestCaddyfile_AdaptErrors(t *testing.T) {
 		{"storage without module", "storage", "argument"},
 		{"storage memory with an argument", "storage memory extra", "argument"},
 		{"storage caddy with a block", "storage caddy {\n\t\t\tpath /x\n\t\t}", "argument"},
+		{"storage bolt with two files", "storage bolt /a.db /b.db", "argument"},
+		{"storage bolt with a block", "storage bolt {\n\t\t\tpath /x\n\t\t}", "argument"},
 		{"local issuer with two CAs", "issuer local a b", "argument"},
 		{"local issuer with an unknown option", "issuer local {\n\t\t\tcolour blue\n\t\t}", "colour"},
 		{"local issuer with a bad lifetime", "issuer local {\n\t\t\tlifetime forever\n\t\t}", `"forever"`},
@@ -274,6 +276,12 @@ func TestCaddyfile_UnmarshalHandler(t *testing.T) {
 		{"storage caddy", `acme_gateway {
 			storage caddy
 		}`, Handler{StorageRaw: json.RawMessage(`{"module":"caddy"}`)}, false},
+		{"storage bolt", `acme_gateway {
+			storage bolt
+		}`, Handler{StorageRaw: json.RawMessage(`{"module":"bolt"}`)}, false},
+		{"storage bolt with a file", `acme_gateway {
+			storage bolt /var/lib/acmegw/gw.db
+		}`, Handler{StorageRaw: json.RawMessage(`{"module":"bolt","path":"/var/lib/acmegw/gw.db"}`)}, false},
 		{"issuer local with default CA", `acme_gateway {
 			issuer local
 		}`, Handler{IssuerRaw: json.RawMessage(`{"module":"local"}`)}, false},

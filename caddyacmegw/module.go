@@ -135,8 +135,10 @@ type Handler struct {
 	// issued certificates as an rfc822Name SAN.
 	AddAccountContactEmail bool `json:"add_account_contact_email,omitempty"`
 
-	// StorageRaw selects where registrations are kept. Default: "caddy",
-	// Caddy's configured storage.
+	// StorageRaw selects where registrations are kept. Default: "bolt", an
+	// embedded database file beside Caddy's own files, when Caddy keeps
+	// them in its file_system storage on a local disk; otherwise "caddy",
+	// Caddy's configured storage itself.
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=acme_gateway.storage inline_key=module"`
 
 	// IssuerRaw selects what signs certificates. Default: "local", Caddy's
@@ -183,7 +185,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.deny, _ = normalizeDomainList(h.Deny)
 
 	if h.StorageRaw == nil {
-		h.StorageRaw = json.RawMessage(`{"module":"caddy"}`)
+		h.StorageRaw = defaultStorage(ctx)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {

@@ -10,6 +10,7 @@ var (
 	pendingPools    = caddy.NewUsagePool() // by gateway name
 	memoryStores    = caddy.NewUsagePool() // by gateway name
 	pgPools         = caddy.NewUsagePool() // by DSN
+	boltStores      = caddy.NewUsagePool() // by database file
 )
 
 // shared returns the value pool keeps under key, made by create when there

@@ -91,6 +91,38 @@ func startCaddy(t testing.TB, directives string) *gateway {
 	return loadCaddyfile(t, caddyfile, port, admin, "/acme", storageDir)
 }
 
+// restartableCaddy is a gateway whose Caddyfile, ports and file storage
+// stay the same across restarts of the in-process Caddy.
+type restartableCaddy struct {
+	caddyfile, admin, storageDir string
+	port                         int
+}
+
+// newRestartableCaddy lays out a Caddyfile like startCaddy's, on a
+// file_system storage that outlives restarts.
+func newRestartableCaddy(t testing.TB, directives string) *restartableCaddy {
+	t.Helper()
+	rc := &restartableCaddy{
+		port:       freePort(t),
+		admin:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		storageDir: filepath.Join(t.TempDir(), "storage"),
+	}
+	rc.caddyfile = fmt.Sprintf(`%shttps://localhost:%d {
+	tls internal
+	acme_gateway {
+%s
+	}
+}
+`, globalOptions(t, rc.admin, rc.storageDir, ""), rc.port, indent(directives+"\ndeny_validation_to none", "\t\t"))
+	return rc
+}
+
+// start (re)starts Caddy with the same configuration and storage.
+func (rc *restartableCaddy) start(t testing.TB) *gateway {
+	t.Helper()
+	return loadCaddyfile(t, rc.caddyfile, rc.port, rc.admin, "/acme", rc.storageDir)
+}
+
 // globalOptions is the Caddyfile's global block for a test Caddy: admin
 // at admin ("off" for none), no saved config, no trust store changes, no
 // HTTP/3 listener, the local CA, a free HTTP port, and Caddy's data in

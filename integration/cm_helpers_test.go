@@ -88,38 +88,6 @@ func startCMEnv(t testing.TB, srv *cmtest.Server, ci cmIssuer) *acmeEnv {
 	return &acmeEnv{G: g, DNS: dns, HTTP: resp, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
 }
 
-// cmRestartableCaddy is a gateway whose Caddyfile, ports and file storage
-// stay the same across restarts of the in-process Caddy.
-type cmRestartableCaddy struct {
-	caddyfile, admin, storageDir string
-	port                         int
-}
-
-// newCMRestartableCaddy lays out a Caddyfile like startCaddy's, with
-// `storage caddy` on a file_system storage that outlives restarts.
-func newCMRestartableCaddy(t testing.TB, directives string) *cmRestartableCaddy {
-	t.Helper()
-	rc := &cmRestartableCaddy{
-		port:       freePort(t),
-		admin:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		storageDir: filepath.Join(t.TempDir(), "storage"),
-	}
-	rc.caddyfile = fmt.Sprintf(`%shttps://localhost:%d {
-	tls internal
-	acme_gateway {
-%s
-	}
-}
-`, globalOptions(t, rc.admin, rc.storageDir, ""), rc.port, indent(directives+"\nstorage caddy\ndeny_validation_to none", "\t\t"))
-	return rc
-}
-
-// start (re)starts Caddy with the same configuration and storage.
-func (rc *cmRestartableCaddy) start(t testing.TB) *gateway {
-	t.Helper()
-	return loadCaddyfile(t, rc.caddyfile, rc.port, rc.admin, "/acme", rc.storageDir)
-}
-
 // cmOrderDoc is an order resource as the gateway writes it.
 type cmOrderDoc struct {
 	Status      string `json:"status"`

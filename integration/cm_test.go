@@ -147,9 +147,10 @@ func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
 	srv := cmApprovalServer(t)
 	dns := startDNS(t)
 	resp01 := startHTTP01(t)
-	rc := newCMRestartableCaddy(t, fmt.Sprintf(`
+	rc := newRestartableCaddy(t, fmt.Sprintf(`
 		resolvers %s
 		http_port %d
+		storage caddy
 		%s
 	`, dns.Addr(), resp01.Port, cmIssuer{Procedure: cmApprovalProcedure}.block(t, srv)))
 	g := rc.start(t)

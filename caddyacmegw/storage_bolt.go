@@ -1,0 +1,102 @@
+package caddyacmegw
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/certmagic"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/boltstore"
+)
+
+func init() {
+	caddy.RegisterModule(BoltStorage{})
+}
+
+// BoltStorage keeps registrations in one embedded database file (bbolt):
+// every write is on disk when the request is answered, and concurrent
+// writes share one commit, so it is fast on a single instance. Only one
+// process may open the file; several instances need PostgreSQL. The
+// database is shared across config reloads.
+type BoltStorage struct {
+	// Path is the database file. Default: acme_gateway/<name>.db in the
+	// directory of Caddy's file_system storage, or in Caddy's data
+	// directory when Caddy's storage is another module.
+	Path string `json:"path,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (BoltStorage) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "acme_gateway.storage.bolt",
+		New: func() caddy.Module { return new(BoltStorage) },
+	}
+}
+
+type pooledBolt struct{ *boltstore.Store }
+
+func (p pooledBolt) Destruct() error { return p.Close() }
+
+// OpenStore implements StoreOpener.
+func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
+	path := bs.Path
+	if path == "" {
+		path = filepath.Join(storageDir(ctx), "acme_gateway", name+".db")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bolt storage: %w", err)
+	}
+	// One open database per file: a reload provisions the new handler
+	// before the old one lets go, and the file admits one opener.
+	db, release, err := shared(boltStores, abs, func() (pooledBolt, error) {
+		s, err := boltstore.Open(abs)
+		return pooledBolt{s}, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bolt storage: %w", err)
+	}
+	return db.Store, release, nil
+}
+
+// storageDir is the directory of Caddy's file_system storage, or Caddy's
+// data directory when another storage module is configured.
+func storageDir(ctx caddy.Context) string {
+	if fs, ok := ctx.Storage().(*certmagic.FileStorage); ok {
+		return fs.Path
+	}
+	return caddy.AppDataDir()
+}
+
+// defaultStorage is the storage of a gateway configured without one: the
+// embedded database beside Caddy's own files when Caddy keeps them on a
+// local disk; otherwise Caddy's configured storage itself, which is what a
+// clustered storage module or a network file system is there to share.
+func defaultStorage(ctx caddy.Context) json.RawMessage {
+	if fs, ok := ctx.Storage().(*certmagic.FileStorage); ok && !onNetworkFS(fs.Path) {
+		return json.RawMessage(`{"module":"bolt"}`)
+	}
+	return json.RawMessage(`{"module":"caddy"}`)
+}
+
+// UnmarshalCaddyfile sets up the module: `storage bolt [<path>]`.
+func (bs *BoltStorage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // module name
+	if d.NextArg() {
+		bs.Path = d.Val()
+	}
+	if d.NextArg() || d.NextBlock(0) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ StoreOpener           = (*BoltStorage)(nil)
+	_ caddyfile.Unmarshaler = (*BoltStorage)(nil)
+)
