@@ -24,6 +24,12 @@ bench:
 bench-load:
 	bash .ci/bench.sh
 
+# The gateway on its default storage: resident memory after 10,000 and
+# after 100,000 certificates (BENCH_RSS_FIRST, BENCH_RSS_TOTAL).
+.PHONY: bench-rss
+bench-rss:
+	bash .ci/bench.sh rss
+
 # Load an ACME server with cmd/acmeload, e.g.
 #   make load DIRECTORY=https://localhost:8443/acme/directory ROOT=root.crt ARGS='-c 50 -n 1000 -json'
 # The server's `resolvers` must be $(DNS_ADDR) (and for -challenge http-01

@@ -8,6 +8,12 @@
 #
 #   bash .ci/bench.sh              # 2000 certificates a server
 #   BENCH_N=300 bash .ci/bench.sh  # a quick run
+#   bash .ci/bench.sh rss          # memory growth instead, see below
+#
+# With "rss" it runs one gateway on its default storage and prints its
+# resident memory (VmRSS, and its anonymous and file-backed parts) after
+# BENCH_RSS_FIRST certificates (default 10000) and again after
+# BENCH_RSS_TOTAL (default 100000), and the growth between the two.
 #
 # Environment: BENCH_N (certificates a server, default 2000), BENCH_C
 # (workers, default 50), BENCH_DURATION (acmeload's time limit, default
@@ -166,12 +172,6 @@ start_postgres() {
 	fi
 	pg_dsn="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 }
-start_postgres
-if [[ -n "$pg_skip" ]]; then
-	log "skipping the postgres row: $pg_skip"
-else
-	log "postgres on ${pg_dsn#*@}"
-fi
 
 # Results, one entry a row, in run order.
 rows=()     # "server|storage"
@@ -180,22 +180,29 @@ cpu=()      # server CPU ticks during the load
 failed=0
 clk_tck=$(getconf CLK_TCK)
 
-# bench SERVER STORAGE: runs one server and the load against it.
-bench() {
-	local server=$1 storage=$2
-	local name=${server}-${storage%% *} # not the DSN
-	local dir="$tmp/$name" https_port http_port dns_port path handler
-	mkdir -p "$dir/data" "$dir/config"
+# start_server SERVER STORAGE NAME: starts one Caddy serving SERVER
+# (acme_gateway or acme_server) on STORAGE ("default" for none given) in
+# $tmp/NAME, and sets caddy_pid, srv_dir, srv_url, srv_root and srv_dns.
+# Returns non-zero, with Caddy's log, when it does not answer.
+start_server() {
+	local server=$1 storage=$2 name=$3
+	local https_port http_port path handler
+	srv_dir="$tmp/$name"
+	mkdir -p "$srv_dir/data" "$srv_dir/config"
 	https_port=$(free_port)
 	http_port=$(free_port)
-	dns_port=$(free_port)
+	srv_dns=127.0.0.1:$(free_port)
+	local storage_line="storage $storage"
+	if [[ $storage == default ]]; then
+		storage_line="# default storage"
+	fi
 	case $server in
 	acme_gateway)
 		path=/acme/directory
 		handler="acme_gateway {
-		storage $storage
+		$storage_line
 		challenges dns-01
-		resolvers 127.0.0.1:$dns_port
+		resolvers $srv_dns
 		deny_validation_to none
 	}"
 		;;
@@ -203,11 +210,11 @@ bench() {
 		path=/acme/local/directory
 		handler="acme_server {
 		challenges dns-01
-		resolvers 127.0.0.1:$dns_port
+		resolvers $srv_dns
 	}"
 		;;
 	esac
-	cat >"$dir/Caddyfile" <<-EOF
+	cat >"$srv_dir/Caddyfile" <<-EOF
 	{
 		admin off
 		skip_install_trust
@@ -225,55 +232,97 @@ bench() {
 	}
 	EOF
 
+	log "$server (storage ${storage%% *}): starting caddy on 127.0.0.1:$https_port"
+	XDG_DATA_HOME="$srv_dir/data" XDG_CONFIG_HOME="$srv_dir/config" \
+		"$tmp/bin/caddy" run --config "$srv_dir/Caddyfile" --adapter caddyfile \
+		>"$srv_dir/caddy.log" 2>&1 &
+	caddy_pid=$!
+	srv_url="https://localhost:$https_port$path"
+	srv_root="$srv_dir/data/caddy/pki/authorities/local/root.crt"
+	local deadline=$((SECONDS + START_TIMEOUT))
+	until answers "$srv_url"; do
+		if ! kill -0 "$caddy_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+			log "$server: no directory at $srv_url within ${START_TIMEOUT}s; caddy's log:"
+			tail -n 20 "$srv_dir/caddy.log" >&2
+			stop_caddy
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# run_load N REPORT: runs acmeload against the started server for N
+# certificates, writing its JSON report to REPORT. Returns acmeload's
+# status (1: nothing issued, with a report), showing its log on failure.
+run_load() {
+	local n=$1 report=$2 rc=0
+	# acmeload stops itself at -duration; the timeout is for a hang. In the
+	# background so that a signal's trap runs at once, not after the load.
+	timeout --kill-after=10s "$(($(timeout_seconds "$DURATION") + 120))s" \
+		"$tmp/bin/acmeload" -directory "$srv_url" -root "$srv_root" \
+		-c "$C" -n "$n" -duration "$DURATION" -challenge dns-01 \
+		-dns-addr "$srv_dns" -json \
+		>"$report" 2>"$report.log" &
+	load_pid=$!
+	wait "$load_pid" || rc=$?
+	load_pid=""
+	if ((rc != 0)); then
+		log "acmeload exited $rc; its log:"
+		tail -n 20 "$report.log" >&2
+	fi
+	return "$rc"
+}
+
+# bench SERVER STORAGE: runs one server and the load against it.
+bench() {
+	local server=$1 storage=$2
 	rows+=("$server|$storage")
 	results+=("")
 	cpu+=(0)
 	local i=$((${#rows[@]} - 1))
-
-	log "$server (storage ${storage%% *}): starting caddy on 127.0.0.1:$https_port"
-	XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" \
-		"$tmp/bin/caddy" run --config "$dir/Caddyfile" --adapter caddyfile \
-		>"$dir/caddy.log" 2>&1 &
-	caddy_pid=$!
-
-	local url="https://localhost:$https_port$path" deadline=$((SECONDS + START_TIMEOUT))
-	until answers "$url"; do
-		if ! kill -0 "$caddy_pid" 2>/dev/null || ((SECONDS >= deadline)); then
-			log "$server: no directory at $url within ${START_TIMEOUT}s; caddy's log:"
-			tail -n 20 "$dir/caddy.log" >&2
-			stop_caddy
-			failed=1
-			return
-		fi
-		sleep 0.2
-	done
-
-	local root="$dir/data/caddy/pki/authorities/local/root.crt"
-	local before after rc=0
+	if ! start_server "$server" "$storage" "${server}-${storage%% *}"; then # not the DSN
+		failed=1
+		return
+	fi
+	local before after rc=0 report="$srv_dir/report.json"
 	before=$(cpu_ticks "$caddy_pid")
-	# acmeload stops itself at -duration; the timeout is for a hang. In the
-	# background so that a signal's trap runs at once, not after the load.
-	timeout --kill-after=10s "$(($(timeout_seconds "$DURATION") + 120))s" \
-		"$tmp/bin/acmeload" -directory "$url" -root "$root" \
-		-c "$C" -n "$N" -duration "$DURATION" -challenge dns-01 \
-		-dns-addr "127.0.0.1:$dns_port" -json \
-		>"$dir/report.json" 2>"$dir/acmeload.log" &
-	load_pid=$!
-	wait "$load_pid" || rc=$?
-	load_pid=""
+	run_load "$N" "$report" || rc=$?
 	after=$(cpu_ticks "$caddy_pid")
 	stop_caddy
-
 	# acmeload exits 1 with a report when nothing was issued.
-	if ((rc == 0 || rc == 1)) && [[ -s "$dir/report.json" ]]; then
-		results[i]="$dir/report.json"
+	if ((rc == 0 || rc == 1)) && [[ -s "$report" ]]; then
+		results[i]="$report"
 		cpu[i]=$((after - before))
 	fi
 	if ((rc != 0)); then
-		log "$server: acmeload exited $rc; its log:"
-		tail -n 20 "$dir/acmeload.log" >&2
 		failed=1
 	fi
+}
+
+# rss_line PID prints VmRSS, RssAnon and RssFile of PID in MB.
+rss_line() {
+	awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s %.1f MB  ", $1, $2 / 1024 }' "/proc/$1/status"
+	echo
+}
+
+# rss_mb PID prints VmRSS of PID in MB.
+rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# bench_rss: the gateway on its default storage, resident memory after
+# BENCH_RSS_FIRST certificates and after BENCH_RSS_TOTAL.
+bench_rss() {
+	local first=${BENCH_RSS_FIRST:-10000} total=${BENCH_RSS_TOTAL:-100000} a b
+	DURATION=${BENCH_DURATION:-1200s}
+	start_server acme_gateway default rss || exit 1
+	run_load "$first" "$srv_dir/first.json" || exit 1
+	a=$(rss_mb "$caddy_pid")
+	echo "after $first certificates: $(rss_line "$caddy_pid")"
+	run_load "$((total - first))" "$srv_dir/rest.json" || exit 1
+	b=$(rss_mb "$caddy_pid")
+	echo "after $total certificates: $(rss_line "$caddy_pid")"
+	find "$srv_dir/data" -name '*.db' -printf 'database %P: %s bytes\n'
+	awk -v a="$a" -v b="$b" 'BEGIN { printf "VmRSS growth: %+.1f MB\n", b - a }'
+	stop_caddy
 }
 
 stop_caddy() {
@@ -295,12 +344,25 @@ timeout_seconds() {
 	esac
 }
 
+if [[ ${1:-} == rss ]]; then
+	bench_rss
+	exit 0
+fi
+
+start_postgres
+if [[ -n "$pg_skip" ]]; then
+	log "skipping the postgres row: $pg_skip"
+else
+	log "postgres on ${pg_dsn#*@}"
+fi
+
 bench acme_gateway memory
+bench acme_gateway default
 bench acme_gateway caddy
 if [[ -n "$pg_dsn" ]]; then
 	bench acme_gateway "postgres $pg_dsn"
 fi
-bench acme_server caddy
+bench acme_server bbolt # its own database; the label only
 
 # The reference for the ratio column: acme_server, the last row.
 ref=""
