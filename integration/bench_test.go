@@ -20,18 +20,28 @@ import (
 
 // BenchmarkFullIssuance measures whole issuances (new order, dns-01,
 // finalize, download) by acmez clients, each with its own account, against
-// the gateway (on memory, Caddy's file storage and PostgreSQL) and against
-// Caddy's built-in acme_server in the same Caddy, so that the figures
-// compare under one load on one machine.
+// the gateway (on memory, its embedded database, Caddy's file storage and
+// PostgreSQL) and against Caddy's built-in acme_server in the same Caddy,
+// so that the figures compare under one load on one machine.
 func BenchmarkFullIssuance(b *testing.B) {
 	dns := startDNS(b)
-	gwPort, fsPort, pgPort, peerPort := freePort(b), freePort(b), freePort(b), freePort(b)
+	gwPort, boltPort, fsPort, pgPort, peerPort := freePort(b), freePort(b), freePort(b), freePort(b), freePort(b)
 	dsn := pgtest.Start(b)
 	storageDir := filepath.Join(b.TempDir(), "storage")
 	caddyfile := fmt.Sprintf(`%shttps://localhost:%d {
 	tls internal
 	acme_gateway {
 		storage memory
+		challenges dns-01
+		resolvers %s
+		deny_validation_to none
+	}
+}
+https://localhost:%d {
+	tls internal
+	acme_gateway {
+		name embedded
+		storage bolt
 		challenges dns-01
 		resolvers %s
 		deny_validation_to none
@@ -64,12 +74,13 @@ https://localhost:%d {
 		resolvers %s
 	}
 }
-`, globalOptions(b, "off", storageDir, "\tlog {\n\t\tlevel ERROR\n\t}"), gwPort, dns.Addr(), fsPort, dns.Addr(), pgPort, dsn, dns.Addr(), peerPort, dns.Addr())
+`, globalOptions(b, "off", storageDir, "\tlog {\n\t\tlevel ERROR\n\t}"), gwPort, dns.Addr(), boltPort, dns.Addr(), fsPort, dns.Addr(), pgPort, dsn, dns.Addr(), peerPort, dns.Addr())
 	g := loadCaddyfile(b, caddyfile, gwPort, "", "/acme", storageDir)
 	peerDir := fmt.Sprintf("https://localhost:%d/acme/local/directory", peerPort)
 
 	for _, target := range []struct{ name, dir string }{
 		{"acme_gateway/memory", g.Directory},
+		{"acme_gateway/bolt", fmt.Sprintf("https://localhost:%d/acme/directory", boltPort)},
 		{"acme_gateway/caddy_storage", fmt.Sprintf("https://localhost:%d/acme/directory", fsPort)},
 		{"acme_gateway/postgres", fmt.Sprintf("https://localhost:%d/acme/directory", pgPort)},
 		{"acme_server", peerDir},
