@@ -166,7 +166,8 @@ func open(path string, timeout time.Duration) (*Store, error) {
 		FreelistType: bolt.FreelistMapType,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("boltstore: %s is in use by another process (another gateway?): %w", path, storage.ErrUnavailable)
+		return nil, fmt.Errorf("boltstore: %s is in use by another process (another Caddy on the same storage?); "+
+			"several instances of one gateway need PostgreSQL: %w", path, storage.ErrUnavailable)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
