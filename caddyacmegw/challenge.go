@@ -124,7 +124,12 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 		if started && *stored != nil {
 			return *stored, nil // as the validation stored it, just now
 		}
-		return h.reloadAuthz(ctx, a.ID)
+		if !started {
+			return h.reloadAuthz(ctx, a.ID)
+		}
+		// It ended without storing an outcome (the store failed, or
+		// shutdown cut it short): mark it processing, so that a poll
+		// queues it again, as after a timeout.
 	case <-wait.C:
 	case <-ctx.Done():
 	}

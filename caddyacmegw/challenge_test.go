@@ -2,7 +2,9 @@ package caddyacmegw
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -54,4 +56,42 @@ func TestChallenge_FastValidationAnswersOutcomeAndWritesOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingAuthzStore fails the first failures authorization updates.
+type failingAuthzStore struct {
+	storage.Store
+	mu       sync.Mutex
+	failures int
+}
+
+func (s *failingAuthzStore) UpdateAuthz(ctx context.Context, a *storage.Authorization) error {
+	s.mu.Lock()
+	fail := s.failures > 0
+	s.failures--
+	s.mu.Unlock()
+	if fail {
+		return fmt.Errorf("test store down: %w", storage.ErrUnavailable)
+	}
+	return s.Store.UpdateAuthz(ctx, a)
+}
+
+// A quick validation whose outcome cannot be stored leaves the challenge
+// processing, not pending: clients post a challenge once and then poll,
+// and a poll queues a processing challenge again.
+func TestChallenge_OutcomeNotStoredIsValidatedAgainOnPoll(t *testing.T) {
+	g := newGateway(t)
+	g.h.store = &failingAuthzStore{Store: g.store, failures: 1}
+	c := g.newClient()
+	c.register()
+	_, o := c.newOrderFor("lost.example.com")
+	authzURL := o.Authorizations[0]
+
+	var ch challengeBody
+	r := c.post(challengeOfType(t, c.readAuthz(authzURL), challengeDNS01).URL, map[string]any{})
+	r.decode(t, &ch)
+	if r.status != http.StatusOK || ch.Status != storage.StatusProcessing {
+		t.Fatalf("challenge whose outcome was not stored answered %d %s, want processing", r.status, r.body)
+	}
+	c.waitAuthz(authzURL, storage.StatusValid)
 }
