@@ -185,7 +185,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.deny, _ = normalizeDomainList(h.Deny)
 
 	if h.StorageRaw == nil {
-		h.StorageRaw = defaultStorage(ctx)
+		h.StorageRaw = defaultStorage(ctx, h.Name, h.logger)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {

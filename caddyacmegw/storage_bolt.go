@@ -8,9 +8,11 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/boltstore"
+	"github.com/caddyacmegw/caddyacmegw/storage/caddystore"
 )
 
 func init() {
@@ -37,7 +39,11 @@ func (BoltStorage) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-type pooledBolt struct{ *boltstore.Store }
+// pooledBolt is an open database and the gateway it belongs to.
+type pooledBolt struct {
+	*boltstore.Store
+	name string
+}
 
 func (p pooledBolt) Destruct() error { return p.Close() }
 
@@ -55,10 +61,15 @@ func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store,
 	// before the old one lets go, and the file admits one opener.
 	db, release, err := shared(boltStores, abs, func() (pooledBolt, error) {
 		s, err := boltstore.Open(abs)
-		return pooledBolt{s}, err
+		return pooledBolt{s, name}, err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("bolt storage: %w", err)
+		return nil, nil, fmt.Errorf("bolt storage: %w; if another Caddy runs with this storage, apply config changes to it with 'caddy reload'", err)
+	}
+	if db.name != name {
+		// Gateways with other names must not share records.
+		_ = release()
+		return nil, nil, fmt.Errorf("bolt storage: %s is the database of gateway %q; give gateway %q a file of its own", abs, db.name, name)
 	}
 	return db.Store, release, nil
 }
@@ -72,15 +83,25 @@ func storageDir(ctx caddy.Context) string {
 	return caddy.AppDataDir()
 }
 
-// defaultStorage is the storage of a gateway configured without one: the
-// embedded database beside Caddy's own files when Caddy keeps them on a
-// local disk; otherwise Caddy's configured storage itself, which is what a
-// clustered storage module or a network file system is there to share.
-func defaultStorage(ctx caddy.Context) json.RawMessage {
-	if fs, ok := ctx.Storage().(*certmagic.FileStorage); ok && !onNetworkFS(fs.Path) {
-		return json.RawMessage(`{"module":"bolt"}`)
+// defaultStorage is the storage of the gateway named name when its
+// configuration names none: the embedded database beside Caddy's own files
+// when Caddy keeps them on a local disk; otherwise Caddy's configured
+// storage itself, which is what a clustered storage module or a network
+// file system is there to share. A gateway that already keeps records in
+// Caddy's storage (the default of earlier versions) stays there, so that
+// an upgrade finds its accounts.
+func defaultStorage(ctx caddy.Context, name string, logger *zap.Logger) json.RawMessage {
+	caddyStorage := json.RawMessage(`{"module":"caddy"}`)
+	fs, ok := ctx.Storage().(*certmagic.FileStorage)
+	if !ok || onNetworkFS(fs.Path) {
+		return caddyStorage
 	}
-	return json.RawMessage(`{"module":"caddy"}`)
+	if fs.Exists(ctx, caddystore.Prefix(name)) {
+		logger.Warn("records found in Caddy's storage: staying there; set `storage caddy` to keep them, or `storage bolt` to start afresh",
+			zap.String("gateway", name), zap.String("path", fs.Filename(caddystore.Prefix(name))))
+		return caddyStorage
+	}
+	return json.RawMessage(`{"module":"bolt"}`)
 }
 
 // UnmarshalCaddyfile sets up the module: `storage bolt [<path>]`.

@@ -35,7 +35,7 @@ func (CaddyStorage) CaddyModule() caddy.ModuleInfo {
 
 // OpenStore implements StoreOpener.
 func (CaddyStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
-	return caddystore.New(ctx.Storage(), "acme_gateway/"+name), func() error { return nil }, nil
+	return caddystore.New(ctx.Storage(), caddystore.Prefix(name)), func() error { return nil }, nil
 }
 
 // MemoryStorage keeps registrations in memory: lost when Caddy stops, but

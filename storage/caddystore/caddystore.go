@@ -59,8 +59,12 @@ type Store struct {
 	local   keyLocks
 }
 
+// Prefix is where the gateway named name keeps its records in Caddy's
+// storage.
+func Prefix(name string) string { return "acme_gateway/" + name }
+
 // New returns a store that keeps its records in s under prefix, for example
-// "acme_gateway/<name>"; an empty prefix means "acme_gateway".
+// Prefix(name); an empty prefix means "acme_gateway".
 func New(s certmagic.Storage, prefix string) *Store {
 	prefix = strings.Trim(prefix, "/")
 	if prefix == "" {
