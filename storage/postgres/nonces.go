@@ -59,8 +59,10 @@ func (s *Store) NewNonce(context.Context) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(buf[:]), nil
 }
 
-// RedeemNonce implements storage.Nonces: one INSERT for a nonce that
-// verifies and has not expired, none for any other.
+// RedeemNonce implements storage.Nonces. It refuses a nonce that does not
+// verify or has expired without the database; any other it inserts, in a
+// statement of its own or one shared with concurrent calls (see
+// nonceBatcher).
 func (s *Store) RedeemNonce(ctx context.Context, nonce string) error {
 	bad := fmt.Errorf("postgres: nonce: %w", storage.ErrNotFound)
 	if base64.RawURLEncoding.DecodedLen(len(nonce)) != nonceLen {
@@ -79,15 +81,5 @@ func (s *Store) RedeemNonce(ctx context.Context, nonce string) error {
 	if !s.opts.Now().Before(expires) {
 		return bad
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	tag, err := s.pool.Exec(ctx, "INSERT INTO nonces_used (namespace, nonce, expires) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-		s.ns, buf[:nonceRandom], expires)
-	if err != nil {
-		return fail(ctx, "nonce", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: nonce used before: %w", storage.ErrNotFound)
-	}
-	return nil
+	return s.redeem(ctx, &redemption{nonce: buf[:nonceRandom], expires: expires})
 }

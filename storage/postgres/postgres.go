@@ -19,7 +19,8 @@
 // Every method that serves a request is one SQL statement, so it is atomic
 // without an explicit transaction and costs one round trip (once pgx has
 // prepared the statement on the connection; it caches it there). NewNonce
-// costs none. Updates are compare-and-swaps:
+// costs none, and RedeemNonce shares its statement with concurrent calls
+// (see Nonces). Updates are compare-and-swaps:
 //
 //	UPDATE ... SET ..., version = version + 1
 //	WHERE namespace = $1 AND id = $2 AND version = $3
@@ -43,19 +44,30 @@
 // instances of a namespace share: New creates it once (INSERT ... ON
 // CONFLICT DO NOTHING, then SELECT) and keeps it in memory. RedeemNonce
 // checks the MAC and the expiry in memory, so that forged, garbled and
-// expired nonces cost nothing, and then makes exactly one round trip:
+// expired nonces cost nothing. The others share statements: a call that
+// finds no redemption in flight leads and inserts its nonce at once, as
+// a single INSERT ... ON CONFLICT DO NOTHING, under its own ctx; calls
+// that come meanwhile queue, and when it ends a goroutine redeems the
+// queue, up to 256 at a time, in one statement each, until none is left:
 //
-//	INSERT INTO nonces_used (namespace, nonce, expires) VALUES (...)
-//	ON CONFLICT DO NOTHING
+//	INSERT INTO nonces_used (namespace, nonce, expires)
+//	SELECT $1, nonce, expires FROM unnest($2, $3) ... ORDER BY nonce
+//	ON CONFLICT DO NOTHING RETURNING nonce
 //
 // The primary key (namespace, nonce) lets one insert succeed, whichever
-// instance it reaches; no row inserted means the nonce was used, which is
-// ErrNotFound. The nonce carries its own expiry (under the MAC), so
-// instances configured with different lifetimes agree on it. Cleanup
-// deletes a used nonce only nonceSkew after its expiry, when every
-// instance whose clock is within nonceSkew of the cleaner's refuses it by
-// its expiry alone, so a replay never finds its row gone while the nonce
-// still verifies.
+// instance it reaches; a nonce not inserted was used before, which is
+// ErrNotFound, and so is a nonce's second presentation in one batch.
+// Batches insert in key order, so that two instances' batches that share
+// nonces cannot deadlock. A failed statement fails every call of its
+// batch, as a statement of each would have. A queued call whose ctx ends
+// returns at once and may or may not have used its nonce; the batch runs
+// under its own Options.Timeout, whoever leaves it.
+//
+// The nonce carries its own expiry (under the MAC), so instances
+// configured with different lifetimes agree on it. Cleanup deletes a used
+// nonce only nonceSkew after its expiry, when every instance whose clock
+// is within nonceSkew of the cleaner's refuses it by its expiry alone, so
+// a replay never finds its row gone while the nonce still verifies.
 //
 // # Failures
 //
@@ -138,8 +150,10 @@ type Store struct {
 	nonceKey []byte
 	opts     Options
 
+	nonces nonceBatcher
+
 	stop     context.CancelFunc
-	done     chan struct{}
+	done     chan struct{} // the cleanup returned
 	stopOnce sync.Once
 }
 
@@ -180,16 +194,20 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	}
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	s.nonces.bg = bg
 	go s.cleanupLoop(bg)
 	return s, nil
 }
 
-// Close stops the background cleanup and waits for it. It does not close
-// the pool.
+// Close stops the background cleanup and the nonce batches and waits for
+// them: queued redemptions and the batch in flight fail, and so do later
+// redemptions; one in flight alone runs on under its caller's ctx. It
+// does not close the pool.
 func (s *Store) Close() {
 	s.stopOnce.Do(func() {
 		s.stop()
 		<-s.done
+		s.closeNonces()
 	})
 }
 

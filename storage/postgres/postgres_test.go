@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func newPool(t *testing.T, dsn string) *pgxpool.Pool {
+func newPool(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
@@ -30,7 +30,7 @@ func newPool(t *testing.T, dsn string) *pgxpool.Pool {
 
 // newStore returns a store on pool without background cleanup, closed
 // when t ends.
-func newStore(t *testing.T, pool *pgxpool.Pool, opts Options) *Store {
+func newStore(t testing.TB, pool *pgxpool.Pool, opts Options) *Store {
 	t.Helper()
 	if opts.CleanupInterval == 0 {
 		opts.CleanupInterval = -1
