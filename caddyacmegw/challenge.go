@@ -156,7 +156,7 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 // the validation that runs ends. When started, *stored is then the
 // authorization as the validation stored it (nil if it stored nothing).
 // reserved says whether the caller holds a slot from validations.reserve,
-// which is used or given back.
+// which start takes over.
 func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}, started bool, stored **storage.Authorization) {
 	c := a.Challenges[i]
 	job := validationJob{

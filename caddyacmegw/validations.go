@@ -40,7 +40,7 @@ func newValidations(limit int) *validations {
 
 // reserve takes a slot for a new validation of account, unless the queue
 // is full or the account has perAccount validations already. The slot is
-// used by start(..., true, ...) or given back by unreserve.
+// used by start(..., true, ...).
 func (v *validations) reserve(account string, perAccount int) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -50,14 +50,6 @@ func (v *validations) reserve(account string, perAccount int) bool {
 	v.perAccount[account]++
 	v.reserved++
 	return true
-}
-
-// unreserve gives back a slot reserve took.
-func (v *validations) unreserve(account string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.reserved--
-	v.dropAccount(account)
 }
 
 func (v *validations) dropAccount(account string) {

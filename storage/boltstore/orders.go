@@ -138,8 +138,8 @@ func (s *Store) ValidAuthz(ctx context.Context, accountID string, ident storage.
 	var a *storage.Authorization
 	err := s.read(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(validAuthzs).Cursor()
-		k, seq := c.Seek(end)
-		if k == nil {
+		var k, seq []byte
+		if next, _ := c.Seek(end); next == nil {
 			k, seq = c.Last()
 		} else {
 			k, seq = c.Prev()
