@@ -2,6 +2,7 @@ package caddyacmegw
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -63,8 +64,11 @@ func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store,
 		s, err := boltstore.Open(abs)
 		return pooledBolt{s, name}, err
 	})
-	if err != nil {
+	if errors.Is(err, storage.ErrUnavailable) {
 		return nil, nil, fmt.Errorf("bolt storage: %w; if another Caddy runs with this storage, apply config changes to it with 'caddy reload'", err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("bolt storage: %w", err)
 	}
 	if db.name != name {
 		// Gateways with other names must not share records.
