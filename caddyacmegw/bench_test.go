@@ -6,11 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -46,7 +44,7 @@ func newBenchGateway(b *testing.B) *benchGateway {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ca, err := newBenchCA()
+	ca, err := newTestCA()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,32 +75,6 @@ func newBenchGateway(b *testing.B) *benchGateway {
 		_ = h.validating.stop()
 	})
 	return &benchGateway{base: srv.URL + h.PathPrefix, client: &http.Client{Transport: tr}, store: store}
-}
-
-// newBenchCA is newTestIssuer without a *testing.T.
-func newBenchCA() (*testIssuer, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "bench CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &testIssuer{caCert: cert, caKey: key, revoked: map[string]int{}}, nil
 }
 
 // benchClient is one ACME client; not safe for concurrent use.

@@ -121,9 +121,19 @@ type testIssuer struct {
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ti, err := newTestCA()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return ti
+}
+
+// newTestCA is a testIssuer with a fresh self-signed P-256 CA; it returns
+// errors for callers without a *testing.T (benchmarks' workers).
+func newTestCA() (*testIssuer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -136,10 +146,13 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testIssuer{caCert: cert, caKey: key, revoked: map[string]int{}}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &testIssuer{caCert: cert, caKey: key, revoked: map[string]int{}}, nil
 }
 
 func (ti *testIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Certificate, error) {
