@@ -39,6 +39,12 @@ func startACMEEnv(t testing.TB) *acmeEnv {
 		resolvers %s
 		http_port %d
 	`, dns.Addr(), resp.Port))
+	return newACMEEnv(g, dns, resp)
+}
+
+// newACMEEnv wires gateway g to dns and, unless nil, the http-01
+// responder resp.
+func newACMEEnv(g *gateway, dns *testDNS, resp *http01Responder) *acmeEnv {
 	return &acmeEnv{G: g, DNS: dns, HTTP: resp, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
 }
 

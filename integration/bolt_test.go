@@ -21,7 +21,7 @@ func TestDefaultStorage_IsAnEmbeddedDatabaseThatOutlivesARestart(t *testing.T) {
 	resp := startHTTP01(t)
 	rc := newRestartableCaddy(t, fmt.Sprintf("resolvers %s\nhttp_port %d", dns.Addr(), resp.Port))
 	g := rc.start(t)
-	e := &acmeEnv{G: g, DNS: dns, HTTP: resp, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	e := newACMEEnv(g, dns, resp)
 	c, _ := acmezClient(e, acme.ChallengeTypeDNS01)
 	acct := acmezAccount(t, c)
 	chain, _ := acmezObtain(t, c, acct, "kept.example.com")
@@ -62,7 +62,7 @@ func TestDefaultStorage_StaysInCaddyStorageWhereRecordsAre(t *testing.T) {
 	directives := fmt.Sprintf("resolvers %s\nhttp_port %d", dns.Addr(), resp.Port)
 	rc := newRestartableCaddy(t, directives+"\nstorage caddy")
 	g := rc.start(t)
-	e := &acmeEnv{G: g, DNS: dns, HTTP: resp, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	e := newACMEEnv(g, dns, resp)
 	c, _ := acmezClient(e, acme.ChallengeTypeDNS01)
 	acct := acmezAccount(t, c)
 	if err := caddy.Stop(); err != nil {

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,8 +40,8 @@ func TestDefaultStorage_KilledProcessLosesNothingItAnswered(t *testing.T) {
 `, globalOptions(t, "off", storageDir, ""), port, dns.Addr())
 	directory := fmt.Sprintf("https://localhost:%d/acme/directory", port)
 	p := runCaddyProcess(t, bin, caddyfile, directory)
-	g := processGateway(t, directory, storageDir)
-	e := &acmeEnv{G: g, DNS: dns, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	g := withRoots(t, &gateway{Directory: directory}, storageDir)
+	e := newACMEEnv(g, dns, nil)
 
 	refuseSecondProcess(t, bin, caddyfile)
 
@@ -79,22 +78,6 @@ func TestDefaultStorage_KilledProcessLosesNothingItAnswered(t *testing.T) {
 	t.Logf("%d accounts and %d certificates answered before the kill are all there", len(load.accounts), len(load.certs))
 	chain, _ := acmezObtain(t, c, load.accounts[0], "after-kill.example.com")
 	checkChain(t, g, chain, "after-kill.example.com")
-}
-
-// processGateway describes a gateway run by a separate Caddy process
-// whose file_system storage is storageDir.
-func processGateway(t testing.TB, directory, storageDir string) *gateway {
-	t.Helper()
-	g := &gateway{Directory: directory, RootFile: filepath.Join(storageDir, "pki", "authorities", "local", "root.crt")}
-	pemBytes, err := os.ReadFile(g.RootFile)
-	if err != nil {
-		t.Fatalf("reading local CA root: %v", err)
-	}
-	g.Roots = x509.NewCertPool()
-	if !g.Roots.AppendCertsFromPEM(pemBytes) {
-		t.Fatal("local CA root is not PEM")
-	}
-	return g
 }
 
 // refuseSecondProcess starts another Caddy on the same storage and

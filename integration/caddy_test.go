@@ -160,12 +160,20 @@ func loadCaddyfile(t testing.TB, caddyfile string, port int, admin, prefix, stor
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
 
-	g := &gateway{
+	g := withRoots(t, &gateway{
 		Directory: fmt.Sprintf("https://localhost:%d%s/directory", port, prefix),
 		Port:      port,
 		AdminAddr: admin,
-		RootFile:  filepath.Join(storageDir, "pki", "authorities", "local", "root.crt"),
-	}
+	}, storageDir)
+	g.waitReady(t)
+	return g
+}
+
+// withRoots sets g's RootFile and Roots to the local CA of the
+// file_system storage in storageDir.
+func withRoots(t testing.TB, g *gateway, storageDir string) *gateway {
+	t.Helper()
+	g.RootFile = filepath.Join(storageDir, "pki", "authorities", "local", "root.crt")
 	pemBytes, err := os.ReadFile(g.RootFile)
 	if err != nil {
 		t.Fatalf("reading local CA root: %v", err)
@@ -174,7 +182,6 @@ func loadCaddyfile(t testing.TB, caddyfile string, port int, admin, prefix, stor
 	if !g.Roots.AppendCertsFromPEM(pemBytes) {
 		t.Fatal("local CA root is not PEM")
 	}
-	g.waitReady(t)
 	return g
 }
 

@@ -85,7 +85,7 @@ func startCMEnv(t testing.TB, srv *cmtest.Server, ci cmIssuer) *acmeEnv {
 		http_port %d
 		%s
 	`, dns.Addr(), resp.Port, ci.block(t, srv)))
-	return &acmeEnv{G: g, DNS: dns, HTTP: resp, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	return newACMEEnv(g, dns, resp)
 }
 
 // cmOrderDoc is an order resource as the gateway writes it.

@@ -154,7 +154,7 @@ func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
 		%s
 	`, dns.Addr(), resp01.Port, cmIssuer{Procedure: cmApprovalProcedure}.block(t, srv)))
 	g := rc.start(t)
-	e := &acmeEnv{G: g, DNS: dns, HTTP: resp01, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	e := newACMEEnv(g, dns, resp01)
 	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
 	acct := acmezAccount(t, c)
 	const name = "restart.example.com"

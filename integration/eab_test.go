@@ -40,7 +40,7 @@ func startEABEnv(t testing.TB) *acmeEnv {
 	dns := startDNS(t)
 	resp := startHTTP01(t)
 	g := startCaddy(t, preregistered(dns, resp.Port))
-	return &acmeEnv{G: g, DNS: dns, HTTP: resp, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	return newACMEEnv(g, dns, resp)
 }
 
 // randomHMACKey is a MAC key no registration has, encoded as the admin

@@ -88,7 +88,7 @@ func startTwoInstances(t *testing.T) *twoInstances {
 }
 `, globalOptions(t, "off", storageDir, ""), frontPort, strings.Join(upstreams, " "))
 	g := loadCaddyfile(t, front, frontPort, "", "/acme", storageDir)
-	env.Front = &acmeEnv{G: g, DNS: dns, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	env.Front = newACMEEnv(g, dns, nil)
 	return env
 }
 

@@ -40,7 +40,7 @@ func TestPostgresFault_RestartDuringLoad(t *testing.T) {
 		challenges dns-01
 		resolvers %s
 	`, dsn, dns.Addr()))
-	e := &acmeEnv{G: g, DNS: dns, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
+	e := newACMEEnv(g, dns, nil)
 	base := strings.TrimSuffix(g.Directory, "/directory")
 
 	load := &faultLoad{
