@@ -52,7 +52,7 @@ func newBenchGateway(b *testing.B) *benchGateway {
 	h := &Handler{
 		store:      store,
 		nonces:     nonces,
-		issuer:     ca,
+		issuer:     newRecordlessIssuer(ca, 0), // as the default, the local CA
 		validator:  &testValidator{},
 		logger:     zap.NewNop(),
 		now:        time.Now,

@@ -81,11 +81,14 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 	order.CSR = der
 	order.UpdatedAt = now
 	ctx = detach(ctx)
-	if err := h.store.UpdateOrder(ctx, order); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, newProblem("orderNotReady", http.StatusForbidden, "order is being finalized by another request")
+	// An issuer that keeps no record needs no processing order stored
+	// first: its outcome is stored over the ready order in one write,
+	// which only one of racing requests can win.
+	_, atOnce := h.issuer.(recordlessIssuer)
+	if !atOnce {
+		if err := h.store.UpdateOrder(ctx, order); err != nil {
+			return nil, finalizeRace(err)
 		}
-		return nil, internalError(err)
 	}
 	ireq := h.issueRequest(order, csr)
 	h.addAccountDetails(ireq, req.account, reg)
@@ -94,9 +97,21 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 	})
 	order, err = h.completeIssuance(ctx, order, chain, err)
 	if err != nil {
+		if atOnce {
+			return nil, finalizeRace(err)
+		}
 		return nil, err
 	}
 	return h.orderResponse(r, order, statuses, http.StatusOK), nil
+}
+
+// finalizeRace is the problem for a failed write of a finalized order:
+// orderNotReady when another request finalized it first.
+func finalizeRace(err error) error {
+	if errors.Is(err, storage.ErrConflict) {
+		return newProblem("orderNotReady", http.StatusForbidden, "order is being finalized by another request")
+	}
+	return asProblem(err)
 }
 
 func (h *Handler) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *IssueRequest {

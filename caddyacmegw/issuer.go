@@ -36,6 +36,16 @@ type Resumer interface {
 	Resume(ctx context.Context, ref string) ([]*x509.Certificate, error)
 }
 
+// recordlessIssuer is an Issuer that keeps no record of what it signs (the
+// local CA): a certificate it signed that the gateway never stored is as if
+// it had never been signed. Finalize then skips storing the order as
+// processing before the issuer call: a process that stops midway leaves the
+// order ready, and the client finalizes again.
+type recordlessIssuer interface {
+	Issuer
+	keepsNoRecord()
+}
+
 // IssueRequest is what an issuer needs to sign one certificate.
 type IssueRequest struct {
 	// CSR is the client's checked certificate request.

@@ -122,6 +122,10 @@ func (li *LocalIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Cert
 // gateway's own record is the revocation.
 func (li *LocalIssuer) Revoke(context.Context, *x509.Certificate, int) error { return nil }
 
+// keepsNoRecord implements recordlessIssuer: the local CA remembers nothing
+// it signs.
+func (*LocalIssuer) keepsNoRecord() {}
+
 // Root returns the CA's root certificate, which clients must trust.
 func (li *LocalIssuer) Root() *x509.Certificate { return li.ca.RootCertificate() }
 
