@@ -27,9 +27,18 @@ func indexAccount(tx *bolt.Tx, a *storage.Account, seq []byte) error {
 	return put(appending(tx.Bucket(accountList)), append(timeKey(nil, a.CreatedAt), a.ID...), seq, "account")
 }
 
-// GetAccount implements storage.Accounts.
+// GetAccount implements storage.Accounts, from the cache of accounts when
+// it holds id: only this process writes the file, so the cache is exact.
 func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
-	return getRecord(ctx, s, accounts, id)
+	if a, ok := s.cached.Get(id); ok {
+		return a, nil
+	}
+	mark := s.cached.Begin()
+	a, err := getRecord(ctx, s, accounts, id)
+	if err == nil {
+		s.cached.Put(mark, a)
+	}
+	return a, err
 }
 
 // AccountByThumbprint implements storage.Accounts.
@@ -49,6 +58,7 @@ func (s *Store) AccountByThumbprint(ctx context.Context, thumbprint string) (*st
 // UpdateAccount implements storage.Accounts. A key rollover moves the
 // account's entry in the index of thumbprints.
 func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
+	defer s.cached.Invalidate(a.ID)
 	return updateRecord(ctx, s, accounts, a.ID, a, func(tx *bolt.Tx, old, rec *storage.Account, seq []byte) error {
 		if rec.KeyThumbprint == old.KeyThumbprint {
 			return nil

@@ -52,6 +52,12 @@
 // part, is kept apart as raw bytes: a quarter smaller than JSON's base64,
 // and officers' listings filter certificates without reading chains.
 //
+// # Accounts in memory
+//
+// Nearly every request loads its account by id, so GetAccount keeps the
+// accounts it read (at most cachedAccounts) and UpdateAccount forgets the one
+// it changed. Nothing else writes the file, so the copies are always current.
+//
 // # Atomic
 //
 // Each call is one transaction, so writes that belong together (an order and
@@ -84,6 +90,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/acctcache"
 )
 
 const (
@@ -108,6 +115,9 @@ const (
 	// so resident memory would grow with the file; unmapping costs about a
 	// millisecond per 30 MB mapped (see BenchmarkMemoryGrowth).
 	releaseEvery = 256
+	// cachedAccounts is how many accounts GetAccount keeps decoded in
+	// memory: a few MB at most, and every client that is active at once.
+	cachedAccounts = 10000
 	// format is the layout described in the package doc.
 	format = "1"
 )
@@ -141,6 +151,8 @@ type Store struct {
 	db *bolt.DB
 	// calls counts calls, so that every releaseEvery-th releases pages.
 	calls atomic.Int64
+	// cached holds accounts read by id (see GetAccount).
+	cached *acctcache.Cache
 }
 
 // Open opens the database at path, creating it (mode 0600) and its
@@ -177,7 +189,9 @@ func open(path string, timeout time.Duration) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	cached := acctcache.New(cachedAccounts, nil)
+	cached.TrustUntil(acctcache.Forever)
+	return &Store{db: db, cached: cached}, nil
 }
 
 // setUp creates the buckets of a new file and checks the format of an old one.
@@ -199,6 +213,8 @@ func setUp(tx *bolt.Tx) error {
 
 // Close closes the database; calls after it are ErrUnavailable.
 func (s *Store) Close() error {
+	s.cached.TrustUntil(time.Time{})
+	s.cached.Reset()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}

@@ -221,3 +221,37 @@ func TestListings_MalformedCursorIsRefused(t *testing.T) {
 		t.Fatalf("ListAudit(malformed cursor) error = %v, want a plain refusal", err)
 	}
 }
+
+func TestAccountCache_ForgetsWhatChanges(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "acme.db"))
+	a := &storage.Account{ID: "acct1", KeyThumbprint: "tp1", KeyJWK: []byte(`{"kty":"EC"}`), Status: storage.StatusValid, CreatedAt: time.Now().UTC()}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetAccount(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := boltstore.CachedAccounts(s); n != 1 {
+		t.Fatalf("%d accounts in memory after a read, want 1", n)
+	}
+	a.Status, a.KeyThumbprint = storage.StatusDeactivated, "tp2"
+	if err := s.UpdateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if n := boltstore.CachedAccounts(s); n != 0 {
+		t.Fatalf("%d accounts in memory after an update, want 0", n)
+	}
+	for range 2 { // from the file, then from memory
+		got, err := s.GetAccount(ctx, a.ID)
+		if err != nil || got.Status != storage.StatusDeactivated || got.KeyThumbprint != "tp2" || got.Version != 2 {
+			t.Fatalf("after the update: %+v, %v", got, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetAccount(ctx, a.ID); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("GetAccount after Close: %v, want ErrUnavailable", err)
+	}
+}

@@ -17,3 +17,8 @@ func SetBatchDelay(s *Store, d time.Duration) {
 func Release(s *Store) {
 	s.release()
 }
+
+// CachedAccounts is how many accounts the store holds in memory.
+func CachedAccounts(s *Store) int {
+	return s.cached.Len()
+}
