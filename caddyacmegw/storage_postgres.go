@@ -83,7 +83,7 @@ func (ps *PostgresStorage) OpenStore(ctx caddy.Context, name string) (storage.St
 	}
 	startCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	store, err := postgres.New(startCtx, pg.Pool, postgres.Options{Namespace: name})
+	store, err := postgres.New(startCtx, pg.Pool, postgres.Options{Namespace: name, Logger: ctx.Slogger()})
 	if err != nil {
 		_ = release()
 		return nil, nil, fmt.Errorf("postgres storage: %w", err)

@@ -42,7 +42,15 @@ func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
 
 // GetAccount implements storage.Accounts.
 func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
-	return s.getAccount(ctx, "id", id)
+	if a, ok := s.cached.Get(id); ok {
+		return a, nil
+	}
+	mark := s.cached.Begin()
+	a, err := s.getAccount(ctx, "id", id)
+	if err == nil {
+		s.cached.Put(mark, a)
+	}
+	return a, err
 }
 
 // AccountByThumbprint implements storage.Accounts.
@@ -72,6 +80,8 @@ var accountSwap = swapSQL(`UPDATE accounts
 func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	// Forgotten at once here; other instances hear of it (accountwatch.go).
+	defer s.cached.Invalidate(a.ID)
 	var swapped, exists bool
 	err := s.pool.QueryRow(ctx, accountSwap, s.ns, a.ID, a.Version,
 		a.KeyThumbprint, a.KeyJWK, a.Contact, a.Status, a.RegistrationID).Scan(&swapped, &exists)

@@ -37,6 +37,20 @@
 // duplicate key (SQLSTATE 23505) aborts the whole statement and is
 // ErrConflict.
 //
+// # Accounts in memory
+//
+// Every kid-signed request loads its account, a third of all statements.
+// GetAccount keeps the accounts it read, at most cachedAccounts, and a
+// goroutine LISTENs on a connection of its own for the notifications that a
+// trigger sends on every change to an account row, whichever instance or
+// statement makes it; it forgets an account when it hears of its change.
+// The cache answers only while the store can prove that it hears: a probe
+// notification sent through the pool every second must come back, and
+// PostgreSQL delivers notifications in commit order, so a returned probe
+// proves every earlier change heard. When the connection fails, or behind
+// a pooler that drops notifications, every load reads the database. See
+// accountwatch.go.
+//
 // # Nonces
 //
 // NewNonce does not touch the database. A nonce is 16 random bytes and
@@ -102,6 +116,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/acctcache"
 )
 
 // Defaults of Options.
@@ -113,6 +128,9 @@ const (
 	// MaxCleanupBatch is the most rows one cleanup statement deletes.
 	MaxCleanupBatch = 1000
 )
+
+// cachedAccounts is how many accounts GetAccount keeps in memory.
+const cachedAccounts = 10000
 
 // nonceSkew is how long a used nonce is remembered after it expires: the
 // clocks of a namespace's instances must agree within it.
@@ -151,10 +169,14 @@ type Store struct {
 	opts     Options
 
 	nonces nonceBatcher
+	// cached holds accounts read by id while changes are heard (see
+	// accountwatch.go).
+	cached *acctcache.Cache
 
-	stop     context.CancelFunc
-	done     chan struct{} // the cleanup returned
-	stopOnce sync.Once
+	stop      context.CancelFunc
+	done      chan struct{} // the cleanup returned
+	watchDone chan struct{} // watchAccounts returned
+	stopOnce  sync.Once
 }
 
 // New migrates the database's schema if needed, loads the namespace's
@@ -185,7 +207,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{pool: pool, ns: opts.Namespace, opts: opts, done: make(chan struct{})}
+	s := &Store{pool: pool, ns: opts.Namespace, opts: opts, done: make(chan struct{}), watchDone: make(chan struct{}),
+		cached: acctcache.New(cachedAccounts, nil)}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -196,6 +219,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	s.stop = stop
 	s.nonces.bg = bg
 	go s.cleanupLoop(bg)
+	go s.watchAccounts(bg)
 	return s, nil
 }
 
@@ -207,6 +231,7 @@ func (s *Store) Close() {
 	s.stopOnce.Do(func() {
 		s.stop()
 		<-s.done
+		<-s.watchDone
 		s.closeNonces()
 	})
 }

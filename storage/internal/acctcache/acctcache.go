@@ -60,11 +60,16 @@ func (c *Cache) TrustUntil(t time.Time) {
 	c.trusted.Store(t.UnixNano())
 }
 
+// Trusted reports whether Get answers now.
+func (c *Cache) Trusted() bool {
+	until := c.trusted.Load()
+	return until != 0 && c.now().UnixNano() < until
+}
+
 // Get returns a copy of the account id when the cache holds it and is
 // trusted now.
 func (c *Cache) Get(id string) (*storage.Account, bool) {
-	until := c.trusted.Load()
-	if until == 0 || c.now().UnixNano() >= until {
+	if !c.Trusted() {
 		return nil, false
 	}
 	c.mu.Lock()

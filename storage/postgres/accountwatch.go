@@ -1,0 +1,139 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Accounts in memory: GetAccount serves the accounts it read from an
+// acctcache while this instance can prove that it hears of every change to
+// them, whichever instance or statement makes it.
+//
+// Migration 0002's trigger notifies accountsChannel with "<namespace> <id>"
+// on every UPDATE or DELETE of an account row. A goroutine holds a
+// connection of its own that LISTENs on that channel and on a probe channel
+// of its own, and every probeEvery it sends a probe notification through
+// the pool and waits for it to come back. PostgreSQL delivers notifications
+// in commit order, so once the probe sent at t has arrived, every change
+// committed before t has been heard and its account forgotten: the cache
+// is trusted until t + trustFor. A change is heard a few milliseconds
+// after its commit, the same window in which a request that read the
+// account just before the commit still runs.
+//
+// When the connection fails, the cache is emptied and not trusted until the
+// goroutine listens again. Behind a connection pooler that does not pass
+// notifications on (PgBouncer in transaction mode) no probe ever returns,
+// the cache is never trusted, and every load reads the database.
+const (
+	accountsChannel = "acmegw_accounts"
+	probeEvery      = time.Second
+	trustFor        = 3 * time.Second
+	// watchRetryMax bounds the wait between attempts to listen again.
+	watchRetryMax = 30 * time.Second
+	// watchName is the application_name of the listening session, for
+	// pg_stat_activity.
+	watchName = "acmegw account watch"
+)
+
+// watchAccounts listens for account changes until ctx ends (see above).
+func (s *Store) watchAccounts(ctx context.Context) {
+	defer close(s.watchDone)
+	wait := probeEvery
+	for {
+		started := time.Now()
+		err := s.listenAccounts(ctx)
+		s.cached.TrustUntil(time.Time{})
+		s.cached.Reset()
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > watchRetryMax {
+			wait = probeEvery // it had worked for a while
+		}
+		s.opts.Logger.Warn("postgres: account changes not heard; accounts are read from the database until they are",
+			"namespace", s.ns, "retry_in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, watchRetryMax)
+	}
+}
+
+// listenAccounts listens and probes on a connection of its own until the
+// connection fails or ctx ends.
+func (s *Store) listenAccounts(ctx context.Context) error {
+	probeChannel := "acmegw_probe_" + strings.ToLower(rand.Text())
+	var probe string
+	var probed bool
+	cfg := s.pool.Config().ConnConfig
+	cfg.RuntimeParams["application_name"] = watchName
+	cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
+		switch n.Channel {
+		case accountsChannel:
+			i := strings.LastIndexByte(n.Payload, ' ')
+			if i >= 0 && n.Payload[:i] == s.ns {
+				s.cached.Invalidate(n.Payload[i+1:])
+			}
+		case probeChannel:
+			probed = probed || n.Payload == probe
+		}
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	conn, err := pgx.ConnectConfig(connectCtx, cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+	listen := "LISTEN " + pgx.Identifier{accountsChannel}.Sanitize() + "; LISTEN " + pgx.Identifier{probeChannel}.Sanitize()
+	if err := s.execTimeout(ctx, conn.Exec, listen); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	// What was read before this point may have missed changes.
+	s.cached.Reset()
+	for {
+		probe, probed = rand.Text(), false
+		sent := time.Now()
+		if err := s.execTimeout(ctx, s.pool.Exec, "SELECT pg_notify($1, $2)", probeChannel, probe); err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+		next := sent.Add(probeEvery)
+		for time.Now().Before(next) {
+			waitCtx, cancel := context.WithDeadline(ctx, next)
+			err := conn.PgConn().WaitForNotification(waitCtx)
+			cancel()
+			if probed {
+				s.cached.TrustUntil(sent.Add(trustFor))
+			}
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case err == nil, errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+			default:
+				return fmt.Errorf("wait: %w", err)
+			}
+		}
+	}
+}
+
+// execTimeout runs a statement with exec (a pool's or a connection's)
+// within the store's timeout.
+func (s *Store) execTimeout(ctx context.Context, exec func(context.Context, string, ...any) (pgconn.CommandTag, error), sql string, args ...any) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := exec(ctx, sql, args...)
+	return err
+}
