@@ -4,7 +4,9 @@
 //
 // # Durable and fast
 //
-// Every write is on disk (fsync'd) when its call returns. Writes go through
+// Every write is on disk (fsync'd) when its call returns, and so are the
+// names of the file and directories that Open creates (bbolt syncs only
+// the file's contents). Writes go through
 // bbolt's Batch: concurrent calls share one transaction and one commit, so
 // the gateway's throughput is not bound by one fsync per write. A write waits
 // up to batchDelay for others to join it. Reads run in their own read-only
@@ -163,6 +165,10 @@ func Open(path string) (*Store, error) {
 }
 
 func open(path string, timeout time.Duration) (*Store, error) {
+	created, err := missing(path)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("boltstore: %w", err)
 	}
@@ -188,6 +194,10 @@ func open(path string, timeout time.Duration) (*Store, error) {
 	if err := db.Update(setUp); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
+	}
+	if err := syncCreated(created); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	cached := acctcache.New(cachedAccounts, nil)
 	cached.TrustUntil(acctcache.Forever)

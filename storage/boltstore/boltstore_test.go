@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -253,5 +254,24 @@ func TestAccountCache_ForgetsWhatChanges(t *testing.T) {
 	}
 	if _, err := s.GetAccount(ctx, a.ID); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("GetAccount after Close: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestOpen_MakesNewEntriesDurable(t *testing.T) {
+	synced := boltstore.RecordDirSyncs(t)
+	root := t.TempDir()
+	path := filepath.Join(root, "new", "dir", "acme.db")
+	s := open(t, path)
+	want := []string{root, filepath.Join(root, "new"), filepath.Join(root, "new", "dir")}
+	if !slices.Equal(*synced, want) {
+		t.Fatalf("synced %q after creating %s, want the parents of what was created: %q", *synced, path, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	*synced = nil
+	open(t, path)
+	if len(*synced) != 0 {
+		t.Fatalf("reopening an existing file synced %q", *synced)
 	}
 }

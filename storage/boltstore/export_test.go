@@ -22,3 +22,16 @@ func Release(s *Store) {
 func CachedAccounts(s *Store) int {
 	return s.cached.Len()
 }
+
+// RecordDirSyncs makes the store record the directories it fsyncs, instead
+// of syncing them, until the test ends.
+func RecordDirSyncs(t interface{ Cleanup(func()) }) *[]string {
+	var synced []string
+	old := syncDir
+	syncDir = func(dir string) error {
+		synced = append(synced, dir)
+		return nil
+	}
+	t.Cleanup(func() { syncDir = old })
+	return &synced
+}
