@@ -54,7 +54,9 @@ func randomBytes(n int) []byte {
 }
 
 // client issues certificates for one account with the calls the gateway
-// makes for one order: four writes, and reads in between.
+// makes for one order with an issuer that keeps records (CM): four writes,
+// and reads in between. With the local CA, finalize skips the write of the
+// processing order.
 type client struct {
 	s    *boltstore.Store
 	acct *storage.Account
