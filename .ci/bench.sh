@@ -17,7 +17,8 @@
 #
 # Environment: BENCH_N (certificates a server, default 2000), BENCH_C
 # (workers, default 50), BENCH_DURATION (acmeload's time limit, default
-# 120s). The postgres row needs initdb from `pg_config --bindir` (and, as
+# 120s), BENCH_LOAD_ARGS (more acmeload flags for every row, e.g.
+# -http1 to speak HTTP/1.1 as certbot does). The postgres row needs initdb from `pg_config --bindir` (and, as
 # root, a postgres user); without it the row is skipped with a message.
 #
 # The load generator runs on the same machine as the server and competes
@@ -31,6 +32,7 @@
 set -euo pipefail
 
 N=${BENCH_N:-2000}
+read -ra LOAD_ARGS <<<"${BENCH_LOAD_ARGS:-}"
 C=${BENCH_C:-50}
 DURATION=${BENCH_DURATION:-120s}
 BUILD_TIMEOUT=600 # seconds; a cold module cache is slow
@@ -261,7 +263,7 @@ run_load() {
 	timeout --kill-after=10s "$(($(timeout_seconds "$DURATION") + 120))s" \
 		"$tmp/bin/acmeload" -directory "$srv_url" -root "$srv_root" \
 		-c "$C" -n "$n" -duration "$DURATION" -challenge dns-01 \
-		-dns-addr "$srv_dns" -json \
+		-dns-addr "$srv_dns" -json ${LOAD_ARGS[@]+"${LOAD_ARGS[@]}"} \
 		>"$report" 2>"$report.log" &
 	load_pid=$!
 	wait "$load_pid" || rc=$?
@@ -372,7 +374,7 @@ if [[ -n "${results[last]}" ]]; then
 fi
 
 echo
-echo "acmeload: -c $C -n $N -duration $DURATION -challenge dns-01, all on loopback, $(nproc) CPUs"
+echo "acmeload: -c $C -n $N -duration $DURATION -challenge dns-01${BENCH_LOAD_ARGS:+ $BENCH_LOAD_ARGS}, all on loopback, $(nproc) CPUs"
 fmt="%-13s %-9s %9s %8s %8s %7s %12s %14s\n"
 # shellcheck disable=SC2059
 printf "$fmt" server storage certs/s "p50 ms" "p99 ms" errors "cpu ms/cert" "vs acme_server"

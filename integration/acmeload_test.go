@@ -53,7 +53,7 @@ func TestAcmeload_RunsLoadAgainstGateway(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			client, err := loadgen.NewHTTPClient(rootPEM, false, workers)
+			client, err := loadgen.NewHTTPClient(rootPEM, false, workers, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -70,6 +70,7 @@ func run(args []string) int {
 		eabKID    = fs.String("eab-kid", "", "external account binding key id (only with -c 1; see -eab-file)")
 		eabKey    = fs.String("eab-hmac-key", "", "external account binding HMAC key, base64url (only with -c 1)")
 		keyType   = fs.String("key-type", "ec256", "certificate key: ec256 or rsa2048")
+		http1     = fs.Bool("http1", false, "speak HTTP/1.1 only, as certbot does (default: HTTP/2 when the server offers it, as Go clients do)")
 		poll      = fs.Duration("poll", 50*time.Millisecond, "wait between polls when the server sends no Retry-After (no poll follows a final answer)")
 		asJSON    = fs.Bool("json", false, "print the report as one JSON object")
 		cpuProf   = fs.String("cpuprofile", "", "write the tool's own CPU profile (pprof) to `file`, to see what the load costs the client")
@@ -105,7 +106,7 @@ func run(args []string) int {
 			return fail("%v", err)
 		}
 	}
-	client, err := loadgen.NewHTTPClient(rootPEM, *insecure, *workers)
+	client, err := loadgen.NewHTTPClient(rootPEM, *insecure, *workers, *http1)
 	if err != nil {
 		return fail("%s: %v", *rootFile, err)
 	}

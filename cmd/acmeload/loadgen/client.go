@@ -21,8 +21,10 @@ import (
 // verification altogether. conns is how many idle connections to keep to
 // the server: one per worker, or the workers would keep opening new ones
 // (net/http keeps two by default) and the figures would measure TLS
-// handshakes.
-func NewHTTPClient(rootsPEM []byte, insecure bool, conns int) (*http.Client, error) {
+// handshakes. http1 keeps to HTTP/1.1, as certbot (python-requests) does;
+// otherwise the client speaks HTTP/2 when the server offers it, as Go's
+// clients (lego, Caddy) do.
+func NewHTTPClient(rootsPEM []byte, insecure bool, conns int, http1 bool) (*http.Client, error) {
 	tlsConfig := &tls.Config{InsecureSkipVerify: insecure}
 	if len(rootsPEM) > 0 {
 		pool := x509.NewCertPool()
@@ -35,6 +37,10 @@ func NewHTTPClient(rootsPEM []byte, insecure bool, conns int) (*http.Client, err
 	t.TLSClientConfig = tlsConfig
 	t.MaxIdleConns = max(conns, t.MaxIdleConns)
 	t.MaxIdleConnsPerHost = max(conns, 2)
+	if http1 {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetHTTP1(true)
+	}
 	return &http.Client{Transport: t, Timeout: 60 * time.Second}, nil
 }
 

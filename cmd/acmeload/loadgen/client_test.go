@@ -1,6 +1,11 @@
 package loadgen
 
 import (
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -54,7 +59,32 @@ func TestNewEAB_ErrorDoesNotShowTheKey(t *testing.T) {
 }
 
 func TestNewHTTPClient_RejectsRootFileWithoutPEM(t *testing.T) {
-	if _, err := NewHTTPClient([]byte("not PEM"), false, 1); err == nil {
+	if _, err := NewHTTPClient([]byte("not PEM"), false, 1, false); err == nil {
 		t.Fatal("accepted a root file without a certificate")
+	}
+}
+
+func TestNewHTTPClient_SpeaksHTTP2UnlessHTTP1(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	for http1, want := range map[bool]string{false: "HTTP/2.0", true: "HTTP/1.1"} {
+		client, err := NewHTTPClient(rootPEM, false, 1, http1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != want {
+			t.Errorf("http1=%v: the server saw %s, want %s", http1, body, want)
+		}
 	}
 }

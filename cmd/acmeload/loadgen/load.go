@@ -92,7 +92,7 @@ func (c Config) withDefaults() Config {
 		c.PollInterval = 50 * time.Millisecond
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient, _ = NewHTTPClient(nil, false, c.Workers)
+		c.HTTPClient, _ = NewHTTPClient(nil, false, c.Workers, false)
 	}
 	return c
 }
