@@ -1,6 +1,7 @@
 package caddyacmegw
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -138,18 +139,9 @@ func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string,
 		if mode == byJWK {
 			return nil, malformed("this resource needs a jwk, not a kid")
 		}
-		acct, err := h.accountByKID(r, hdr.KID)
-		if err != nil {
+		if req.account, req.payload, err = h.verifyKID(r, jws, hdr.KID); err != nil {
 			return nil, err
 		}
-		key, err := h.accountKeys.publicKey(acct.KeyJWK)
-		if err != nil {
-			return nil, internalError(err)
-		}
-		if req.payload, err = jws.verify(key); err != nil {
-			return nil, err
-		}
-		req.account = acct
 	default:
 		return nil, malformed("JWS has neither jwk nor kid")
 	}
@@ -291,6 +283,55 @@ func thumbprint(jwk *jose.JSONWebKey) (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(tp), nil
+}
+
+// accountForgetter is a store that keeps accounts in memory and hears of
+// other instances' changes a moment after they commit (postgres).
+type accountForgetter interface {
+	// ForgetAccount drops the account id from memory, so that the next
+	// GetAccount reads it from the database.
+	ForgetAccount(id string)
+}
+
+// verifyKID verifies a JWS signed by the account that kid names, and
+// returns the account and the payload. When the signature does not verify
+// against an account held in memory, the account is read once more from the
+// database: another instance may have just rolled its key over, and the
+// client already signs with the new one.
+func (h *Handler) verifyKID(r *http.Request, jws *flattenedJWS, kid string) (*storage.Account, []byte, error) {
+	acct, err := h.accountByKID(r, kid)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, err := h.verifyBy(jws, acct)
+	if err == nil {
+		return acct, payload, nil
+	}
+	f, ok := h.store.(accountForgetter)
+	if !ok {
+		return nil, nil, err
+	}
+	f.ForgetAccount(acct.ID)
+	fresh, ferr := h.accountByKID(r, kid)
+	if ferr != nil {
+		return nil, nil, ferr
+	}
+	if bytes.Equal(fresh.KeyJWK, acct.KeyJWK) {
+		return nil, nil, err
+	}
+	if payload, err = h.verifyBy(jws, fresh); err != nil {
+		return nil, nil, err
+	}
+	return fresh, payload, nil
+}
+
+// verifyBy verifies jws with acct's key.
+func (h *Handler) verifyBy(jws *flattenedJWS, acct *storage.Account) ([]byte, error) {
+	key, err := h.accountKeys.publicKey(acct.KeyJWK)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	return jws.verify(key)
 }
 
 // accountByKID loads the valid account a kid URL names.

@@ -53,6 +53,13 @@ func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, er
 	return a, err
 }
 
+// ForgetAccount drops the account id from memory: the gateway calls it when
+// a signature does not verify with the key held, which another instance may
+// have rolled over a moment ago.
+func (s *Store) ForgetAccount(id string) {
+	s.cached.Invalidate(id)
+}
+
 // AccountByThumbprint implements storage.Accounts.
 func (s *Store) AccountByThumbprint(ctx context.Context, thumbprint string) (*storage.Account, error) {
 	return s.getAccount(ctx, "key_thumbprint", thumbprint)

@@ -75,6 +75,12 @@ func TestAccountWatch_ChangesAnywhereAreHeard(t *testing.T) {
 	// A change by hand, outside any store.
 	changeBySQL(t, b, poolA, "acct1", storage.StatusRevoked)
 
+	// The gateway forgets an account whose key did not verify a signature.
+	other.ForgetAccount("acct1")
+	if other.cached.Len() != 0 {
+		t.Fatal("ForgetAccount left the account in memory")
+	}
+
 	// Probes keep the memory trusted past trustFor.
 	time.Sleep(trustFor + probeEvery)
 	if !b.cached.Trusted() {
