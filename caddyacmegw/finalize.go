@@ -33,8 +33,11 @@ const (
 	issueTimeout    = time.Minute
 )
 
-// finalize serves RFC 8555 §7.4: the order moves ready → processing by
-// compare-and-swap, so of racing requests exactly one issues.
+// finalize serves RFC 8555 §7.4. With an issuer that keeps records (CM) the
+// order moves ready → processing by compare-and-swap, so of racing requests
+// exactly one asks the CA. With the local CA racing requests may each sign,
+// and the compare-and-swap that stores the outcome lets exactly one
+// certificate be stored and delivered.
 func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*response, error) {
 	req, err := h.readSigned(r, w, h.orderURL(r, id)+"/finalize", byKID)
 	if err != nil {
@@ -199,7 +202,11 @@ func (h *Handler) completeIssuance(ctx context.Context, stored *storage.Order, c
 	o.CSR, o.IssuerRef = nil, ""
 	o.UpdatedAt = now
 	if err := h.storeCertificate(ctx, cert, &o); err != nil {
-		h.logger.Error("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
+		log := h.logger.Error
+		if _, ok := h.issuer.(recordlessIssuer); ok && errors.Is(err, storage.ErrConflict) {
+			log = h.logger.Debug // another request finalized it first; this one is dropped
+		}
+		log("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
 		return stored, internalError(err)
 	}
 	return &o, nil

@@ -2,6 +2,7 @@ package caddyacmegw
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -285,12 +286,12 @@ func thumbprint(jwk *jose.JSONWebKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
-// accountForgetter is a store that keeps accounts in memory and hears of
+// accountRefresher is a store that keeps accounts in memory and hears of
 // other instances' changes a moment after they commit (postgres).
-type accountForgetter interface {
-	// ForgetAccount drops the account id from memory, so that the next
-	// GetAccount reads it from the database.
-	ForgetAccount(id string)
+type accountRefresher interface {
+	// RefreshAccount reads the account id from the database, not from
+	// memory.
+	RefreshAccount(ctx context.Context, id string) (*storage.Account, error)
 }
 
 // verifyKID verifies a JWS signed by the account that kid names, and
@@ -307,14 +308,16 @@ func (h *Handler) verifyKID(r *http.Request, jws *flattenedJWS, kid string) (*st
 	if err == nil {
 		return acct, payload, nil
 	}
-	f, ok := h.store.(accountForgetter)
+	refresher, ok := h.store.(accountRefresher)
 	if !ok {
 		return nil, nil, err
 	}
-	f.ForgetAccount(acct.ID)
-	fresh, ferr := h.accountByKID(r, kid)
+	fresh, ferr := refresher.RefreshAccount(r.Context(), acct.ID)
+	if ferr == nil {
+		ferr = checkAccountStatus(fresh)
+	}
 	if ferr != nil {
-		return nil, nil, ferr
+		return nil, nil, asProblem(ferr)
 	}
 	if bytes.Equal(fresh.KeyJWK, acct.KeyJWK) {
 		return nil, nil, err
@@ -348,8 +351,16 @@ func (h *Handler) accountByKID(r *http.Request, kid string) (*storage.Account, e
 	if err != nil {
 		return nil, internalError(err)
 	}
-	if acct.Status != storage.StatusValid {
-		return nil, unauthorized("account is %s", acct.Status)
+	if err := checkAccountStatus(acct); err != nil {
+		return nil, err
 	}
 	return acct, nil
+}
+
+// checkAccountStatus refuses requests of accounts that are not valid.
+func checkAccountStatus(acct *storage.Account) error {
+	if acct.Status != storage.StatusValid {
+		return unauthorized("account is %s", acct.Status)
+	}
+	return nil
 }

@@ -22,9 +22,9 @@ import (
 // another instance's change.
 type staleAccounts struct {
 	*memory.Store
-	mu      sync.Mutex
-	held    map[string]*storage.Account
-	forgets int
+	mu        sync.Mutex
+	held      map[string]*storage.Account
+	refreshes int
 }
 
 func (s *staleAccounts) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
@@ -42,14 +42,25 @@ func (s *staleAccounts) GetAccount(ctx context.Context, id string) (*storage.Acc
 	return a, err
 }
 
-func (s *staleAccounts) ForgetAccount(id string) {
+func (s *staleAccounts) RefreshAccount(ctx context.Context, id string) (*storage.Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.forgets++
-	delete(s.held, id)
+	s.refreshes++
+	a, err := s.Store.GetAccount(ctx, id)
+	if err == nil {
+		cp := *a
+		s.held[id] = &cp
+	}
+	return a, err
 }
 
-var _ accountForgetter = (*staleAccounts)(nil)
+func (s *staleAccounts) refreshCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+var _ accountRefresher = (*staleAccounts)(nil)
 
 // rollOverElsewhere gives the client's account a new key as another
 // instance would, behind the gateway's back, and has the client sign with it.
@@ -91,14 +102,22 @@ func TestReadSigned_KeyRolledOverByAnotherInstanceIsReadAgain(t *testing.T) {
 
 	rollOverElsewhere(t, c, g.store)
 	c.newOrderFor("after.example.com")
-	if stale.forgets != 1 {
-		t.Fatalf("the account was forgotten %d times, want once", stale.forgets)
+	if n := stale.refreshCount(); n != 1 {
+		t.Fatalf("the account was read again %d times, want once", n)
+	}
+	c.newOrderFor("again.example.com") // the new key is held now
+	if n := stale.refreshCount(); n != 1 {
+		t.Fatalf("the account was read again %d times after the new key was held, want once in all", n)
 	}
 
-	// The old key is refused, now that the new one is held.
+	// The old key is refused, after one more read that finds the key
+	// unchanged.
 	c.key = oldKey
 	r := c.post(g.base+pathNewOrder, map[string]any{"identifiers": dnsIDs("old.example.com")})
 	if r.status != http.StatusBadRequest || r.problemType() != problemNS+"malformed" {
 		t.Fatalf("newOrder signed with the old key: %d %s", r.status, r.body)
+	}
+	if n := stale.refreshCount(); n != 2 {
+		t.Fatalf("a bad signature read the account again %d times in all, want 2", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -254,6 +255,18 @@ func TestAccountCache_ForgetsWhatChanges(t *testing.T) {
 	}
 	if _, err := s.GetAccount(ctx, a.ID); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("GetAccount after Close: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestFsyncDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := boltstore.FsyncDir(dir); err != nil {
+		t.Fatalf("syncing %s: %v", dir, err)
+	}
+	if runtime.GOOS != "windows" {
+		if err := boltstore.FsyncDir(filepath.Join(dir, "missing")); err == nil {
+			t.Fatal("syncing a missing directory did not fail")
+		}
 	}
 }
 

@@ -9,15 +9,8 @@ import (
 )
 
 // syncDir fsyncs a directory, so that the entries made in it survive a
-// crash of the machine. A variable, for tests.
-var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// crash of the machine (see fsyncDir). A variable, for tests.
+var syncDir = fsyncDir
 
 // missing lists path and those of its parent directories that do not
 // exist, deepest last.

@@ -35,3 +35,6 @@ func RecordDirSyncs(t interface{ Cleanup(func()) }) *[]string {
 	t.Cleanup(func() { syncDir = old })
 	return &synced
 }
+
+// FsyncDir is the platform's directory sync that Open uses.
+var FsyncDir = fsyncDir

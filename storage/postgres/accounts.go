@@ -45,19 +45,21 @@ func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, er
 	if a, ok := s.cached.Get(id); ok {
 		return a, nil
 	}
+	return s.RefreshAccount(ctx, id)
+}
+
+// RefreshAccount reads the account id from the database, whatever memory
+// holds, and keeps what it read: the gateway calls it when a signature does
+// not verify with the key held, which another instance may have rolled over
+// a moment ago. It forgets nothing else, so requests with bad signatures
+// cannot empty the memory for others.
+func (s *Store) RefreshAccount(ctx context.Context, id string) (*storage.Account, error) {
 	mark := s.cached.Begin()
 	a, err := s.getAccount(ctx, "id", id)
 	if err == nil {
 		s.cached.Put(mark, a)
 	}
 	return a, err
-}
-
-// ForgetAccount drops the account id from memory: the gateway calls it when
-// a signature does not verify with the key held, which another instance may
-// have rolled over a moment ago.
-func (s *Store) ForgetAccount(id string) {
-	s.cached.Invalidate(id)
 }
 
 // AccountByThumbprint implements storage.Accounts.

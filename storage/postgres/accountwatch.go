@@ -14,27 +14,36 @@ import (
 
 // Accounts in memory: GetAccount serves the accounts it read from an
 // acctcache while this instance can prove that it hears of every change to
-// them, whichever instance or statement makes it.
+// them, whichever instance or statement makes it (while triggers fire).
 //
-// Migration 0002's trigger notifies accountsChannel with "<namespace> <id>"
-// on every UPDATE or DELETE of an account row. A goroutine holds a
-// connection of its own that LISTENs on that channel and on a probe channel
-// of its own, and every probeEvery it sends a probe notification through
+// Migration 0002's triggers notify accountsChannel with "<namespace> <id>"
+// on every UPDATE or DELETE of an account row, and with "*" on a TRUNCATE.
+// A goroutine holds a connection of its own that LISTENs on that channel
+// and on a probe channel of its own, and every probeEvery it sends a probe notification through
 // the pool and waits for it to come back. PostgreSQL delivers notifications
 // in commit order, so once the probe sent at t has arrived, every change
 // committed before t has been heard and its account forgotten: the cache
-// is trusted until t + trustFor. A change is heard a few milliseconds
-// after its commit, the same window in which a request that read the
-// account just before the commit still runs.
+// is trusted until t + trustFor (on the monotonic clock). While the session
+// works, a change is heard a few milliseconds after its commit, the same
+// window in which a request that read the account just before the commit
+// still runs; if the session dies without a sign, a change may go unheard
+// for up to trustFor.
 //
-// When the connection fails, the cache is emptied and not trusted until the
-// goroutine listens again. Behind a connection pooler that does not pass
-// notifications on (PgBouncer in transaction mode) no probe ever returns,
-// the cache is never trusted, and every load reads the database.
+// When the connection fails, or probeMisses probes in a row do not return
+// (a half-open connection after a failover), the cache is emptied and not
+// trusted until the goroutine listens again on a new connection. Behind a
+// connection pooler that does not pass notifications on (PgBouncer in
+// transaction mode) no probe ever returns, the cache is never trusted, and
+// every load reads the database.
+//
+// Changes that fire no trigger go unheard: ALTER TABLE ... DISABLE TRIGGER,
+// and session_replication_role = replica (pg_restore --disable-triggers,
+// logical replication). Restart the gateways after such maintenance.
 const (
 	accountsChannel = "acmegw_accounts"
 	probeEvery      = time.Second
 	trustFor        = 3 * time.Second
+	probeMisses     = 3
 	// watchRetryMax bounds the wait between attempts to listen again.
 	watchRetryMax = 30 * time.Second
 	// watchName is the application_name of the listening session, for
@@ -79,6 +88,10 @@ func (s *Store) listenAccounts(ctx context.Context) error {
 	cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
 		switch n.Channel {
 		case accountsChannel:
+			if n.Payload == "*" { // TRUNCATE
+				s.cached.Reset()
+				return
+			}
 			i := strings.LastIndexByte(n.Payload, ' ')
 			if i >= 0 && n.Payload[:i] == s.ns {
 				s.cached.Invalidate(n.Payload[i+1:])
@@ -104,13 +117,24 @@ func (s *Store) listenAccounts(ctx context.Context) error {
 	}
 	// What was read before this point may have missed changes.
 	s.cached.Reset()
-	for {
+	for missed := 0; ; {
+		if probe != "" && !probed {
+			if missed++; missed >= probeMisses {
+				return fmt.Errorf("%d probes in a row did not come back", missed)
+			}
+		} else {
+			missed = 0
+		}
 		probe, probed = rand.Text(), false
 		sent := time.Now()
-		if err := s.execTimeout(ctx, s.pool.Exec, "SELECT pg_notify($1, $2)", probeChannel, probe); err != nil {
+		if err := s.sendProbe(ctx, probeChannel, probe); err != nil {
 			return fmt.Errorf("probe: %w", err)
 		}
+		// Wait a while for the probe even when sending it was slow.
 		next := sent.Add(probeEvery)
+		if soon := time.Now().Add(probeEvery / 4); next.Before(soon) {
+			next = soon
+		}
 		for time.Now().Before(next) {
 			waitCtx, cancel := context.WithDeadline(ctx, next)
 			err := conn.PgConn().WaitForNotification(waitCtx)
@@ -127,6 +151,15 @@ func (s *Store) listenAccounts(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// sendProbe sends a probe notification through the pool (or what a test
+// put in its place, see probeSender).
+func (s *Store) sendProbe(ctx context.Context, channel, payload string) error {
+	if send := s.probeSender.Load(); send != nil {
+		return (*send)(ctx, channel, payload)
+	}
+	return s.execTimeout(ctx, s.pool.Exec, "SELECT pg_notify($1, $2)", channel, payload)
 }
 
 // execTimeout runs a statement with exec (a pool's or a connection's)

@@ -75,17 +75,29 @@ func TestAccountWatch_ChangesAnywhereAreHeard(t *testing.T) {
 	// A change by hand, outside any store.
 	changeBySQL(t, b, poolA, "acct1", storage.StatusRevoked)
 
-	// The gateway forgets an account whose key did not verify a signature.
-	other.ForgetAccount("acct1")
-	if other.cached.Len() != 0 {
-		t.Fatal("ForgetAccount left the account in memory")
+	// RefreshAccount reads the database whatever memory holds, and keeps
+	// what it read.
+	held, _ := other.cached.Get("acct1")
+	held.Status = "stale"
+	other.cached.Put(other.cached.Begin(), held)
+	fresh, err := other.RefreshAccount(ctx, "acct1")
+	if err != nil || fresh.Status != storage.StatusValid {
+		t.Fatalf("RefreshAccount = %+v, %v; want the stored, valid account", fresh, err)
 	}
+	wantStatus(t, other, "acct1", storage.StatusValid)
 
 	// Probes keep the memory trusted past trustFor.
 	time.Sleep(trustFor + probeEvery)
 	if !b.cached.Trusted() {
 		t.Fatal("the accounts in memory are no longer trusted while the watch runs")
 	}
+
+	// A TRUNCATE empties every instance's memory, of every namespace.
+	wantStatus(t, b, "acct1", storage.StatusRevoked)
+	if _, err := poolA.Exec(ctx, "TRUNCATE accounts CASCADE"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a TRUNCATE empties the memory", func() bool { return b.cached.Len() == 0 && other.cached.Len() == 0 })
 }
 
 func TestAccountWatch_LostSessionStopsTheMemoryUntilListeningAgain(t *testing.T) {
@@ -114,4 +126,23 @@ func TestAccountWatch_LostSessionStopsTheMemoryUntilListeningAgain(t *testing.T)
 		t.Fatal("the account read after listening again is not in memory")
 	}
 	changeBySQL(t, s, pool, "acct1", storage.StatusRevoked)
+}
+
+func TestAccountWatch_ProbesThatDoNotReturnEndTheTrust(t *testing.T) {
+	s := newStore(t, newPool(t, pgtest.Start(t)), Options{Namespace: "ns"})
+	cachedAccount(t, s, "acct1")
+
+	// A session that stays open but hears nothing, as behind a pooler that
+	// drops notifications or on a half-open connection.
+	drop := func(context.Context, string, string) error { return nil }
+	s.probeSender.Store(&drop)
+	lost := time.Now()
+	waitFor(t, "it stops trusting its memory", func() bool { return !s.cached.Trusted() })
+	if d := time.Since(lost); d > trustFor+probeEvery {
+		t.Fatalf("trusted for %v after the last probe could return, want at most %v", d, trustFor)
+	}
+	waitFor(t, "it empties its memory to listen again", func() bool { return s.cached.Len() == 0 })
+
+	s.probeSender.Store(nil)
+	waitFor(t, "it trusts its memory again once probes return", s.cached.Trusted)
 }

@@ -43,7 +43,8 @@
 // GetAccount keeps the accounts it read, at most cachedAccounts, and a
 // goroutine LISTENs on a connection of its own for the notifications that a
 // trigger sends on every change to an account row, whichever instance or
-// statement makes it; it forgets an account when it hears of its change.
+// statement makes it (while triggers fire); it forgets an account when it
+// hears of its change.
 // The cache answers only while the store can prove that it hears: a probe
 // notification sent through the pool every second must come back, and
 // PostgreSQL delivers notifications in commit order, so a returned probe
@@ -109,6 +110,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -156,7 +158,8 @@ type Options struct {
 	CleanupBatch int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Logger receives failures of the background cleanup. Default: none.
+	// Logger receives failures of the background cleanup and of the watch
+	// for account changes (accountwatch.go). Default: none.
 	Logger *slog.Logger
 }
 
@@ -172,6 +175,8 @@ type Store struct {
 	// cached holds accounts read by id while changes are heard (see
 	// accountwatch.go).
 	cached *acctcache.Cache
+	// probeSender, when set (by tests), sends the watch's probes.
+	probeSender atomic.Pointer[func(ctx context.Context, channel, payload string) error]
 
 	stop      context.CancelFunc
 	done      chan struct{} // the cleanup returned

@@ -27,15 +27,17 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
-// Forever is a TrustUntil for a cache whose store sees every change: the
-// latest time that Unix nanoseconds hold.
+// Forever is a TrustUntil for a cache whose store sees every change.
 var Forever = time.Unix(0, math.MaxInt64)
 
 // Cache is a bounded map of accounts by id. It is safe for concurrent use.
 type Cache struct {
 	max int
-	// trusted is TrustUntil's time in Unix nanoseconds; zero: never.
+	// trusted is TrustUntil's time as nanoseconds since base, so that
+	// comparisons use the monotonic clock and a step of the wall clock
+	// cannot extend the trust; 0: not trusted, math.MaxInt64: forever.
 	trusted atomic.Int64
+	base    time.Time
 	now     func() time.Time
 
 	mu      sync.Mutex
@@ -48,22 +50,32 @@ func New(max int, now func() time.Time) *Cache {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{max: max, now: now, entries: make(map[string]*storage.Account)}
+	return &Cache{max: max, base: now(), now: now, entries: make(map[string]*storage.Account)}
 }
 
-// TrustUntil lets Get answer until t; the zero time stops it at once.
+// TrustUntil lets Get answer until t, a time read from the cache's clock
+// (or Forever); the zero time stops it at once.
 func (c *Cache) TrustUntil(t time.Time) {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		c.trusted.Store(0)
-		return
+	case t.Equal(Forever):
+		c.trusted.Store(math.MaxInt64)
+	default:
+		c.trusted.Store(max(int64(t.Sub(c.base)), 1))
 	}
-	c.trusted.Store(t.UnixNano())
 }
 
 // Trusted reports whether Get answers now.
 func (c *Cache) Trusted() bool {
-	until := c.trusted.Load()
-	return until != 0 && c.now().UnixNano() < until
+	switch until := c.trusted.Load(); until {
+	case 0:
+		return false
+	case math.MaxInt64:
+		return true
+	default:
+		return int64(c.now().Sub(c.base)) < until
+	}
 }
 
 // Get returns a copy of the account id when the cache holds it and is
