@@ -82,7 +82,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	if err != nil {
 		return fail(ctx, "migrate", err)
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+	if err := lockMigrations(ctx, conn.Conn()); err != nil {
 		dropConn(conn) // it may hold the lock
 		return fail(ctx, "migrate: lock", err)
 	}
@@ -104,16 +104,83 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		if slices.Contains(applied, m.version) {
 			continue
 		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
-			return err
-		})
-		if err != nil {
+		if err := applyMigration(ctx, conn.Conn(), m); err != nil {
 			return fail(ctx, "migration "+m.name, err)
 		}
 	}
 	return nil
+}
+
+// lockPoll is how often an instance asks for migrationLock while another
+// holds it.
+const lockPoll = 100 * time.Millisecond
+
+// lockMigrations takes migrationLock, asking again every lockPoll rather
+// than waiting inside a statement: CREATE INDEX CONCURRENTLY, in the
+// migrating session, waits for every transaction open when it starts, and
+// a waiting pg_advisory_lock is one that waits for it in turn.
+func lockMigrations(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var locked bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", migrationLock).Scan(&locked); err != nil {
+			return err
+		}
+		if locked {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// noTransaction starts a migration whose statements run one by one,
+// outside a transaction: CREATE INDEX CONCURRENTLY, which does not block
+// the instances still serving, cannot run inside one. Such a migration
+// must hold plain statements ending in ";" at the end of a line, and each
+// must be safe to run again (IF EXISTS, IF NOT EXISTS), since a failure
+// halfway leaves the ones before it done and the migration not recorded.
+const noTransaction = "-- acmegw:no-transaction\n"
+
+const recordMigration = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
+
+// applyMigration runs m and records it: in one transaction, or statement by
+// statement (noTransaction) and then the record.
+func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
+	if !strings.HasPrefix(m.sql, noTransaction) {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, recordMigration, m.version, m.name)
+			return err
+		})
+	}
+	for _, stmt := range migrationStatements(m.sql) {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	_, err := conn.Exec(ctx, recordMigration, m.version, m.name)
+	return err
+}
+
+// migrationStatements splits a noTransaction migration into its statements, without
+// the comment lines.
+func migrationStatements(sql string) []string {
+	var out []string
+	for _, chunk := range strings.SplitAfter(sql, ";\n") {
+		var lines []string
+		for _, line := range strings.Split(chunk, "\n") {
+			if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "--") {
+				lines = append(lines, line)
+			}
+		}
+		if stmt := strings.TrimSuffix(strings.TrimSpace(strings.Join(lines, "\n")), ";"); stmt != "" {
+			out = append(out, stmt)
+		}
+	}
+	return out
 }

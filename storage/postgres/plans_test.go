@@ -54,13 +54,13 @@ func TestPlans_CleanupIndexesServeOnlyTheCleanup(t *testing.T) {
 		WHERE namespace = $1 AND account_id = $2 AND ident_type = $3 AND ident_value = $4 AND wildcard = $5
 			AND status = 'valid' AND expires > $6::timestamptz
 		ORDER BY expires DESC LIMIT 1`, "'default', 'a', 'dns', 'example.com', false, now()")
-	if strings.Contains(lookup, "authzs_expires") {
+	if strings.Contains(lookup, "authzs_cleanup") {
 		t.Fatalf("the valid-authorization lookup can use the cleanup's index:\n%s", lookup)
 	}
 	for table, sql := range map[string]string{"authzs": deleteAuthzs, "orders": deleteOrders} {
 		plan := explain(t, tx, sql, "'default', now(), 1000")
-		if !strings.Contains(plan, table+"_expires") {
-			t.Fatalf("the cleanup of %s does not use %s_expires:\n%s", table, table, plan)
+		if !strings.Contains(plan, table+"_cleanup") {
+			t.Fatalf("the cleanup of %s does not use %s_cleanup:\n%s", table, table, plan)
 		}
 	}
 }

@@ -7,7 +7,11 @@
 // The schema is a list of embedded, numbered migrations. New applies the
 // missing ones while it holds a session advisory lock on a connection of
 // its own, so that instances starting together migrate once; each
-// migration and its row in schema_migrations commit together. Every table
+// migration and its row in schema_migrations commit together, but for
+// those that build indexes CONCURRENTLY, which run statement by statement
+// so that instances still serving are not blocked (see noTransaction). A
+// large table makes them slow: give New a deadline (start_timeout) that
+// allows for it. Every table
 // is keyed by a namespace (one gateway name), so several gateways may
 // share a database. Columns hold everything the protocol looks up, and
 // each lookup has its index: accounts by key thumbprint, orders by
