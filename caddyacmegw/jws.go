@@ -313,11 +313,8 @@ func (h *Handler) verifyKID(r *http.Request, jws *flattenedJWS, kid string) (*st
 		return nil, nil, err
 	}
 	fresh, ferr := refresher.RefreshAccount(r.Context(), acct.ID)
-	if ferr == nil {
-		ferr = checkAccountStatus(fresh)
-	}
-	if ferr != nil {
-		return nil, nil, asProblem(ferr)
+	if ferr = usableAccount(acct.ID, fresh, ferr); ferr != nil {
+		return nil, nil, ferr
 	}
 	if bytes.Equal(fresh.KeyJWK, acct.KeyJWK) {
 		return nil, nil, err
@@ -345,21 +342,21 @@ func (h *Handler) accountByKID(r *http.Request, kid string) (*storage.Account, e
 		return nil, newProblem("accountDoesNotExist", http.StatusBadRequest, "kid %q is not an account URL of this server", kid)
 	}
 	acct, err := h.store.GetAccount(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, newProblem("accountDoesNotExist", http.StatusBadRequest, "account %s does not exist", id)
-	}
-	if err != nil {
-		return nil, internalError(err)
-	}
-	if err := checkAccountStatus(acct); err != nil {
+	if err := usableAccount(id, acct, err); err != nil {
 		return nil, err
 	}
 	return acct, nil
 }
 
-// checkAccountStatus refuses requests of accounts that are not valid.
-func checkAccountStatus(acct *storage.Account) error {
-	if acct.Status != storage.StatusValid {
+// usableAccount is the problem, if any, with the account id as a read of it
+// returned it: missing, unreadable, or not valid.
+func usableAccount(id string, acct *storage.Account, err error) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return newProblem("accountDoesNotExist", http.StatusBadRequest, "account %s does not exist", id)
+	case err != nil:
+		return internalError(err)
+	case acct.Status != storage.StatusValid:
 		return unauthorized("account is %s", acct.Status)
 	}
 	return nil

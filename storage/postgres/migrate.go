@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // migrationFiles are the schema's migrations, NNNN_name.sql, applied in
@@ -53,7 +55,9 @@ func migrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: v, name: base, sql: string(sql)})
+		// A checkout with CRLF line ends must not hide noTransaction.
+		text := strings.ReplaceAll(string(sql), "\r\n", "\n")
+		ms = append(ms, migration{version: v, name: base, sql: text})
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i := 1; i < len(ms); i++ {
@@ -65,9 +69,9 @@ func migrations() ([]migration, error) {
 }
 
 // migrate applies the migrations that the database lacks, each with its
-// schema_migrations row in one transaction, while it holds migrationLock
-// on a connection of its own: instances starting together wait for the
-// first, then find nothing left to do.
+// schema_migrations row in one transaction (but noTransaction ones), while
+// it holds migrationLock on a connection of its own: instances starting
+// together wait for the first, then find nothing left to do.
 func (s *Store) migrate(ctx context.Context) (err error) {
 	ms, err := migrations()
 	if err != nil {
@@ -84,7 +88,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	}
 	if err := lockMigrations(ctx, conn.Conn()); err != nil {
 		dropConn(conn) // it may hold the lock
-		return fail(ctx, "migrate: lock", err)
+		return fail(ctx, "migrate: waiting for another instance's migration", err)
 	}
 	defer s.unlock(conn, migrationLock)
 
@@ -142,9 +146,14 @@ func lockMigrations(ctx context.Context, conn *pgx.Conn) error {
 // must hold plain statements ending in ";" at the end of a line, and each
 // must be safe to run again (IF EXISTS, IF NOT EXISTS), since a failure
 // halfway leaves the ones before it done and the migration not recorded.
+// Keep each such migration to one index, so that work done is recorded.
+// An instance of a version from before noTransaction, started while one
+// runs, waits for the lock inside a statement, which an index build waits
+// for in turn: PostgreSQL reports the deadlock, and the migration starts
+// over until its deadline. Do not start older instances meanwhile.
 const noTransaction = "-- acmegw:no-transaction\n"
 
-const recordMigration = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
+const recordMigration = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
 
 // applyMigration runs m and records it: in one transaction, or statement by
 // statement (noTransaction) and then the record.
@@ -158,13 +167,50 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
 			return err
 		})
 	}
-	for _, stmt := range migrationStatements(m.sql) {
+	// The server must stop a statement when ctx ends, or an index build
+	// would run on, holding migrationLock. pgx sends a cancel request when
+	// it gives up a connection; statement_timeout does not depend on that
+	// request reaching the server (through a pooler, say).
+	if deadline, ok := ctx.Deadline(); ok {
+		ms := max(time.Until(deadline).Milliseconds(), 1)
+		if _, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", ms)); err != nil {
+			return err
+		}
+		defer func() {
+			resetCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := conn.Exec(resetCtx, "RESET statement_timeout"); err != nil {
+				_ = conn.Close(resetCtx) // the pool must not hand it out with the timeout
+			}
+		}()
+	}
+	for {
+		err := runStatements(ctx, conn, migrationStatements(m.sql))
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "40P01" && ctx.Err() == nil {
+			// An index build waits for older transactions; an instance of
+			// an older version waiting in pg_advisory_lock is one, and
+			// waits for us. PostgreSQL broke the cycle: start over (every
+			// statement may run again).
+			time.Sleep(lockPoll)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		_, err = conn.Exec(ctx, recordMigration, m.version, m.name)
+		return err
+	}
+}
+
+// runStatements runs stmts one by one.
+func runStatements(ctx context.Context, conn *pgx.Conn, stmts []string) error {
+	for _, stmt := range stmts {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("%s: %w", stmt, err)
 		}
 	}
-	_, err := conn.Exec(ctx, recordMigration, m.version, m.name)
-	return err
+	return nil
 }
 
 // migrationStatements splits a noTransaction migration into its statements, without

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage/postgres/pgtest"
 )
@@ -47,4 +48,40 @@ func TestMigrations_WithoutTransactionRunAgain(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_index WHERE NOT indisvalid").Scan(&invalid); err != nil || invalid != 0 {
 		t.Fatalf("%d invalid indexes (%v)", invalid, err)
 	}
+}
+
+// A migration statement still running at the deadline is stopped by the
+// server too, not only abandoned by the client: an index build left
+// running would hold the migration lock.
+func TestApplyMigration_StatementStopsAtTheDeadline(t *testing.T) {
+	pool := newPool(t, pgtest.Start(t))
+	newStore(t, pool, Options{})
+	conn, err := pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	quick := migration{version: 9998, name: "9998_quick", sql: noTransaction + "SELECT 1;\n"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := applyMigration(ctx, conn.Conn(), quick); err != nil {
+		t.Fatal(err)
+	}
+	var timeout string
+	if err := conn.QueryRow(ctx, "SHOW statement_timeout").Scan(&timeout); err != nil || timeout != "0" {
+		t.Fatalf("statement_timeout after a migration = %q (%v), want it reset to 0", timeout, err)
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	slow := migration{version: 9999, name: "9999_slow", sql: noTransaction + "SELECT pg_sleep(60);\n"}
+	if err := applyMigration(ctx, conn.Conn(), slow); err == nil {
+		t.Fatal("a migration that outlasts its deadline succeeded")
+	}
+	waitFor(t, "the server stops the statement", func() bool {
+		var running int
+		err := pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' AND state = 'active'").Scan(&running)
+		return err == nil && running == 0
+	})
 }

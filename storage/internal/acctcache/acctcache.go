@@ -61,8 +61,10 @@ func (c *Cache) TrustUntil(t time.Time) {
 		c.trusted.Store(0)
 	case t.Equal(Forever):
 		c.trusted.Store(math.MaxInt64)
+	case !t.After(c.base):
+		c.trusted.Store(0) // already over
 	default:
-		c.trusted.Store(max(int64(t.Sub(c.base)), 1))
+		c.trusted.Store(int64(t.Sub(c.base)))
 	}
 }
 

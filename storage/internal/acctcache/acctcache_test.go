@@ -34,6 +34,10 @@ func TestGetAnswersOnlyWhileTrusted(t *testing.T) {
 	if _, ok := c.Get("a"); ok {
 		t.Fatal("the cache answered after trust was withdrawn")
 	}
+	c.TrustUntil(time.Unix(1000, 0)) // the cache's start, frozen clock or not
+	if c.Trusted() {
+		t.Fatal("trust until a time already past counts as trust")
+	}
 }
 
 func TestPutAfterInvalidationIsDropped(t *testing.T) {
