@@ -32,13 +32,21 @@ type acmeEnv struct {
 // in-memory gateway that validates through them.
 func startACMEEnv(t testing.TB) *acmeEnv {
 	t.Helper()
+	return startACMEEnvWith(t, "")
+}
+
+// startACMEEnvWith is startACMEEnv with more lines (an issuer block) in the
+// gateway's configuration.
+func startACMEEnvWith(t testing.TB, more string) *acmeEnv {
+	t.Helper()
 	dns := startDNS(t)
 	resp := startHTTP01(t)
 	g := startCaddy(t, fmt.Sprintf(`
 		storage memory
 		resolvers %s
 		http_port %d
-	`, dns.Addr(), resp.Port))
+		%s
+	`, dns.Addr(), resp.Port, more))
 	return newACMEEnv(g, dns, resp)
 }
 

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -21,12 +20,7 @@ func TestCertbot_ObtainsRenewsRevokesHTTP01(t *testing.T) {
 	`, dns.Addr(), httpPort))
 	cb := newCertbot(t, bin, g)
 	const name = "a.example.com"
-	standalone := []string{
-		"--standalone",
-		"--http-01-address", "127.0.0.1",
-		"--http-01-port", strconv.Itoa(httpPort),
-		"-d", name,
-	}
+	standalone := certbotStandalone(httpPort, name)
 
 	cb.mustRun(t, "certonly", standalone...)
 	first := cb.checkLiveCert(t, g, name, name)

@@ -73,19 +73,22 @@ func (ci cmIssuer) block(t testing.TB, srv *cmtest.Server) string {
 	}`, ci.URL, ci.Procedure, certFile, keyFile, rootsFile, ci.Extra)
 }
 
+// cmAuthorized starts a gateway issuing through CM as ci says, with an
+// acmez client, its account, and an order for name whose authorization
+// it has validated (http-01).
+func cmAuthorized(t *testing.T, srv *cmtest.Server, ci cmIssuer, name string) (*acmeEnv, *acmez.Client, acme.Account, acme.Order) {
+	t.Helper()
+	e := startCMEnv(t, srv, ci)
+	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
+	acct := acmezAccount(t, c)
+	return e, c, acct, acmezAuthorize(t, e, c, acct, name)
+}
+
 // startCMEnv starts a gateway with in-memory storage issuing through CM as
 // ci says, with the DNS server and http-01 responder of an acmeEnv.
 func startCMEnv(t testing.TB, srv *cmtest.Server, ci cmIssuer) *acmeEnv {
 	t.Helper()
-	dns := startDNS(t)
-	resp := startHTTP01(t)
-	g := startCaddy(t, fmt.Sprintf(`
-		storage memory
-		resolvers %s
-		http_port %d
-		%s
-	`, dns.Addr(), resp.Port, ci.block(t, srv)))
-	return newACMEEnv(g, dns, resp)
+	return startACMEEnvWith(t, ci.block(t, srv))
 }
 
 // cmOrderDoc is an order resource as the gateway writes it.

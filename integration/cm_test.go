@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,12 +36,7 @@ func TestCM_CertbotObtainsRenewsRevokes(t *testing.T) {
 	`, dns.Addr(), httpPort, cmIssuer{}.block(t, srv)))
 	cb := newCertbot(t, bin, g)
 	const name = "cm.example.com"
-	standalone := []string{
-		"--standalone",
-		"--http-01-address", "127.0.0.1",
-		"--http-01-port", strconv.Itoa(httpPort),
-		"-d", name,
-	}
+	standalone := certbotStandalone(httpPort, name)
 
 	cb.mustRun(t, "certonly", standalone...)
 	first := checkCMChain(t, srv, g, readCertChain(t, cb.liveFile(name, "fullchain.pem")), name)
@@ -190,10 +184,7 @@ func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
 // An approval that does not come within pending_deadline fails the order.
 func TestCM_PendingDeadlineFailsOrder(t *testing.T) {
 	srv := cmApprovalServer(t)
-	e := startCMEnv(t, srv, cmIssuer{Procedure: cmApprovalProcedure, Extra: "pending_deadline 2s"})
-	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-	acct := acmezAccount(t, c)
-	order := acmezAuthorize(t, e, c, acct, "late.example.com")
+	e, _, acct, order := cmAuthorized(t, srv, cmIssuer{Procedure: cmApprovalProcedure, Extra: "pending_deadline 2s"}, "late.example.com")
 	resp, d := cmFinalize(t, e.G, acct, order, "late.example.com")
 	cmWantProcessing(t, "finalize", resp, d)
 
@@ -221,10 +212,7 @@ func TestCM_Faults(t *testing.T) {
 		}
 		proxy := startCMSwitchProxy(t, u.Host)
 		proxy.SetDown(true)
-		e := startCMEnv(t, srv, cmIssuer{URL: "https://" + proxy.Addr() + cmtest.BasePath})
-		c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-		acct := acmezAccount(t, c)
-		order := acmezAuthorize(t, e, c, acct, "down.example.com")
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{URL: "https://" + proxy.Addr() + cmtest.BasePath}, "down.example.com")
 
 		resp, d := cmFinalize(t, e.G, acct, order, "down.example.com")
 		cmWantProcessing(t, "finalize while CM is down", resp, d)
@@ -250,10 +238,7 @@ func TestCM_Faults(t *testing.T) {
 	// second certificate for the same names.
 	t.Run("SlowerThanTimeoutFailsWithoutRetry", func(t *testing.T) {
 		srv := cmtest.New(t, cmtest.Options{})
-		e := startCMEnv(t, srv, cmIssuer{Extra: "timeout 1s"})
-		c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-		acct := acmezAccount(t, c)
-		order := acmezAuthorize(t, e, c, acct, "slow.example.com")
+		e, c, acct, order := cmAuthorized(t, srv, cmIssuer{Extra: "timeout 1s"}, "slow.example.com")
 
 		srv.SetLatency(2 * time.Second)
 		start := time.Now()
@@ -279,10 +264,7 @@ func TestCM_Faults(t *testing.T) {
 	// ambiguous) and the order fails; a new order is issued once.
 	t.Run("5xxOnIssueFailsWithoutRetry", func(t *testing.T) {
 		srv := cmtest.New(t, cmtest.Options{})
-		e := startCMEnv(t, srv, cmIssuer{})
-		c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-		acct := acmezAccount(t, c)
-		order := acmezAuthorize(t, e, c, acct, "fivexx.example.com")
+		e, c, acct, order := cmAuthorized(t, srv, cmIssuer{}, "fivexx.example.com")
 
 		srv.FailNext(1, 503)
 		_, d := cmFinalize(t, e.G, acct, order, "fivexx.example.com")
@@ -300,10 +282,7 @@ func TestCM_Faults(t *testing.T) {
 	// certificate comes through, issued once.
 	t.Run("5xxWhilePollingIsRetried", func(t *testing.T) {
 		srv := cmApprovalServer(t)
-		e := startCMEnv(t, srv, cmIssuer{Procedure: cmApprovalProcedure})
-		c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-		acct := acmezAccount(t, c)
-		order := acmezAuthorize(t, e, c, acct, "poll5xx.example.com")
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{Procedure: cmApprovalProcedure}, "poll5xx.example.com")
 		resp, d := cmFinalize(t, e.G, acct, order, "poll5xx.example.com")
 		cmWantProcessing(t, "finalize", resp, d)
 		ids := srv.PendingIDs()
@@ -325,10 +304,7 @@ func TestCM_Faults(t *testing.T) {
 
 	t.Run("RejectedCSRIsBadCSR", func(t *testing.T) {
 		srv := cmtest.New(t, cmtest.Options{})
-		e := startCMEnv(t, srv, cmIssuer{})
-		c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-		acct := acmezAccount(t, c)
-		order := acmezAuthorize(t, e, c, acct, "reject.example.com")
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{}, "reject.example.com")
 
 		srv.RejectCSR(true)
 		_, d := cmFinalize(t, e.G, acct, order, "reject.example.com")
@@ -347,10 +323,7 @@ func TestCM_Faults(t *testing.T) {
 	t.Run("WrongOfficerIsServerInternal", func(t *testing.T) {
 		srv := cmtest.New(t, cmtest.Options{})
 		certPEM, keyPEM := srv.WrongOfficer(t)
-		e := startCMEnv(t, srv, cmIssuer{CertPEM: certPEM, KeyPEM: keyPEM})
-		c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-		acct := acmezAccount(t, c)
-		order := acmezAuthorize(t, e, c, acct, "officer.example.com")
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{CertPEM: certPEM, KeyPEM: keyPEM}, "officer.example.com")
 
 		_, d := cmFinalize(t, e.G, acct, order, "officer.example.com")
 		if d.Status != acme.StatusInvalid || d.problemType() != bad+"serverInternal" {
