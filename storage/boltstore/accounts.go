@@ -33,12 +33,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, er
 	if a, ok := s.cached.Get(id); ok {
 		return a, nil
 	}
-	mark := s.cached.Begin()
-	a, err := getRecord(ctx, s, accounts, id)
-	if err == nil {
-		s.cached.Put(mark, a)
-	}
-	return a, err
+	return s.cached.Load(id, func() (*storage.Account, error) { return getRecord(ctx, s, accounts, id) })
 }
 
 // AccountByThumbprint implements storage.Accounts.

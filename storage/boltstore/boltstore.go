@@ -223,8 +223,7 @@ func setUp(tx *bolt.Tx) error {
 
 // Close closes the database; calls after it are ErrUnavailable.
 func (s *Store) Close() error {
-	s.cached.TrustUntil(time.Time{})
-	s.cached.Reset()
+	s.cached.Distrust()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}

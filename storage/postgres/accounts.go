@@ -54,12 +54,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, er
 // a moment ago. It forgets nothing else, so requests with bad signatures
 // cannot empty the memory for others.
 func (s *Store) RefreshAccount(ctx context.Context, id string) (*storage.Account, error) {
-	mark := s.cached.Begin()
-	a, err := s.getAccount(ctx, "id", id)
-	if err == nil {
-		s.cached.Put(mark, a)
-	}
-	return a, err
+	return s.cached.Load(id, func() (*storage.Account, error) { return s.getAccount(ctx, "id", id) })
 }
 
 // AccountByThumbprint implements storage.Accounts.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Accounts in memory: GetAccount serves the accounts it read from an
@@ -58,8 +57,7 @@ func (s *Store) watchAccounts(ctx context.Context) {
 	for {
 		started := time.Now()
 		err := s.listenAccounts(ctx)
-		s.cached.TrustUntil(time.Time{})
-		s.cached.Reset()
+		s.cached.Distrust()
 		if ctx.Err() != nil {
 			return
 		}
@@ -68,10 +66,8 @@ func (s *Store) watchAccounts(ctx context.Context) {
 		}
 		s.opts.Logger.Warn("postgres: account changes not heard; accounts are read from the database until they are",
 			"namespace", s.ns, "retry_in", wait, "error", err)
-		select {
-		case <-ctx.Done():
+		if sleep(ctx, wait) != nil {
 			return
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, watchRetryMax)
 	}
@@ -81,25 +77,8 @@ func (s *Store) watchAccounts(ctx context.Context) {
 // connection fails or ctx ends.
 func (s *Store) listenAccounts(ctx context.Context) error {
 	probeChannel := "acmegw_probe_" + strings.ToLower(rand.Text())
-	var probe string
-	var probed bool
 	cfg := s.pool.Config().ConnConfig
 	cfg.RuntimeParams["application_name"] = watchName
-	cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
-		switch n.Channel {
-		case accountsChannel:
-			if n.Payload == "*" { // TRUNCATE
-				s.cached.Reset()
-				return
-			}
-			i := strings.LastIndexByte(n.Payload, ' ')
-			if i >= 0 && n.Payload[:i] == s.ns {
-				s.cached.Invalidate(n.Payload[i+1:])
-			}
-		case probeChannel:
-			probed = probed || n.Payload == probe
-		}
-	}
 	connectCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	conn, err := pgx.ConnectConfig(connectCtx, cfg)
 	cancel()
@@ -111,21 +90,16 @@ func (s *Store) listenAccounts(ctx context.Context) error {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	listen := "LISTEN " + pgx.Identifier{accountsChannel}.Sanitize() + "; LISTEN " + pgx.Identifier{probeChannel}.Sanitize()
-	if err := s.execTimeout(ctx, conn.Exec, listen); err != nil {
+	listenCtx, cancel := s.withTimeout(ctx)
+	_, err = conn.Exec(listenCtx, "LISTEN "+pgx.Identifier{accountsChannel}.Sanitize()+"; LISTEN "+pgx.Identifier{probeChannel}.Sanitize())
+	cancel()
+	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// What was read before this point may have missed changes.
 	s.cached.Reset()
 	for missed := 0; ; {
-		if probe != "" && !probed {
-			if missed++; missed >= probeMisses {
-				return fmt.Errorf("%d probes in a row did not come back", missed)
-			}
-		} else {
-			missed = 0
-		}
-		probe, probed = rand.Text(), false
+		probe := rand.Text()
 		sent := time.Now()
 		if err := s.sendProbe(ctx, probeChannel, probe); err != nil {
 			return fmt.Errorf("probe: %w", err)
@@ -135,21 +109,43 @@ func (s *Store) listenAccounts(ctx context.Context) error {
 		if soon := time.Now().Add(probeEvery / 4); next.Before(soon) {
 			next = soon
 		}
+		probed := false
 		for time.Now().Before(next) {
 			waitCtx, cancel := context.WithDeadline(ctx, next)
-			err := conn.PgConn().WaitForNotification(waitCtx)
+			n, err := conn.WaitForNotification(waitCtx)
 			cancel()
-			if probed {
-				s.cached.TrustUntil(sent.Add(trustFor))
-			}
 			switch {
 			case ctx.Err() != nil:
 				return ctx.Err()
-			case err == nil, errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+			case n != nil && n.Channel == probeChannel:
+				if n.Payload == probe {
+					probed = true
+					s.cached.TrustUntil(sent.Add(trustFor))
+				}
+			case n != nil:
+				s.heard(n.Payload)
+			case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			default:
 				return fmt.Errorf("wait: %w", err)
 			}
 		}
+		if missed = missed + 1; probed {
+			missed = 0
+		} else if missed >= probeMisses {
+			return fmt.Errorf("%d probes in a row did not come back", missed)
+		}
+	}
+}
+
+// heard forgets what a notification on accountsChannel names.
+func (s *Store) heard(payload string) {
+	if payload == "*" { // TRUNCATE
+		s.cached.Reset()
+		return
+	}
+	i := strings.LastIndexByte(payload, ' ')
+	if i >= 0 && payload[:i] == s.ns {
+		s.cached.Invalidate(payload[i+1:])
 	}
 }
 
@@ -159,14 +155,8 @@ func (s *Store) sendProbe(ctx context.Context, channel, payload string) error {
 	if send := s.probeSender.Load(); send != nil {
 		return (*send)(ctx, channel, payload)
 	}
-	return s.execTimeout(ctx, s.pool.Exec, "SELECT pg_notify($1, $2)", channel, payload)
-}
-
-// execTimeout runs a statement with exec (a pool's or a connection's)
-// within the store's timeout.
-func (s *Store) execTimeout(ctx context.Context, exec func(context.Context, string, ...any) (pgconn.CommandTag, error), sql string, args ...any) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	_, err := exec(ctx, sql, args...)
+	_, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload)
 	return err
 }

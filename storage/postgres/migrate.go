@@ -90,7 +90,16 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		dropConn(conn) // it may hold the lock
 		return fail(ctx, "migrate: waiting for another instance's migration", err)
 	}
-	defer s.unlock(conn, migrationLock)
+	// A connection a migration failed on may keep its session settings
+	// (statement_timeout): it ends with its session, lock and all.
+	pooled := true
+	defer func() {
+		if pooled {
+			s.unlock(conn, migrationLock)
+		} else {
+			dropConn(conn)
+		}
+	}()
 
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer PRIMARY KEY,
@@ -109,6 +118,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 			continue
 		}
 		if err := applyMigration(ctx, conn.Conn(), m); err != nil {
+			pooled = false
 			return fail(ctx, "migration "+m.name, err)
 		}
 	}
@@ -132,11 +142,19 @@ func lockMigrations(ctx context.Context, conn *pgx.Conn) error {
 		if locked {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(lockPoll):
+		if err := sleep(ctx, lockPoll); err != nil {
+			return err
 		}
+	}
+}
+
+// sleep waits d, or until ctx ends: then it returns ctx's error.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
 	}
 }
 
@@ -156,8 +174,9 @@ const noTransaction = "-- acmegw:no-transaction\n"
 const recordMigration = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
 
 // applyMigration runs m and records it: in one transaction, or statement by
-// statement (noTransaction) and then the record.
-func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
+// statement (noTransaction) and then the record. An error may leave conn
+// with the migration's statement_timeout: the caller must not pool it.
+func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) (err error) {
 	if !strings.HasPrefix(m.sql, noTransaction) {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
@@ -179,8 +198,8 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
 		defer func() {
 			resetCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if _, err := conn.Exec(resetCtx, "RESET statement_timeout"); err != nil {
-				_ = conn.Close(resetCtx) // the pool must not hand it out with the timeout
+			if _, rerr := conn.Exec(resetCtx, "RESET statement_timeout"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("reset statement_timeout: %w", rerr))
 			}
 		}()
 	}
@@ -192,7 +211,9 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
 			// an older version waiting in pg_advisory_lock is one, and
 			// waits for us. PostgreSQL broke the cycle: start over (every
 			// statement may run again).
-			time.Sleep(lockPoll)
+			if err := sleep(ctx, lockPoll); err != nil {
+				return err
+			}
 			continue
 		}
 		if err != nil {

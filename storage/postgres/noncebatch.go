@@ -33,6 +33,8 @@ const redeemNonceSQL = `INSERT INTO nonces_used (namespace, nonce, expires) VALU
 ON CONFLICT DO NOTHING`
 
 var (
+	// errBadNonce is a nonce that is not one of ours, or has expired.
+	errBadNonce  = fmt.Errorf("postgres: nonce: %w", storage.ErrNotFound)
 	errNonceUsed = fmt.Errorf("postgres: nonce used before: %w", storage.ErrNotFound)
 	// errClosed is what RedeemNonce returns once Close has begun, as
 	// unavailable as a closed pool.

@@ -9,8 +9,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-
-	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
 // A nonce is nonceRandom random bytes, the big-endian Unix second it
@@ -64,22 +62,21 @@ func (s *Store) NewNonce(context.Context) (string, error) {
 // statement of its own or one shared with concurrent calls (see
 // nonceBatcher).
 func (s *Store) RedeemNonce(ctx context.Context, nonce string) error {
-	bad := fmt.Errorf("postgres: nonce: %w", storage.ErrNotFound)
 	if base64.RawURLEncoding.DecodedLen(len(nonce)) != nonceLen {
-		return bad
+		return errBadNonce
 	}
 	var buf [nonceLen]byte
 	// Strict: a nonce has one spelling, not four (the last character's
 	// unused bits).
 	if _, err := base64.RawURLEncoding.Strict().Decode(buf[:], []byte(nonce)); err != nil {
-		return bad
+		return errBadNonce
 	}
 	if !hmac.Equal(buf[nonceRandom+8:], s.nonceMAC(buf[:nonceRandom+8])) {
-		return bad
+		return errBadNonce
 	}
 	expires := time.Unix(int64(binary.BigEndian.Uint64(buf[nonceRandom:])), 0)
 	if !s.opts.Now().Before(expires) {
-		return bad
+		return errBadNonce
 	}
 	return s.redeem(ctx, &redemption{nonce: buf[:nonceRandom], expires: expires})
 }

@@ -123,6 +123,24 @@ func (c *Cache) Put(m Mark, a *storage.Account) {
 	c.entries[a.ID] = cp
 }
 
+// Load reads the account id with read and keeps a copy of what it found,
+// unless something was invalidated while it read (Begin, then Put).
+func (c *Cache) Load(id string, read func() (*storage.Account, error)) (*storage.Account, error) {
+	mark := c.Begin()
+	a, err := read()
+	if err == nil {
+		c.Put(mark, a)
+	}
+	return a, err
+}
+
+// Distrust stops Get answering and forgets every account, for a store that
+// can no longer tell what changed.
+func (c *Cache) Distrust() {
+	c.TrustUntil(time.Time{})
+	c.Reset()
+}
+
 // Invalidate forgets the account id, which changed or may have.
 func (c *Cache) Invalidate(id string) {
 	c.mu.Lock()
