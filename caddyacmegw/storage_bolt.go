@@ -52,7 +52,7 @@ func (p pooledBolt) Destruct() error { return p.Close() }
 func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
 	path := bs.Path
 	if path == "" {
-		path = filepath.Join(storageDir(ctx), "acme_gateway", name+".db")
+		path = filepath.Join(storageDir(ctx), filepath.FromSlash(caddystore.Prefix(name))+".db")
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -65,7 +65,8 @@ func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store,
 		return pooledBolt{s, name}, err
 	})
 	if errors.Is(err, storage.ErrUnavailable) {
-		return nil, nil, fmt.Errorf("bolt storage: %w; if another Caddy runs with this storage, apply config changes to it with 'caddy reload'", err)
+		return nil, nil, fmt.Errorf("bolt storage: %w; if another Caddy runs with this storage, apply config changes to it with 'caddy reload'; "+
+			"several instances of one gateway need PostgreSQL", err)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("bolt storage: %w", err)

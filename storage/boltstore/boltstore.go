@@ -153,6 +153,8 @@ type Store struct {
 	db *bolt.DB
 	// calls counts calls, so that every releaseEvery-th releases pages.
 	calls atomic.Int64
+	// releasing is set while a release runs.
+	releasing atomic.Bool
 	// cached holds accounts read by id (see GetAccount).
 	cached *acctcache.Cache
 }
@@ -184,8 +186,7 @@ func open(path string, timeout time.Duration) (*Store, error) {
 		FreelistType: bolt.FreelistMapType,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("boltstore: %s is in use by another process (another Caddy on the same storage?); "+
-			"several instances of one gateway need PostgreSQL: %w", path, storage.ErrUnavailable)
+		return nil, fmt.Errorf("boltstore: %s is in use by another process: %w", path, storage.ErrUnavailable)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
@@ -268,8 +269,14 @@ func (s *Store) run(ctx context.Context, begin func(func(*bolt.Tx) error) error,
 
 // count counts a call and releases pages every releaseEvery calls.
 func (s *Store) count() {
-	if s.calls.Add(1)%releaseEvery == 0 {
-		s.release()
+	if s.calls.Add(1)%releaseEvery == 0 && s.releasing.CompareAndSwap(false, true) {
+		// Off the caller's path: the unmapping takes longer the larger the
+		// file, and the call that happens to count to releaseEvery is a
+		// client's request.
+		go func() {
+			defer s.releasing.Store(false)
+			s.release()
+		}()
 	}
 }
 

@@ -20,12 +20,9 @@ import (
 // empty one is before every key.
 func list[T any](ctx context.Context, s *Store, bucket, prefix []byte, cursor string, limit int,
 	take func(tx *bolt.Tx, k, v []byte) (T, bool, error)) (out []T, next string, err error) {
-	if limit <= 0 {
-		return nil, "", fmt.Errorf("boltstore: listing limit %d is not positive", limit)
-	}
-	after, err := base64.RawURLEncoding.DecodeString(cursor)
+	after, err := listingStart(cursor, limit)
 	if err != nil {
-		return nil, "", fmt.Errorf("boltstore: malformed listing cursor %q", cursor)
+		return nil, "", err
 	}
 	start := append(slices.Clip(prefix), after...)
 	err = s.read(ctx, func(tx *bolt.Tx) error {
@@ -56,6 +53,18 @@ func list[T any](ctx context.Context, s *Store, bucket, prefix []byte, cursor st
 	return out, next, nil
 }
 
+// listingStart checks a listing's limit and decodes its cursor.
+func listingStart(cursor string, limit int) ([]byte, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("boltstore: listing limit %d is not positive", limit)
+	}
+	after, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: malformed listing cursor %q", cursor)
+	}
+	return after, nil
+}
+
 // matching returns a take for list over an index whose values are sequences
 // of t's records: it lists the records that keep accepts.
 func (t table[T]) matching(keep func(*T) bool) func(tx *bolt.Tx, k, seq []byte) (*T, bool, error) {
@@ -80,8 +89,7 @@ func (s *Store) ListAccounts(ctx context.Context, f storage.AccountFilter, curso
 
 // ListCertificates implements storage.Listings by reading every certificate
 // after the cursor until a page is full, but not their chains, which are
-// read for the page only. A serial filter is matched on the index key, so
-// it reads one certificate.
+// read for the page only. A serial filter looks the one certificate up.
 func (s *Store) ListCertificates(ctx context.Context, f storage.CertificateFilter, cursor string, limit int) ([]*storage.Certificate, string, error) {
 	match := certificates.matching(func(c *storage.Certificate) bool {
 		return (f.AccountID == "" || c.AccountID == f.AccountID) &&
@@ -89,16 +97,42 @@ func (s *Store) ListCertificates(ctx context.Context, f storage.CertificateFilte
 			(f.Serial == "" || c.Serial == f.Serial) &&
 			(f.Status == "" || c.Status == f.Status)
 	})
-	return list(ctx, s, certificateList, nil, cursor, limit, func(tx *bolt.Tx, k, seq []byte) (*storage.Certificate, bool, error) {
-		if f.Serial != "" && string(k[timeKeyLen:]) != f.Serial {
-			return nil, false, nil
-		}
+	take := func(tx *bolt.Tx, k, seq []byte) (*storage.Certificate, bool, error) {
 		c, ok, err := match(tx, k, seq)
 		if ok {
 			c.ChainPEM = chain(tx, seq)
 		}
 		return c, ok, err
+	}
+	if f.Serial == "" {
+		return list(ctx, s, certificateList, nil, cursor, limit, take)
+	}
+	// The one certificate with the serial, if it comes after the cursor.
+	after, err := listingStart(cursor, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []*storage.Certificate
+	err = s.read(ctx, func(tx *bolt.Tx) error {
+		seq := tx.Bucket(certificates.keys).Get([]byte(f.Serial))
+		if seq == nil {
+			return nil
+		}
+		c, err := certificates.load(tx, seq)
+		if err != nil || bytes.Compare(certificateListKey(c), after) <= 0 {
+			return err
+		}
+		if c, ok, err := take(tx, nil, seq); ok {
+			out = append(out, c)
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, "", nil
 }
 
 // AppendAudit implements storage.Audit.

@@ -65,7 +65,7 @@ func (s *Store) BindAccount(ctx context.Context, a *storage.Account, r *storage.
 		return err
 	}
 	err = createRecord(ctx, s, accounts, a.ID, &acct, func(tx *bolt.Tx, rec *storage.Account, seq []byte) error {
-		old, _, err := registrations.swap(tx, r.KeyID, r.Version, regValue)
+		old, _, err := registrations.swap(tx, r.KeyID, r.Version, regValue, true)
 		if err != nil {
 			return err
 		}

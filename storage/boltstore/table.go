@@ -60,10 +60,15 @@ func put(b *bolt.Bucket, key, value []byte, what string) error {
 // load decodes the record at seq.
 func (t table[T]) load(tx *bolt.Tx, seq []byte) (*T, error) {
 	v := new(T)
+	return v, t.decode(tx, seq, v)
+}
+
+// decode decodes the record at seq into v, all of it or the fields v has.
+func (t table[T]) decode(tx *bolt.Tx, seq []byte, v any) error {
 	if err := json.Unmarshal(tx.Bucket(t.records).Get(seq), v); err != nil {
-		return nil, fmt.Errorf("boltstore: %s record %x: %w", t.kind, seq, err)
+		return fmt.Errorf("boltstore: %s record %x: %w", t.kind, seq, err)
 	}
-	return v, nil
+	return nil
 }
 
 // get returns the record named key and its sequence, or ErrNotFound.
@@ -96,14 +101,28 @@ func (t table[T]) insert(tx *bolt.Tx, key string, value []byte) ([]byte, error) 
 }
 
 // swap writes value over the record named key when the stored one is at
-// version, and returns the stored one and its sequence; ErrConflict when its
-// version differs, ErrNotFound when there is none.
-func (t table[T]) swap(tx *bolt.Tx, key string, version int64, value []byte) (*T, []byte, error) {
-	old, seq, err := t.get(tx, key)
-	if err != nil {
+// version, and returns its sequence and, with keepOld, the stored record;
+// ErrConflict when its version differs, ErrNotFound when there is none.
+// Without keepOld it decodes the version only: swaps run in the one writer.
+func (t table[T]) swap(tx *bolt.Tx, key string, version int64, value []byte, keepOld bool) (*T, []byte, error) {
+	seq := tx.Bucket(t.keys).Get([]byte(key))
+	if seq == nil {
+		return nil, nil, notFound(t.kind, key)
+	}
+	var old *T
+	var stored struct {
+		Version int64 `json:"version"`
+	}
+	if keepOld {
+		o, err := t.load(tx, seq)
+		if err != nil {
+			return nil, nil, err
+		}
+		old, stored.Version = o, *t.version(o)
+	} else if err := t.decode(tx, seq, &stored); err != nil {
 		return nil, nil, err
 	}
-	if v := *t.version(old); v != version {
+	if v := stored.Version; v != version {
 		return nil, nil, fmt.Errorf("boltstore: %s %q is at version %d, not %d: %w", t.kind, key, v, version, storage.ErrConflict)
 	}
 	// Delete first: bbolt merges a page with its neighbour only after a
@@ -157,7 +176,7 @@ func updateRecord[T any](ctx context.Context, s *Store, t table[T], key string, 
 		return err
 	}
 	err = s.write(ctx, func(tx *bolt.Tx) error {
-		old, seq, err := t.swap(tx, key, *t.version(v), value)
+		old, seq, err := t.swap(tx, key, *t.version(v), value, also != nil)
 		if err != nil || also == nil {
 			return err
 		}
