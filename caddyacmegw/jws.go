@@ -80,7 +80,6 @@ type protectedHeader struct {
 
 // flattenedJWS is a decoded, not yet verified, flattened JWS.
 type flattenedJWS struct {
-	body      []byte
 	f         flattened
 	hdr       protectedHeader
 	signature []byte
@@ -124,16 +123,15 @@ func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string,
 		if mode == byKID {
 			return nil, malformed("this resource needs a kid, not a jwk")
 		}
-		parsed, err := jws.jose()
+		jwk, err := jws.embeddedKey()
 		if err != nil {
 			return nil, err
 		}
-		jwk := parsed.Signatures[0].Protected.JSONWebKey
 		if err := checkAccountKey(jwk); err != nil {
 			return nil, err
 		}
-		if req.payload, err = parsed.Verify(jwk); err != nil {
-			return nil, malformed("JWS signature verification failed")
+		if req.payload, err = jws.verify(jwk.Key); err != nil {
+			return nil, err
 		}
 		req.jwk = jwk
 	case hdr.KID != "":
@@ -158,7 +156,7 @@ func (h *Handler) readSigned(r *http.Request, w http.ResponseWriter, url string,
 // decodeFlattened decodes a flattened JWS and its protected header, refusing
 // every algorithm but the allowed asymmetric ones.
 func decodeFlattened(body []byte) (*flattenedJWS, error) {
-	jws := &flattenedJWS{body: body}
+	jws := &flattenedJWS{}
 	f := &jws.f
 	if err := json.Unmarshal(body, f); err != nil {
 		return nil, malformed("request body is not a JSON object: %v", err)
@@ -188,17 +186,20 @@ func decodeFlattened(body []byte) (*flattenedJWS, error) {
 	return jws, nil
 }
 
-// jose parses the JWS again with go-jose, for the requests that carry their
-// key as a jwk, which go-jose then parses and checks.
-func (jws *flattenedJWS) jose() (*jose.JSONWebSignature, error) {
-	parsed, err := jose.ParseSignedJSON(string(jws.body), signatureAlgorithms)
+// embeddedKey parses the key the JWS carries as jwk, nil when it has none.
+// A jwk that is no public key is malformed, as go-jose has it.
+func (jws *flattenedJWS) embeddedKey() (*jose.JSONWebKey, error) {
+	if len(jws.hdr.JWK) == 0 {
+		return nil, nil
+	}
+	jwk, err := parseJWK(jws.hdr.JWK)
 	if err != nil {
 		return nil, malformed("JWS cannot be parsed: %v", err)
 	}
-	if len(parsed.Signatures) != 1 {
-		return nil, malformed("JWS must have exactly one signature")
+	if !jwk.IsPublic() {
+		return nil, malformed("JWS cannot be parsed: its jwk must be a public key")
 	}
-	return parsed, nil
+	return jwk, nil
 }
 
 // verify checks the signature against key and returns the decoded payload.
@@ -216,17 +217,17 @@ func (jws *flattenedJWS) verify(key crypto.PublicKey) ([]byte, error) {
 }
 
 // parseFlattened decodes a flattened JWS that carries its key as a jwk, as
-// the inner JWS of a key rollover does.
-func parseFlattened(body []byte) (*jose.JSONWebSignature, *protectedHeader, error) {
+// the inner JWS of a key rollover does, and returns that key (nil if none).
+func parseFlattened(body []byte) (*flattenedJWS, *jose.JSONWebKey, error) {
 	jws, err := decodeFlattened(body)
 	if err != nil {
 		return nil, nil, err
 	}
-	parsed, err := jws.jose()
+	jwk, err := jws.embeddedKey()
 	if err != nil {
 		return nil, nil, err
 	}
-	return parsed, &jws.hdr, nil
+	return jws, jwk, nil
 }
 
 // decodeBase64URL decodes base64url; like go-jose, it tolerates trailing

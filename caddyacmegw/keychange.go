@@ -23,11 +23,11 @@ func (h *Handler) keyChange(w http.ResponseWriter, r *http.Request) (*response, 
 	if err != nil {
 		return nil, err
 	}
-	inner, hdr, err := parseFlattened(outer.payload)
+	inner, newKey, err := parseFlattened(outer.payload)
 	if err != nil {
 		return nil, err
 	}
-	newKey := inner.Signatures[0].Protected.JSONWebKey
+	hdr := &inner.hdr
 	switch {
 	case newKey == nil || hdr.KID != "":
 		return nil, malformed("inner JWS must carry the new key as jwk and no kid")
@@ -39,7 +39,7 @@ func (h *Handler) keyChange(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := checkAccountKey(newKey); err != nil {
 		return nil, err
 	}
-	payload, err := inner.Verify(newKey)
+	payload, err := inner.verify(newKey.Key)
 	if err != nil {
 		return nil, malformed("inner JWS signature verification failed")
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // The negative suite's malformed and hostile JWS envelopes; see
@@ -277,6 +279,15 @@ func TestNegative_JWS(t *testing.T) {
 		send: func(s *negScene) *reply {
 			return s.a.negSend(s.url(pathNewAccount), map[string]any{"termsOfServiceAgreed": true}, func(h map[string]any) {
 				h["jwk"] = negJWK(s.b.key)
+			})
+		},
+		typ: "malformed", status: http.StatusBadRequest,
+	}, {
+		name:  "RejectsPrivateJWK",
+		setup: withStranger,
+		send: func(s *negScene) *reply {
+			return s.a.negSend(s.url(pathNewAccount), map[string]any{"termsOfServiceAgreed": true}, func(h map[string]any) {
+				h["jwk"] = jose.JSONWebKey{Key: s.a.key} // the private key itself
 			})
 		},
 		typ: "malformed", status: http.StatusBadRequest,
