@@ -116,13 +116,14 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 		return a, nil
 	}
 	pending := a.Challenges[i].Status == storage.StatusPending
-	done, started, stored := h.queueValidation(r, acct, a, i, pending)
+	done, stored := h.queueValidation(r, acct, a, i, pending)
+	started := stored != nil
 	wait := time.NewTimer(challengeWait)
 	defer wait.Stop()
 	select {
 	case <-done:
-		if started && *stored != nil {
-			return *stored, nil // as the validation stored it, just now
+		if started && stored() != nil {
+			return stored(), nil // as the validation stored it, just now
 		}
 		if !started {
 			return h.reloadAuthz(ctx, a.ID)
@@ -152,12 +153,12 @@ func (h *Handler) startValidation(r *http.Request, acct *storage.Account, a *sto
 }
 
 // queueValidation queues the validation of challenge i, unless one runs
-// for its authorization already (started is then false); done closes when
-// the validation that runs ends. When started, *stored is then the
+// for its authorization already (stored is then nil); done closes when the
+// validation that runs ends. Once done is closed, stored returns the
 // authorization as the validation stored it (nil if it stored nothing).
 // reserved says whether the caller holds a slot from validations.reserve,
 // which start takes over.
-func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}, started bool, stored **storage.Authorization) {
+func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *storage.Authorization, i int, reserved bool) (done <-chan struct{}, stored func() *storage.Authorization) {
 	c := a.Challenges[i]
 	job := validationJob{
 		authzID: a.ID, typ: c.Type, ident: a.Identifier, wildcard: a.Wildcard,
@@ -165,11 +166,14 @@ func (h *Handler) queueValidation(r *http.Request, acct *storage.Account, a *sto
 		accountURI: h.accountURL(r, acct.ID),
 		read:       a,
 	}
-	stored = new(*storage.Authorization)
-	done, started = h.validating.start(a.ID, acct.ID, reserved, func(ctx context.Context) {
-		*stored = h.validateChallenge(ctx, job)
+	var outcome *storage.Authorization
+	done, started := h.validating.start(a.ID, acct.ID, reserved, func(ctx context.Context) {
+		outcome = h.validateChallenge(ctx, job)
 	})
-	return done, started, stored
+	if !started {
+		return done, nil
+	}
+	return done, func() *storage.Authorization { return outcome }
 }
 
 // resumeValidation queues again a challenge left processing by a process

@@ -54,12 +54,8 @@ func (h *Handler) finalize(w http.ResponseWriter, r *http.Request, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	// The registration and policy may have changed since the order was made.
-	reg, err := h.accountRegistration(ctx, req.account)
+	reg, err := h.mayIssue(ctx, req.account, order.Identifiers)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.policyFor(reg).check(order.Identifiers); err != nil {
 		return nil, err
 	}
 	now := h.now().UTC()
@@ -115,6 +111,17 @@ func finalizeRace(err error) error {
 		return newProblem("orderNotReady", http.StatusForbidden, "order is being finalized by another request")
 	}
 	return asProblem(err)
+}
+
+// mayIssue returns the account's registration when it and the name policy
+// still allow ids: they may have changed since the order was made, so
+// finalize and every later attempt to issue ask again.
+func (h *Handler) mayIssue(ctx context.Context, acct *storage.Account, ids []identifier) (*storage.Registration, error) {
+	reg, err := h.accountRegistration(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return reg, h.policyFor(reg).check(ids)
 }
 
 func (h *Handler) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *IssueRequest {

@@ -66,7 +66,7 @@ func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses 
 		err = &IssueError{Kind: "serverInternal", Detail: "the outcome of the issuance request is unknown; place a new order"}
 	default:
 		chain, err = h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
-			if o.IssuerRef != "" && o.IssuerRef != retryFromCSR {
+			if o.IssuerRef != "" { // retryFromCSR was cleared above
 				return resumer.Resume(ctx, o.IssuerRef)
 			}
 			return h.issueFromCSR(ctx, o)
@@ -101,10 +101,7 @@ func (h *Handler) issueFromCSR(ctx context.Context, o *storage.Order) ([]*x509.C
 	if acct.Status != storage.StatusValid {
 		return nil, &IssueError{Kind: "unauthorized", Detail: "the account is " + acct.Status}
 	}
-	reg, err := h.accountRegistration(ctx, acct)
-	if err == nil {
-		err = h.policyFor(reg).check(o.Identifiers)
-	}
+	reg, err := h.mayIssue(ctx, acct, o.Identifiers)
 	if err != nil {
 		var p *Problem
 		if errors.As(err, &p) && p.cause == nil {
