@@ -98,7 +98,7 @@ func (q *adminRequest) createRegistration() error {
 	if err := checkText("description", reg.Description, maxDescriptionLen); err != nil {
 		return err
 	}
-	if err := checkText("procedure", reg.Procedure, maxProcedureLen); err != nil {
+	if err := q.checkProcedure(reg.Procedure); err != nil {
 		return err
 	}
 	domains, err := normalizeAllowedDomains(body.AllowedDomains)
@@ -203,7 +203,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			}
 		case "procedure":
 			if p.procedure, err = str(key); err == nil {
-				err = checkText(key, *p.procedure, maxProcedureLen)
+				err = q.checkProcedure(*p.procedure)
 			}
 		case "allowed_domains":
 			var list []string
@@ -245,6 +245,25 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkProcedure refuses a procedure that the gateway's issuer does not
+// know, so that a registration never names one that fails at issuance.
+func (q *adminRequest) checkProcedure(name string) error {
+	if name == "" {
+		return nil
+	}
+	if err := checkText("procedure", name, maxProcedureLen); err != nil {
+		return err
+	}
+	pi, ok := q.h.issuer.(procedureIssuer)
+	if !ok {
+		return apiError(http.StatusBadRequest, "procedure %q: this gateway's issuer has no procedures to choose from", name)
+	}
+	if known := pi.procedureNames(); !slices.Contains(known, name) {
+		return apiError(http.StatusBadRequest, "procedure %q is not one of the issuer's: %s", name, strings.Join(known, ", "))
+	}
+	return nil
 }
 
 // apply changes reg and returns what changed, old and new, for the audit.

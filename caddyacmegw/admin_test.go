@@ -148,8 +148,40 @@ func (e *adminEnv) createRegistration(body map[string]any) registrationView {
 	return v
 }
 
+// proceduresIssuer is the test CA with named procedures, as the cm
+// issuer has.
+type proceduresIssuer struct {
+	*testIssuer
+	names []string
+}
+
+func (p proceduresIssuer) procedureNames() []string { return p.names }
+
+// A registration may name only a procedure that the gateway's issuer has,
+// on create and on edit; an issuer without procedures takes none.
+func TestAdmin_RegistrationProcedureMustBeTheIssuers(t *testing.T) {
+	e := newAdminEnv(t)
+	e.must(http.StatusBadRequest, http.MethodPost, "registrations", map[string]any{"procedure": "tls-server"}, nil)
+
+	e.g.h.issuer = proceduresIssuer{e.g.issuer, []string{"tls-server", "tls-client"}}
+	e.must(http.StatusBadRequest, http.MethodPost, "registrations", map[string]any{"procedure": "tls-other"}, nil)
+	reg := e.createRegistration(map[string]any{"procedure": "tls-client"})
+	e.must(http.StatusBadRequest, http.MethodPatch, "registrations/"+reg.KeyID, map[string]any{"procedure": "tls-other"}, nil)
+	var v registrationView
+	e.must(http.StatusOK, http.MethodPatch, "registrations/"+reg.KeyID, map[string]any{"procedure": "tls-server"}, &v)
+	if v.Procedure != "tls-server" {
+		t.Fatalf("procedure %q after the edit, want tls-server", v.Procedure)
+	}
+	var cleared registrationView
+	e.must(http.StatusOK, http.MethodPatch, "registrations/"+reg.KeyID, map[string]any{"procedure": nil}, &cleared)
+	if cleared.Procedure != "" {
+		t.Fatalf("procedure %q after clearing it", v.Procedure)
+	}
+}
+
 func TestAdmin_RegistrationLifecycle(t *testing.T) {
 	e := newAdminEnv(t)
+	e.g.h.issuer = proceduresIssuer{e.g.issuer, []string{"tls-server"}}
 	officer := []string{officerHeader, "alice"}
 
 	var created registrationView

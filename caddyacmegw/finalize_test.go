@@ -21,7 +21,8 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
-// pendingIssuer is a CA with an approval step: Issue answers a
+// pendingIssuer is a CA whose outcome is known only later (as CM's after
+// a lost answer): Issue answers a
 // *PendingError whose Ref names the order, Resume answers pending for
 // pendingResumes calls and then signs with the test CA.
 type pendingIssuer struct {
@@ -37,7 +38,7 @@ func newPendingIssuer(ca *testIssuer, pendingResumes int) *pendingIssuer {
 	return &pendingIssuer{testIssuer: ca, requests: map[string]*IssueRequest{}, pendingResumes: pendingResumes}
 }
 
-func pendingRef(orderID string) string { return "approval-" + orderID }
+func pendingRef(orderID string) string { return "later-" + orderID }
 
 func (p *pendingIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Certificate, error) {
 	p.mu.Lock()
@@ -47,7 +48,7 @@ func (p *pendingIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Cer
 	return nil, &PendingError{Ref: ref, RetryAfter: 5 * time.Second}
 }
 
-func (p *pendingIssuer) Resume(ctx context.Context, ref string) ([]*x509.Certificate, error) {
+func (p *pendingIssuer) Resume(ctx context.Context, _ *IssueRequest, ref string, _ time.Time) ([]*x509.Certificate, error) {
 	p.mu.Lock()
 	p.resumes++
 	req, ok := p.requests[ref]
@@ -125,7 +126,7 @@ func TestFinalize_PendingIssuerIsResumedUntilValid(t *testing.T) {
 	g.h.issuer = pi
 	c := g.newClient()
 	c.register()
-	name := "approval.example.com"
+	name := "later.example.com"
 	url, o := c.orderReady(name)
 
 	r := c.finalizeOrder(o, name)
@@ -167,7 +168,7 @@ func TestFinalize_PendingIssuerIsResumedUntilValid(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	o, _ = c.readOrder(url)
 	if o.Status != storage.StatusValid || o.Certificate == "" || pi.resumeCount() != 2 {
-		t.Fatalf("after approval: %+v, %d resumes", o, pi.resumeCount())
+		t.Fatalf("once the CA answered: %+v, %d resumes", o, pi.resumeCount())
 	}
 	if issued, _ := g.issuer.counts(); issued != 1 {
 		t.Fatalf("%d certificates signed, want 1", issued)

@@ -13,10 +13,10 @@ import (
 // concurrent use and honour ctx.
 type Issuer interface {
 	// Issue returns the certificate chain, leaf first, for req. It returns
-	// a *PendingError when the CA will answer later: with a Ref (an
-	// approval step) only if the issuer is also a Resumer; without one to
-	// have Issue called again from the stored CSR later (a transient
-	// outage, when retrying cannot issue twice). It returns an
+	// a *PendingError when the outcome is not known yet: with a Ref (an
+	// answer that was lost) only if the issuer is also a Resumer; without
+	// one to have Issue called again from the stored CSR later (a
+	// transient outage, when retrying cannot issue twice). It returns an
 	// *IssueError when the CA refused the request for a reason the client
 	// should see.
 	Issue(ctx context.Context, req *IssueRequest) ([]*x509.Certificate, error)
@@ -24,16 +24,32 @@ type Issuer interface {
 	// the CA confirmed it.
 	Revoke(ctx context.Context, cert *x509.Certificate, reason int) error
 	// MaxLifetime is the longest validity a certificate may have; orders
-	// asking for more are refused.
+	// asking for more are refused. Zero: the CA sets the validity, and
+	// orders may not ask for one.
 	MaxLifetime() time.Duration
 }
 
-// Resumer is an Issuer that can return to a request it answered with a
-// *PendingError, using the reference it gave.
+// Resumer is an Issuer whose CA keeps what it signed, and that can find
+// out what became of a request whose outcome is unknown.
 type Resumer interface {
-	// Resume returns the chain once the CA issued it, a *PendingError
-	// while it still waits, or another error when it failed.
-	Resume(ctx context.Context, ref string) ([]*x509.Certificate, error)
+	// Resume returns the chain of req once the CA is known to have issued
+	// it, a *PendingError while it should look again later, or another
+	// error when it failed. ref is the Ref of the issuer's *PendingError,
+	// or "" for a request that a process which stopped may have sent
+	// after it stored the order processing at since.
+	Resume(ctx context.Context, req *IssueRequest, ref string, since time.Time) ([]*x509.Certificate, error)
+}
+
+// procedureIssuer is an Issuer whose CA issues through named procedures; a
+// registration may name one of them.
+type procedureIssuer interface {
+	procedureNames() []string
+}
+
+// emailRefuser is an Issuer that cannot put an e-mail address into a
+// certificate; refusesEmail says why.
+type emailRefuser interface {
+	refusesEmail() string
 }
 
 // recordlessIssuer is an Issuer that keeps no record of what it signs (the
@@ -62,8 +78,8 @@ type IssueRequest struct {
 	// Email, when set, is put into the certificate as an rfc822Name SAN
 	// (add_account_contact_email).
 	Email string
-	// Procedure, when set, is the account's registration's issuing
-	// procedure, overriding the issuer's own.
+	// Procedure, when set, is the account's registration's procedure,
+	// one of a procedureIssuer's, overriding its default.
 	Procedure string
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,22 +19,44 @@ func init() {
 }
 
 // CMIssuer issues through Smart ID Certificate Manager (CM): the client's
-// CSR goes to CM's REST API with a token procedure, so that CM's
-// publishing, formats, OCSP and approval workflows apply to ACME
-// certificates too. Revocations go to CM and count only once CM confirmed
-// them.
+// CSR goes to CM's REST API, as Protocol Gateway (PGWY) serves it, at the
+// endpoint of a token procedure, so that CM's formats, publishing and OCSP
+// apply to ACME certificates too. Write operations are signed by an
+// officer when PGWY asks. Revocations go to CM and count only once CM
+// confirmed them.
 type CMIssuer struct {
-	// URL is CM's REST API base, e.g. https://cm.example.com:8443/pgwy/api.
-	URL string `json:"url,omitempty"`
+	// Procedures are the token procedures certificates are issued
+	// through, each with the base URL of the PGWY endpoint that serves it
+	// (e.g. https://cm.example.com:8443/pgwy/api). A pre-registration may
+	// name one. Required.
+	Procedures []CMProcedure `json:"procedures,omitempty"`
 
-	// Procedure is the token procedure certificates are issued with; a
-	// pre-registration's own procedure overrides it.
-	Procedure string `json:"procedure,omitempty"`
+	// DefaultProcedure is the procedure of orders whose account's
+	// registration names none. Default: the first of Procedures.
+	DefaultProcedure string `json:"default_procedure,omitempty"`
 
 	// ClientCertificate and ClientKey are PEM files of the officer
 	// certificate and its unencrypted key, for mutual TLS.
 	ClientCertificate string `json:"client_certificate,omitempty"`
 	ClientKey         string `json:"client_key,omitempty"`
+
+	// Signing is how PGWY's writes are signed, as PGWY is configured:
+	// "caller", where PGWY answers with data to sign and the gateway signs
+	// it with the signer's key (PGWY's default), or "server", where PGWY
+	// signs itself (a virtual registration officer). Default: "caller".
+	Signing string `json:"signing,omitempty"`
+
+	// SignerCertificate and SignerKey are PEM files of the officer whose
+	// key signs writes in "caller" mode (the certificate file may hold its
+	// chain). Default: ClientCertificate and ClientKey.
+	SignerCertificate string `json:"signer_certificate,omitempty"`
+	SignerKey         string `json:"signer_key,omitempty"`
+
+	// Chain is a PEM file of the CA certificates that issued certificates
+	// chain to (intermediates, optionally the root); the chain clients
+	// receive is built from it, and every issued certificate must chain
+	// to it. Required unless CM's answers carry the chain.
+	Chain string `json:"chain,omitempty"`
 
 	// TrustedRoots is a PEM file of the roots CM's server certificate must
 	// chain to.
@@ -42,20 +65,27 @@ type CMIssuer struct {
 	// Timeout bounds every call to CM. Default: 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// PendingDeadline is how long an order may wait for CM (an approval
-	// step, or CM unreachable) before it fails. Default: 24h.
+	// PendingDeadline is how long an order may wait for CM while CM
+	// cannot be reached before it fails. Default: 24h.
 	PendingDeadline caddy.Duration `json:"pending_deadline,omitempty"`
-
-	// MaxValidity is the longest validity an order may ask for; CM's
-	// procedure decides the rest. Default: 398 days.
-	MaxValidity caddy.Duration `json:"max_validity,omitempty"`
 
 	client *cmissuer.Client
 }
 
-// cmRetryAfter is how long a client is asked to wait while CM has not
-// issued yet.
+// CMProcedure is one token procedure and its PGWY endpoint.
+type CMProcedure struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// cmRetryAfter is how long a client is asked to wait while the outcome at
+// CM is not known yet.
 const cmRetryAfter = 5 * time.Second
+
+// lostAnswerRef is the IssuerRef prefix of an order whose issue request
+// may have been carried out by CM while its answer was lost; the time the
+// request was sent follows.
+const lostAnswerRef = "cm-lost-answer:"
 
 // CaddyModule returns the Caddy module information.
 func (CMIssuer) CaddyModule() caddy.ModuleInfo {
@@ -65,21 +95,36 @@ func (CMIssuer) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads the officer credentials and CM's roots.
+// Provision loads the officer credentials, the signer, the chain and
+// CM's roots.
 func (ci *CMIssuer) Provision(caddy.Context) error {
 	if ci.PendingDeadline == 0 {
 		ci.PendingDeadline = caddy.Duration(24 * time.Hour)
 	}
-	if ci.MaxValidity == 0 {
-		ci.MaxValidity = caddy.Duration(398 * 24 * time.Hour)
+	if ci.Timeout == 0 {
+		ci.Timeout = caddy.Duration(30 * time.Second)
+	}
+	procs := make([]cmissuer.Procedure, 0, len(ci.Procedures))
+	for _, p := range ci.Procedures {
+		if p.Name == ci.DefaultProcedure {
+			procs = append([]cmissuer.Procedure{{Name: p.Name, URL: p.URL}}, procs...)
+		} else {
+			procs = append(procs, cmissuer.Procedure{Name: p.Name, URL: p.URL})
+		}
+	}
+	if ci.DefaultProcedure != "" && (len(procs) == 0 || procs[0].Name != ci.DefaultProcedure) {
+		return fmt.Errorf("cm issuer: default_procedure %q is not one of the procedures", ci.DefaultProcedure)
 	}
 	client, err := cmissuer.New(cmissuer.Config{
-		URL:       ci.URL,
-		Procedure: ci.Procedure,
-		CertFile:  ci.ClientCertificate,
-		KeyFile:   ci.ClientKey,
-		RootsFile: ci.TrustedRoots,
-		Timeout:   time.Duration(ci.Timeout),
+		Procedures:     procs,
+		CertFile:       ci.ClientCertificate,
+		KeyFile:        ci.ClientKey,
+		Signing:        cmissuer.Signing(ci.Signing),
+		SignerCertFile: ci.SignerCertificate,
+		SignerKeyFile:  ci.SignerKey,
+		ChainFile:      ci.Chain,
+		RootsFile:      ci.TrustedRoots,
+		Timeout:        time.Duration(ci.Timeout),
 	})
 	if err != nil {
 		return fmt.Errorf("cm issuer: %w", err)
@@ -90,8 +135,11 @@ func (ci *CMIssuer) Provision(caddy.Context) error {
 
 // Validate checks the configuration.
 func (ci *CMIssuer) Validate() error {
-	if ci.Procedure == "" {
-		return errors.New("cm issuer: procedure is required")
+	if (ci.SignerCertificate == "") != (ci.SignerKey == "") {
+		return errors.New("cm issuer: signer needs both a certificate and a key file")
+	}
+	if ci.Signing == string(cmissuer.SigningServer) && ci.SignerCertificate != "" {
+		return errors.New("cm issuer: a signer is used only with signing caller")
 	}
 	return nil
 }
@@ -104,69 +152,95 @@ func (ci *CMIssuer) Cleanup() error {
 	return nil
 }
 
-// MaxLifetime implements Issuer.
-func (ci *CMIssuer) MaxLifetime() time.Duration { return time.Duration(ci.MaxValidity) }
+// MaxLifetime implements Issuer: CM's REST API takes no validity, the
+// token procedure sets it, so an order may not ask for one.
+func (ci *CMIssuer) MaxLifetime() time.Duration { return 0 }
+
+// procedureNames implements procedureIssuer.
+func (ci *CMIssuer) procedureNames() []string { return ci.client.Procedures() }
+
+// refusesEmail implements emailRefuser.
+func (ci *CMIssuer) refusesEmail() string {
+	return "Certificate Manager's REST API takes only the client's CSR: it has no field for an e-mail address to add"
+}
 
 // pendingDeadline implements pendingDeadliner.
 func (ci *CMIssuer) pendingDeadline() time.Duration { return time.Duration(ci.PendingDeadline) }
 
-// Issue implements Issuer. A request CM holds for approval is pending with
-// its CM id as reference. When CM cannot be reached before the request was
-// sent, issuance is pending without a reference and is tried again from
-// the stored CSR. When the request may have reached CM, it is not sent
-// again: that could issue a second certificate; the order fails instead.
+// lostAnswerSearch is how long after an issue request whose answer was
+// lost CM is searched for its certificate before the order fails: CM may
+// still be working on a request that outlasted the timeout.
+func (ci *CMIssuer) lostAnswerSearch() time.Duration { return 3 * time.Duration(ci.Timeout) }
+
+// Issue implements Issuer. When CM cannot be reached before the request
+// was sent, issuance is pending without a reference and is tried again
+// from the stored CSR. When the request that CM carries out may have
+// reached it and its answer was lost, it is never sent again: the order
+// waits while Resume searches CM for the certificate.
 func (ci *CMIssuer) Issue(ctx context.Context, req *IssueRequest) ([]*x509.Certificate, error) {
-	procedure := ci.Procedure
-	if req.Procedure != "" {
-		procedure = req.Procedure
+	sent := time.Now()
+	res, err := ci.client.Issue(ctx, req.CSR.Raw, req.Procedure)
+	var ce *cmissuer.Error
+	if errors.As(err, &ce) && ce.Ambiguous {
+		return nil, &PendingError{Ref: lostAnswerRef + sent.UTC().Format(time.RFC3339Nano), RetryAfter: cmRetryAfter}
 	}
-	res, err := ci.client.Issue(ctx, req.CSR.Raw, procedure, req.NotBefore, req.NotAfter, req.Email)
 	if err != nil {
 		return nil, cmIssueError(err)
-	}
-	if res.Pending {
-		return nil, &PendingError{Ref: res.ID, RetryAfter: cmRetryAfter}
 	}
 	return res.Chain, nil
 }
 
-// Resume implements Resumer.
-func (ci *CMIssuer) Resume(ctx context.Context, ref string) ([]*x509.Certificate, error) {
-	res, err := ci.client.Poll(ctx, ref)
-	if err != nil {
-		if !cmissuer.IsFinal(err) {
-			return nil, &PendingError{Ref: ref, RetryAfter: cmRetryAfter}
-		}
-		return nil, cmIssueError(err)
+// Resume implements Resumer: it searches CM for the certificate of a
+// request whose answer was lost (ref), or that a process which stopped
+// may have sent (no ref; since is when the order was stored processing).
+// What it finds is delivered; when nothing is found once the search window
+// has passed, the order fails.
+func (ci *CMIssuer) Resume(ctx context.Context, req *IssueRequest, ref string, since time.Time) ([]*x509.Certificate, error) {
+	if ref == "" {
+		// From now on this order is looked for like a lost answer sent
+		// at since, a window long past: the first search decides.
+		ref = lostAnswerRef + since.UTC().Format(time.RFC3339Nano)
 	}
-	if res.Pending {
+	sent, ok := cutTime(ref, lostAnswerRef)
+	if !ok {
+		return nil, fmt.Errorf("cm issuer: unknown issuer reference %q", ref)
+	}
+	res, err := ci.client.FindIssued(ctx, req.CSR, req.Procedure, sent)
+	switch {
+	case err == nil:
+		return res.Chain, nil
+	case cmissuer.Classify(err) == cmissuer.KindNotFound && !time.Now().Before(sent.Add(ci.lostAnswerSearch())):
+		return nil, &IssueError{Kind: "serverInternal",
+			Detail: "the CA's answer to the issue request was lost, and the CA holds no certificate for it; place a new order"}
+	case cmissuer.Classify(err) == cmissuer.KindNotFound, !cmissuer.IsFinal(err):
 		return nil, &PendingError{Ref: ref, RetryAfter: cmRetryAfter}
 	}
-	return res.Chain, nil
+	return nil, err
 }
 
-// Revoke implements Issuer: nil only when CM confirmed the revocation, or
-// had it already.
-func (ci *CMIssuer) Revoke(ctx context.Context, cert *x509.Certificate, reason int) error {
-	err := ci.client.Revoke(ctx, cmissuer.SerialHex(cert.SerialNumber), reason)
-	if err != nil && cmissuer.Classify(err) == cmissuer.KindAlreadyRevoked {
-		return nil
+// cutTime reads the time after prefix in ref.
+func cutTime(ref, prefix string) (time.Time, bool) {
+	s, ok := strings.CutPrefix(ref, prefix)
+	if !ok {
+		return time.Time{}, false
 	}
-	return err
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+// Revoke implements Issuer: nil only when CM confirmed the revocation.
+func (ci *CMIssuer) Revoke(ctx context.Context, cert *x509.Certificate, reason int) error {
+	return ci.client.Revoke(ctx, cert.SerialNumber, reason)
 }
 
 // cmIssueError maps a CM failure to what the gateway does with the order.
 func cmIssueError(err error) error {
-	var ce *cmissuer.Error
 	switch cmissuer.Classify(err) {
 	case cmissuer.KindCSR:
 		return &IssueError{Kind: "badCSR", Detail: "the CA refused the CSR" + cmMessage(err)}
 	case cmissuer.KindName:
 		return &IssueError{Kind: "rejectedIdentifier", Detail: "the CA refused a name" + cmMessage(err)}
 	case cmissuer.KindTransient:
-		if errors.As(err, &ce) && ce.Ambiguous {
-			return fmt.Errorf("CM did not answer an issue request it may have received; not repeating it: %w", err)
-		}
 		return &PendingError{RetryAfter: cmRetryAfter}
 	}
 	return err // config and other refusals: logged, the client sees serverInternal
@@ -184,14 +258,19 @@ func cmMessage(err error) string {
 // UnmarshalCaddyfile sets up the CM issuer:
 //
 //	issuer cm {
-//		url                 <url>
-//		procedure           <token procedure>
+//		procedure           <name> <url>
+//		default_procedure   <name>
 //		client_certificate  <cert.pem> <key.pem>
+//		signing             caller|server
+//		signer              <cert.pem> <key.pem>
+//		chain               <ca-chain.pem>
 //		trusted_roots       <roots.pem>
 //		timeout             <duration>
 //		pending_deadline    <duration>
-//		max_validity        <duration>
 //	}
+//
+// procedure may be given several times; the first is the default unless
+// default_procedure names another.
 func (ci *CMIssuer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // module name
 	if d.NextArg() {
@@ -200,22 +279,39 @@ func (ci *CMIssuer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
-		case "url":
-			err = oneArg(d, &ci.URL)
 		case "procedure":
-			err = oneArg(d, &ci.Procedure)
+			var p CMProcedure
+			if !d.AllArgs(&p.Name, &p.URL) {
+				return d.Errf("procedure takes a name and the URL of its PGWY endpoint: procedure <name> <url>")
+			}
+			ci.Procedures = append(ci.Procedures, p)
+		case "default_procedure":
+			err = oneArg(d, &ci.DefaultProcedure)
+		case "url":
+			return d.Errf("url: name each token procedure with its endpoint instead: procedure <name> <url>")
+		case "max_validity":
+			return d.Errf("max_validity: CM's token procedure sets the validity; orders cannot ask for one")
 		case "client_certificate":
 			if !d.AllArgs(&ci.ClientCertificate, &ci.ClientKey) {
 				err = d.ArgErr()
 			}
+		case "signing":
+			err = oneArg(d, &ci.Signing)
+			if err == nil && ci.Signing != string(cmissuer.SigningCaller) && ci.Signing != string(cmissuer.SigningServer) {
+				err = d.Errf("signing must be %q or %q, not %q", cmissuer.SigningCaller, cmissuer.SigningServer, ci.Signing)
+			}
+		case "signer":
+			if !d.AllArgs(&ci.SignerCertificate, &ci.SignerKey) {
+				err = d.ArgErr()
+			}
+		case "chain":
+			err = oneArg(d, &ci.Chain)
 		case "trusted_roots":
 			err = oneArg(d, &ci.TrustedRoots)
 		case "timeout":
 			err = durationArg(d, &ci.Timeout)
 		case "pending_deadline":
 			err = durationArg(d, &ci.PendingDeadline)
-		case "max_validity":
-			err = durationArg(d, &ci.MaxValidity)
 		default:
 			return d.Errf("unrecognized cm issuer option %q", d.Val())
 		}
@@ -233,5 +329,7 @@ var (
 	_ caddy.CleanerUpper    = (*CMIssuer)(nil)
 	_ Issuer                = (*CMIssuer)(nil)
 	_ Resumer               = (*CMIssuer)(nil)
+	_ procedureIssuer       = (*CMIssuer)(nil)
+	_ emailRefuser          = (*CMIssuer)(nil)
 	_ caddyfile.Unmarshaler = (*CMIssuer)(nil)
 )

@@ -217,6 +217,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading issuer: %w", err)
 	}
 	h.issuer = mod.(Issuer)
+	if r, ok := h.issuer.(emailRefuser); ok && h.AddAccountContactEmail {
+		return fmt.Errorf("add_account_contact_email cannot be used with this issuer: %s", r.refusesEmail())
+	}
 
 	deny, err := parsePrefixes(h.DenyValidationTo)
 	if err != nil {

@@ -159,6 +159,8 @@ func (h *Handler) checkValidity(nb, na string, now time.Time) (time.Time, time.T
 	}
 	maxLife := h.issuer.MaxLifetime()
 	switch {
+	case maxLife == 0 && (!notBefore.IsZero() || !notAfter.IsZero()):
+		return notBefore, notAfter, malformed("this CA sets the validity of its certificates: leave notBefore and notAfter out")
 	case !notBefore.IsZero() && notBefore.Before(now.Add(-maxBackdate)):
 		return notBefore, notAfter, malformed("notBefore may be at most %s in the past", maxBackdate)
 	case !notBefore.IsZero() && notBefore.After(now.Add(maxLife)):

@@ -20,9 +20,9 @@ type pendingDeadliner interface {
 }
 
 // resumeIfStale takes over a processing order whose issuance was left
-// behind (its process stopped) or waits at the CA, so that no order stays
-// processing for good. A compare-and-swap on the order decides which
-// request resumes it.
+// behind (its process stopped) or whose outcome at the CA is not known
+// yet, so that no order stays processing for good. A compare-and-swap on
+// the order decides which request resumes it.
 func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses []string) (*storage.Order, []string) {
 	now := h.now().UTC()
 	if o.Status != storage.StatusProcessing {
@@ -44,6 +44,7 @@ func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses 
 		return o, statuses
 	}
 	retrying := o.IssuerRef == retryFromCSR
+	since := o.UpdatedAt
 	o.UpdatedAt = now
 	if retrying {
 		// Claimed: until this attempt records its outcome, others wait
@@ -59,16 +60,20 @@ func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses 
 	switch d, ok := h.issuer.(pendingDeadliner); {
 	case ok && now.Sub(o.CreatedAt) > d.pendingDeadline():
 		err = &IssueError{Kind: "serverInternal", Detail: "the CA did not issue the certificate within " + d.pendingDeadline().String()}
-	case o.IssuerRef == "" && !retrying && canResume:
-		// Left behind mid-request by a process that stopped: a CA that
-		// keeps requests (CM) may have issued already, and sending the
-		// request again could issue a second certificate.
-		err = &IssueError{Kind: "serverInternal", Detail: "the outcome of the issuance request is unknown; place a new order"}
+	case canResume && !retrying:
+		// A lost answer, or a request left behind mid-way by a process
+		// that stopped: a CA that keeps what it signs (CM) may have
+		// issued, and sending the request again could issue a second
+		// certificate. The issuer finds out instead.
+		chain, err = h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
+			req, err := h.issueRequestFor(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			return resumer.Resume(ctx, req, o.IssuerRef, since)
+		})
 	default:
 		chain, err = h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
-			if o.IssuerRef != "" { // retryFromCSR was cleared above
-				return resumer.Resume(ctx, o.IssuerRef)
-			}
 			return h.issueFromCSR(ctx, o)
 		})
 	}
@@ -85,11 +90,21 @@ func (h *Handler) resumeIfStale(ctx context.Context, o *storage.Order, statuses 
 // again from its CSR after a transient failure of the CA.
 const pendingRetry = 5 * time.Second
 
-// issueFromCSR issues again for a processing order from its stored CSR,
-// with what the account adds (contact e-mail, registration's procedure),
-// once the account, its registration and the name policy still allow it,
-// as at finalize. A storage failure leaves the order to be tried again.
+// issueFromCSR issues again for a processing order from its stored CSR.
 func (h *Handler) issueFromCSR(ctx context.Context, o *storage.Order) ([]*x509.Certificate, error) {
+	req, err := h.issueRequestFor(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return h.issuer.Issue(ctx, req)
+}
+
+// issueRequestFor rebuilds the issue request of a processing order from
+// its stored CSR, with what the account adds (contact e-mail,
+// registration's procedure), once the account, its registration and the
+// name policy still allow it, as at finalize. A storage failure leaves the
+// order to be tried again.
+func (h *Handler) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueRequest, error) {
 	csr, err := x509.ParseCertificateRequest(o.CSR)
 	if err != nil {
 		return nil, err
@@ -111,7 +126,7 @@ func (h *Handler) issueFromCSR(ctx context.Context, o *storage.Order) ([]*x509.C
 	}
 	req := h.issueRequest(o, csr)
 	h.addAccountDetails(req, acct, reg)
-	return h.issuer.Issue(ctx, req)
+	return req, nil
 }
 
 // retryLater turns a storage failure into a pending answer, so that the
@@ -123,7 +138,7 @@ func retryLater(err error) error {
 	return &PendingError{RetryAfter: pendingRetry}
 }
 
-// pendingOrders remembers the orders this process left waiting at the CA,
+// pendingOrders remembers the orders this process left waiting on the CA,
 // and a background poller completes them without waiting for a client.
 // The set is kept per gateway name across config reloads; after a restart
 // it starts empty, and the stored state lets the next client poll resume

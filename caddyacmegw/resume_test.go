@@ -13,11 +13,17 @@ import (
 )
 
 // blockingResumer issues only when released, and counts its calls; it is
-// a Resumer, as the cm issuer is.
+// a Resumer, as the cm issuer is. Resume reports what it was asked and
+// answers found (the certificate) or not found (a refusal).
 type blockingResumer struct {
 	*testIssuer
 	calls   atomic.Int32
 	release chan struct{}
+
+	found       bool
+	resumeRef   string
+	resumeSince time.Time
+	resumes     atomic.Int32
 }
 
 func (b *blockingResumer) Issue(ctx context.Context, req *IssueRequest) ([]*x509.Certificate, error) {
@@ -30,8 +36,13 @@ func (b *blockingResumer) Issue(ctx context.Context, req *IssueRequest) ([]*x509
 	return b.testIssuer.Issue(ctx, req)
 }
 
-func (b *blockingResumer) Resume(context.Context, string) ([]*x509.Certificate, error) {
-	return nil, &PendingError{Ref: "x"}
+func (b *blockingResumer) Resume(ctx context.Context, req *IssueRequest, ref string, since time.Time) ([]*x509.Certificate, error) {
+	b.resumes.Add(1)
+	b.resumeRef, b.resumeSince = ref, since
+	if b.found {
+		return b.testIssuer.Issue(ctx, req)
+	}
+	return nil, &IssueError{Kind: "serverInternal", Detail: "the CA holds no certificate for the request"}
 }
 
 // processingOrder makes a ready order and puts it into processing with
@@ -89,20 +100,41 @@ func TestResume_RetryFromCSRIsClaimedByOneAttempt(t *testing.T) {
 	}
 }
 
-func TestResume_UnknownOutcomeAtAResumerFailsInsteadOfReissuing(t *testing.T) {
-	g := newGateway(t)
-	clock := g.withClock()
-	issuer := &blockingResumer{testIssuer: g.issuer, release: make(chan struct{})}
-	close(issuer.release)
-	g.h.issuer = issuer
-	o := processingOrder(t, g, "", clock.Now())
-	clock.Advance(staleProcessing + time.Second)
+// A request left behind mid-way by a process that stopped is never sent
+// again to a CA that keeps what it signs: the issuer is asked what became
+// of it since the order was stored processing, and the order ends as it
+// answers.
+func TestResume_UnknownOutcomeAtAResumerIsAskedNotReissued(t *testing.T) {
+	for _, found := range []bool{false, true} {
+		t.Run(map[bool]string{false: "NotFoundFails", true: "FoundIsDelivered"}[found], func(t *testing.T) {
+			g := newGateway(t)
+			clock := g.withClock()
+			issuer := &blockingResumer{testIssuer: g.issuer, release: make(chan struct{}), found: found}
+			close(issuer.release)
+			g.h.issuer = issuer
+			since := clock.Now()
+			o := processingOrder(t, g, "", since)
+			clock.Advance(staleProcessing + time.Second)
 
-	got, _ := g.h.resumeIfStale(context.Background(), o, nil)
-	if got.Status != storage.StatusInvalid || issuer.calls.Load() != 0 {
-		t.Fatalf("order %s after %d issue calls; want invalid and none", got.Status, issuer.calls.Load())
-	}
-	if p := storedProblem(got.Error); p == nil || p.Type != problemNS+"serverInternal" {
-		t.Fatalf("order error %s", got.Error)
+			got, _ := g.h.resumeIfStale(context.Background(), o, nil)
+			if issuer.calls.Load() != 0 || issuer.resumes.Load() != 1 {
+				t.Fatalf("%d issue calls and %d resumes; want none and one", issuer.calls.Load(), issuer.resumes.Load())
+			}
+			if issuer.resumeRef != "" || !issuer.resumeSince.Equal(since.UTC()) {
+				t.Fatalf("resumed with ref %q since %v, want no ref since %v", issuer.resumeRef, issuer.resumeSince, since)
+			}
+			if found {
+				if got.Status != storage.StatusValid || got.CertificateSerial == "" {
+					t.Fatalf("order %s, want valid with its certificate", got.Status)
+				}
+				return
+			}
+			if got.Status != storage.StatusInvalid {
+				t.Fatalf("order %s, want invalid", got.Status)
+			}
+			if p := storedProblem(got.Error); p == nil || p.Type != problemNS+"serverInternal" {
+				t.Fatalf("order error %s", got.Error)
+			}
+		})
 	}
 }

@@ -1,8 +1,10 @@
-// Package cmissuer is a client for Smart ID Certificate Manager's REST API:
-// it issues certificates from PKCS#10 requests through a token procedure,
-// follows requests that wait for an officer's approval, and revokes. It
-// authenticates with an officer certificate (mutual TLS) and knows nothing
-// of Caddy or ACME; cmtest is a strict CM simulator to test against.
+// Package cmissuer is a client for Smart ID Certificate Manager's REST API
+// as Protocol Gateway (PGWY) serves it: it issues certificates from PKCS#10
+// requests through token procedure endpoints, signs PGWY's write operations
+// as an officer (CMS), searches certificates, and revokes. It authenticates
+// with an officer certificate (mutual TLS) and knows nothing of Caddy or
+// ACME; cmtest is a CM simulator to test against. Every wire shape it
+// relies on is in wire.go, with its evidence.
 package cmissuer
 
 import (
@@ -11,43 +13,69 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"net/textproto"
+	"slices"
 	"time"
 )
 
 // Client talks to one CM. It is safe for concurrent use.
 type Client struct {
-	base      string
-	procedure string
+	endpoints map[string]string // procedure name → base URL
+	names     []string          // the procedures, the default first
+	signing   Signing
+	signer    *cmsSigner // nil with SigningServer
+	chain     []*x509.Certificate
 	hc        *http.Client
 	timeout   time.Duration
 	attempts  int
 	backoff   time.Duration
 }
 
-// Result is CM's answer to Issue or Poll.
+// Result is an issued certificate.
 type Result struct {
-	ID      string              // CM's id of the request; Poll takes it
-	Serial  string              // hex; set once issued
-	Chain   []*x509.Certificate // leaf first; nil while Pending
-	Pending bool                // call Poll(ID) later
+	Serial string              // hex
+	Chain  []*x509.Certificate // leaf first
 }
 
-// New checks cfg and loads the officer credentials and roots.
+// New checks cfg and loads the officer credentials, the signer, the chain
+// and the roots.
 func New(cfg Config) (*Client, error) {
-	u, err := cfg.baseURL()
+	eps, err := cfg.endpoints()
 	if err != nil {
 		return nil, fmt.Errorf("cmissuer: %w", err)
 	}
-	tc, err := cfg.tlsConfig(u.Hostname())
+	c := &Client{endpoints: eps, signing: cfg.Signing,
+		timeout: cfg.Timeout, attempts: cfg.Attempts, backoff: cfg.Backoff}
+	for _, p := range cfg.Procedures {
+		c.names = append(c.names, p.Name)
+	}
+	switch c.signing {
+	case "":
+		c.signing = SigningCaller
+	case SigningCaller, SigningServer:
+	default:
+		return nil, fmt.Errorf("cmissuer: signing %q: want %q or %q", cfg.Signing, SigningCaller, SigningServer)
+	}
+	if c.signing == SigningCaller {
+		if c.signer, err = cfg.signer(); err != nil {
+			return nil, fmt.Errorf("cmissuer: %w", err)
+		}
+	}
+	if cfg.ChainFile != "" {
+		if c.chain, err = readCertificates("chain", cfg.ChainFile); err != nil {
+			return nil, fmt.Errorf("cmissuer: %w", err)
+		}
+	}
+	tc, err := cfg.tlsConfig()
 	if err != nil {
 		return nil, fmt.Errorf("cmissuer: %w", err)
 	}
-	c := &Client{base: u.String(), procedure: cfg.Procedure, timeout: cfg.Timeout, attempts: cfg.Attempts, backoff: cfg.Backoff}
 	if c.timeout <= 0 {
 		c.timeout = defaultTimeout
 	}
@@ -67,7 +95,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.hc = &http.Client{
 		Transport: tr,
-		// A followed 307 would send the issue POST a second time.
+		// A followed 307 would send an issue request a second time.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return c, nil
@@ -76,128 +104,179 @@ func New(cfg Config) (*Client, error) {
 // Close releases idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
-// Issue asks CM to sign csrDER through procedure (the Config's when empty).
-// Zero times and an empty email are left out of the request.
+// Procedures lists the configured token procedures, the default first.
+func (c *Client) Procedures() []string { return slices.Clone(c.names) }
+
+// endpoint is the base URL of procedure, the default's when empty.
+func (c *Client) endpoint(procedure string) (string, error) {
+	if procedure == "" {
+		procedure = c.names[0]
+	}
+	base, ok := c.endpoints[procedure]
+	if !ok {
+		return "", &Error{Op: "issue", Final: true, config: true, Message: fmt.Sprintf("no endpoint for token procedure %q", procedure)}
+	}
+	return base, nil
+}
+
+// Issue asks CM to issue a certificate for csrDER through procedure's
+// endpoint (the default's when empty), signing the request when PGWY asks.
 //
-// The POST is retried only when it failed before a connection to CM was
-// established, so that CM cannot have seen it; any later failure is a
-// transient *Error with Ambiguous set, and the caller decides. Once CM
-// answered 201 the certificate exists: if its chain cannot be fetched now,
-// Issue returns a Pending result instead of an error, and Poll gets it.
-func (c *Client) Issue(ctx context.Context, csrDER []byte, procedure string, notBefore, notAfter time.Time, email string) (*Result, error) {
+// The request that CM carries out (the signed resend, or the only request
+// with SigningServer) is repeated only when it failed before a connection
+// to CM was established, so that CM cannot have seen it; any later
+// transient failure is an *Error with Ambiguous set: CM may have issued,
+// and the caller looks for the certificate with FindIssued instead of
+// asking again. The unsigned first request of SigningCaller only asks for
+// the data to sign, and is retried like any call that cannot issue.
+func (c *Client) Issue(ctx context.Context, csrDER []byte, procedure string) (*Result, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("cmissuer: issue: %w", err)
 	}
-	if procedure == "" {
-		procedure = c.procedure
-	}
-	if procedure == "" {
-		return nil, errors.New("cmissuer: issue: no token procedure")
-	}
-	req := IssueRequest{Procedure: procedure, PKCS10: base64.StdEncoding.EncodeToString(csrDER), RFC822Name: email}
-	if !notBefore.IsZero() {
-		req.NotBefore = notBefore.UTC().Format(TimeLayout)
-	}
-	if !notAfter.IsZero() {
-		req.NotAfter = notAfter.UTC().Format(TimeLayout)
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("cmissuer: issue: %w", err)
-	}
-	status, resp, _, err := c.call(ctx, "issue", http.MethodPost, PathCertificates, body, maxJSON, unsentOnly)
+	base, err := c.endpoint(procedure)
 	if err != nil {
 		return nil, err
 	}
-	var cr CertificateResponse
-	if err := json.Unmarshal(resp, &cr); err != nil || cr.ID == "" {
-		return nil, protocolError("issue", status, "answer without an id")
+	first, err := pkcs10Exchange(base, csrDER, nil)
+	if err != nil {
+		return nil, err
 	}
-	switch status {
-	case http.StatusAccepted:
-		return &Result{ID: cr.ID, Pending: true}, nil
-	case http.StatusCreated, http.StatusOK:
-		res, err := c.fetch(ctx, cr, csr.RawSubjectPublicKeyInfo)
-		if err != nil && !IsFinal(err) {
-			return &Result{ID: cr.ID, Serial: cr.SerialNumber, Pending: true}, nil
+	policy := transientOnly
+	if c.signing == SigningServer {
+		first.issuing, policy = true, unsentOnly
+	}
+	a, err := c.call(ctx, first, policy)
+	if err != nil {
+		return nil, err
+	}
+	data, asked, err := challengeOf(a)
+	if err != nil {
+		return nil, protocolError("issue", a.status, err.Error())
+	}
+	if asked {
+		if c.signing == SigningServer {
+			return nil, &Error{Op: "issue", Status: a.status, Final: true, config: true,
+				Message: "PGWY asks for the request to be signed by the caller, and signing is server: configure signing caller (with a signer), or virtual registration officer signing on PGWY's handler"}
 		}
-		return res, err
+		sig, err := c.signer.sign(data)
+		if err != nil {
+			return nil, &Error{Op: "issue", Final: true, config: true, err: fmt.Errorf("signing dataToSign: %w", err)}
+		}
+		signed, err := pkcs10Exchange(base, csrDER, sig)
+		if err != nil {
+			return nil, err
+		}
+		signed.issuing = true
+		if a, err = c.call(ctx, signed, unsentOnly); err != nil {
+			return nil, err
+		}
+		if _, again, _ := challengeOf(a); again {
+			return nil, protocolError("issue", a.status, "the signed request was answered with data to sign again")
+		}
 	}
-	return nil, protocolError("issue", status, "unexpected status")
+	return c.issued(a, csr)
 }
 
-// Poll asks once whether request id was issued: a Pending result while it
-// waits for approval, the chain once issued, a final *Error (KindNotFound,
-// or a refusal) when it will not be.
-func (c *Client) Poll(ctx context.Context, id string) (*Result, error) {
-	status, resp, _, err := c.call(ctx, "details", http.MethodGet, PathDetails(id), nil, maxJSON, transientOnly)
-	if err != nil {
-		return nil, err
+// pkcs10Exchange is the multipart issue request [P]: the CSR, and on the
+// signed resend the signature.
+func pkcs10Exchange(base string, csrDER, sig []byte) (exchange, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	parts := []struct {
+		name, mediaType string
+		data            []byte
+	}{{PartPKCS10, MediaPKCS10, csrDER}, {PartSignature, MediaSignature, sig}}
+	for _, p := range parts {
+		if p.data == nil {
+			continue
+		}
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q`, p.name))
+		h.Set("Content-Type", p.mediaType)
+		w, err := mw.CreatePart(h)
+		if err == nil {
+			_, err = w.Write(base64Lines(p.data))
+		}
+		if err != nil {
+			return exchange{}, &Error{Op: "issue", Final: true, err: err}
+		}
 	}
-	var cr CertificateResponse
-	if err := json.Unmarshal(resp, &cr); err != nil {
-		return nil, protocolError("details", status, "answer is not JSON")
+	if err := mw.Close(); err != nil {
+		return exchange{}, &Error{Op: "issue", Final: true, err: err}
 	}
-	if cr.Certificate == "" {
-		return &Result{ID: id, Pending: true}, nil
-	}
-	cr.ID = id
-	return c.fetch(ctx, cr, nil)
+	return exchange{op: "issue", method: http.MethodPost, url: base + PathPKCS10, body: body.Bytes(),
+		contentType: mw.FormDataContentType(), accept: MediaPKIXCert, limit: maxCert}, nil
 }
 
-// Revoke revokes the certificate with serial serialHex. A nil error means
-// CM confirmed. It is retried on transient failures: revoking one serial
-// twice cannot revoke anything else. A 409 on a retry is taken as
-// confirmation: an earlier attempt went through (or someone else revoked it
-// meanwhile; either way CM says it is revoked).
-func (c *Client) Revoke(ctx context.Context, serialHex string, reason int) error {
-	body, err := json.Marshal(RevokeRequest{CertificateSerialNumber: serialHex, RevocationReason: reason})
-	if err != nil {
-		return fmt.Errorf("cmissuer: revoke: %w", err)
+// base64Lines is standard base64 in lines of 76 characters ending in CRLF,
+// as the public client sends it.
+func base64Lines(b []byte) []byte {
+	enc := base64.StdEncoding.EncodeToString(b)
+	var out bytes.Buffer
+	for len(enc) > 76 {
+		out.WriteString(enc[:76])
+		out.WriteString("\r\n")
+		enc = enc[76:]
 	}
-	_, _, attempts, err := c.call(ctx, "revoke", http.MethodPost, PathRevoke, body, maxJSON, transientOnly)
-	if attempts > 1 && Classify(err) == KindAlreadyRevoked {
+	out.WriteString(enc)
+	return out.Bytes()
+}
+
+// Revoke revokes the certificate with serial for reason through the
+// default procedure's endpoint, signing the request when PGWY asks. A nil
+// error means CM confirmed: by a 2xx answer to the write, or, when the
+// write failed or its answer was lost (CM's answers to a revocation are
+// not public), by a search that finds the certificate revoked.
+func (c *Client) Revoke(ctx context.Context, serial *big.Int, reason int) error {
+	base := c.endpoints[c.names[0]]
+	req := RevokeRequest{CertificateSerialNumber: SerialHex(serial), RevocationReason: reason}
+	err := c.revoke(ctx, base, req)
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) && e.config {
+		return err
+	}
+	if revoked, serr := c.revokedAtCM(ctx, base, serial); serr == nil && revoked {
 		return nil
 	}
 	return err
 }
 
-// fetch downloads the chain of an issued certificate and checks it against
-// the leaf CM sent and the CSR's key (when given).
-func (c *Client) fetch(ctx context.Context, cr CertificateResponse, spki []byte) (*Result, error) {
-	leafDER, err := base64.StdEncoding.DecodeString(cr.Certificate)
+func (c *Client) revoke(ctx context.Context, base string, req RevokeRequest) error {
+	a, err := c.call(ctx, revokeExchange(base, req), transientOnly)
 	if err != nil {
-		return nil, protocolError("details", 0, "certificate is not base64")
+		return err
 	}
-	status, resp, _, err := c.call(ctx, "download", http.MethodGet, PathDownload(cr.ID), nil, maxChain, transientOnly)
-	if err != nil {
-		return nil, err
-	}
-	var chain []*x509.Certificate
-	for rest := resp; ; {
-		var block *pem.Block
-		if block, rest = pem.Decode(rest); block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, protocolError("download", status, "chain holds a bad certificate")
-		}
-		chain = append(chain, cert)
-	}
+	data, asked, _ := challengeOf(a)
 	switch {
-	case len(chain) == 0:
-		return nil, protocolError("download", status, "no certificate in the chain")
-	case len(leafDER) > 0 && !bytes.Equal(chain[0].Raw, leafDER):
-		return nil, protocolError("download", status, "chain does not start with the issued certificate")
-	case spki != nil && !bytes.Equal(chain[0].RawSubjectPublicKeyInfo, spki):
-		return nil, protocolError("download", status, "certificate is not for the CSR's key")
+	case !asked:
+		return nil // a 2xx: done, whatever its body says
+	case c.signing == SigningServer:
+		return &Error{Op: "revoke", Status: a.status, Final: true, config: true,
+			Message: "PGWY asks for the revocation to be signed by the caller, and signing is server: configure signing caller (with a signer), or virtual registration officer signing on PGWY's handler"}
 	}
-	return &Result{ID: cr.ID, Serial: SerialHex(chain[0].SerialNumber), Chain: chain}, nil
+	sig, err := c.signer.sign(data)
+	if err != nil {
+		return &Error{Op: "revoke", Final: true, config: true, err: fmt.Errorf("signing dataToSign: %w", err)}
+	}
+	req.Signature = base64.StdEncoding.EncodeToString(sig)
+	if a, err = c.call(ctx, revokeExchange(base, req), unsentOnly); err != nil {
+		return err
+	}
+	if _, again, _ := challengeOf(a); again {
+		return protocolError("revoke", a.status, "the signed request was answered with data to sign again")
+	}
+	return nil
+}
+
+// revokeExchange is the revoke write, in the assumed shape of RevokeRequest.
+func revokeExchange(base string, req RevokeRequest) exchange {
+	body, _ := json.Marshal(req) // a struct of strings and an int
+	return exchange{op: "revoke", method: http.MethodPost, url: base + PathRevoke, body: body,
+		contentType: "application/json", accept: "application/json", limit: maxJSON}
 }
 
 // protocolError is a 2xx answer that breaks the contract: final, since

@@ -1,6 +1,7 @@
 package cmissuer_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smallstep/pkcs7"
 
 	"github.com/caddyacmegw/caddyacmegw/cmissuer"
 	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
@@ -30,15 +33,15 @@ func writeConfig(t *testing.T, s *cmtest.Server, officer officerFunc) cmissuer.C
 	dir := t.TempDir()
 	certPEM, keyPEM := officer(t, s)
 	cfg := cmissuer.Config{
-		URL:       s.URL(),
-		Procedure: cmtest.DefaultProcedure,
-		CertFile:  filepath.Join(dir, "officer.crt"),
-		KeyFile:   filepath.Join(dir, "officer.key"),
-		RootsFile: filepath.Join(dir, "roots.pem"),
-		Timeout:   2 * time.Second,
-		Backoff:   5 * time.Millisecond,
+		Procedures: []cmissuer.Procedure{{Name: cmtest.DefaultProcedure, URL: s.URL()}},
+		CertFile:   filepath.Join(dir, "officer.crt"),
+		KeyFile:    filepath.Join(dir, "officer.key"),
+		ChainFile:  filepath.Join(dir, "chain.pem"),
+		RootsFile:  filepath.Join(dir, "roots.pem"),
+		Timeout:    2 * time.Second,
+		Backoff:    5 * time.Millisecond,
 	}
-	for path, data := range map[string][]byte{cfg.CertFile: certPEM, cfg.KeyFile: keyPEM, cfg.RootsFile: s.RootsPEM()} {
+	for path, data := range map[string][]byte{cfg.CertFile: certPEM, cfg.KeyFile: keyPEM, cfg.ChainFile: s.CAChainPEM(), cfg.RootsFile: s.RootsPEM()} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -57,6 +60,13 @@ func newClient(t *testing.T, cfg cmissuer.Config) *cmissuer.Client {
 }
 
 func newCSR(t *testing.T, names ...string) []byte {
+	t.Helper()
+	return newCSRWithKey(t, names...)
+}
+
+// newCSRWithKey is a CSR with a fresh P-256 key, the first name as its
+// common name.
+func newCSRWithKey(t *testing.T, names ...string) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -82,101 +92,173 @@ func verify(t *testing.T, s *cmtest.Server, chain []*x509.Certificate, name stri
 	}
 }
 
-func TestIssue_ImmediateChainVerifiesAgainstCA(t *testing.T) {
+// The caller signing round trip: PGWY answers the first request with data
+// to sign, the client sends it again signed, and the certificate comes
+// back with a chain to CM's issuing root built from the chain file.
+func TestIssue_CallerSigningRoundTrip(t *testing.T) {
 	s := cmtest.New(t, cmtest.Options{})
 	c := newClient(t, writeConfig(t, s, goodOfficer))
-	nb := time.Now().Add(-time.Minute).Truncate(time.Second)
-	na := nb.Add(7 * 24 * time.Hour)
-	res, err := c.Issue(t.Context(), newCSR(t, "a.example.com"), "", nb, na, "ops@example.com")
+	res, err := c.Issue(t.Context(), newCSR(t, "a.example.com"), "")
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
-	if res.Pending || res.ID == "" || len(res.Chain) != 2 {
-		t.Fatalf("result = %+v, want an issued chain of 2", res)
+	if len(res.Chain) != 2 || res.Serial != cmissuer.SerialHex(res.Chain[0].SerialNumber) {
+		t.Fatalf("result = %+v, want a leaf and the intermediate", res)
 	}
 	verify(t, s, res.Chain, "a.example.com")
-	leaf := res.Chain[0]
-	if res.Serial != cmissuer.SerialHex(leaf.SerialNumber) || !leaf.NotAfter.Equal(na) ||
-		len(leaf.EmailAddresses) != 1 || leaf.EmailAddresses[0] != "ops@example.com" {
-		t.Errorf("leaf serial %s (result %s), notAfter %v (want %v), emails %v", leaf.SerialNumber.Text(16), res.Serial, leaf.NotAfter, na, leaf.EmailAddresses)
-	}
-	if got := s.Counts(); got.Issued != 1 || got.Requests["POST /certificates"] != 1 {
-		t.Errorf("counts = %+v", got)
-	}
-}
-
-func TestIssue_ApprovalIsPendingUntilApproved(t *testing.T) {
-	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{"approved": {Approval: true}}})
-	c := newClient(t, writeConfig(t, s, goodOfficer))
-	res, err := c.Issue(t.Context(), newCSR(t, "b.example.com"), "approved", time.Time{}, time.Time{}, "")
-	if err != nil || !res.Pending || res.ID == "" {
-		t.Fatalf("Issue = %+v, %v; want pending with an id", res, err)
-	}
-	if again, err := c.Poll(t.Context(), res.ID); err != nil || !again.Pending {
-		t.Fatalf("Poll before approval = %+v, %v; want pending", again, err)
-	}
-	if err := s.Approve(res.ID); err != nil {
-		t.Fatal(err)
-	}
-	s.FailNext(1, 502) // the details GET is idempotent: retried
-	done, err := c.Poll(t.Context(), res.ID)
-	if err != nil || done.Pending {
-		t.Fatalf("Poll after approval = %+v, %v", done, err)
-	}
-	verify(t, s, done.Chain, "b.example.com")
 	got := s.Counts()
-	if got.Pending != 1 || got.Issued != 1 || got.Requests["GET /certificates/{id}/details"] != 3 {
-		t.Errorf("counts = %+v", got)
+	if got.Issued != 1 || got.Challenges != 1 || got.SignedIssues != 1 || got.Requests[cmtest.RouteIssue] != 2 {
+		t.Errorf("counts = %+v, want one challenge and one signed issue request", got)
 	}
-	if _, err := c.Poll(t.Context(), "nosuchid"); cmissuer.Classify(err) != cmissuer.KindNotFound {
-		t.Errorf("Poll(unknown) = %v, want not found", err)
+	if len(s.Signatures()) != 1 {
+		t.Errorf("%d signatures accepted, want 1", len(s.Signatures()))
 	}
 }
 
-func TestRevoke_RecordsReason(t *testing.T) {
-	s := cmtest.New(t, cmtest.Options{})
-	c := newClient(t, writeConfig(t, s, goodOfficer))
-	res, err := c.Issue(t.Context(), newCSR(t, "c.example.com"), "", time.Time{}, time.Time{}, "")
+// With server (VRO) signing the first request is the issuing one.
+func TestIssue_ServerSigning(t *testing.T) {
+	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {VRO: true}}})
+	cfg := writeConfig(t, s, goodOfficer)
+	cfg.Signing = cmissuer.SigningServer
+	c := newClient(t, cfg)
+	res, err := c.Issue(t.Context(), newCSR(t, "vro.example.com"), "")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Issue: %v", err)
 	}
-	s.FailNext(1, 503) // revoking one serial is idempotent: retried
-	if err := c.Revoke(t.Context(), res.Serial, 4); err != nil {
-		t.Fatalf("Revoke: %v", err)
-	}
-	if reason, ok := s.Revocation(res.Serial); !ok || reason != 4 {
-		t.Errorf("Revocation = %d, %v; want 4, true", reason, ok)
-	}
-	if err := c.Revoke(t.Context(), res.Serial, 1); cmissuer.Classify(err) != cmissuer.KindAlreadyRevoked {
-		t.Errorf("second Revoke = %v, want already revoked", err)
-	}
-	if err := c.Revoke(t.Context(), "abcdef", 0); cmissuer.Classify(err) != cmissuer.KindNotFound {
-		t.Errorf("Revoke(unknown) = %v, want not found", err)
-	}
-	if got := s.Counts(); got.Revoked != 1 || got.Requests["POST /certificates/revoke"] != 4 {
-		t.Errorf("counts = %+v", got)
+	verify(t, s, res.Chain, "vro.example.com")
+	if got := s.Counts(); got.Issued != 1 || got.Challenges != 0 || got.Requests[cmtest.RouteIssue] != 1 {
+		t.Errorf("counts = %+v, want one request and no challenge", got)
 	}
 }
 
-// TestRevoke_RetryAfterLostAnswerIsConfirmed: when the first attempt revoked
-// but its answer was lost, the retry's 409 confirms the revocation.
-func TestRevoke_RetryAfterLostAnswerIsConfirmed(t *testing.T) {
+// A signer other than the TLS officer signs, as PGWY allows.
+func TestIssue_SeparateSigner(t *testing.T) {
 	s := cmtest.New(t, cmtest.Options{})
 	cfg := writeConfig(t, s, goodOfficer)
-	cfg.Timeout = 300 * time.Millisecond
+	certPEM, keyPEM := s.Officer(t)
+	cfg.SignerCertFile, cfg.SignerKeyFile = filepath.Join(t.TempDir(), "signer.crt"), filepath.Join(t.TempDir(), "signer.key")
+	writeFile(t, cfg.SignerCertFile, certPEM)
+	writeFile(t, cfg.SignerKeyFile, keyPEM)
 	c := newClient(t, cfg)
-	res, err := c.Issue(t.Context(), newCSR(t, "d.example.com"), "", time.Time{}, time.Time{}, "")
+	if _, err := c.Issue(t.Context(), newCSR(t, "signer.example.com"), ""); err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	sig, err := pkcs7.Parse(s.Signatures()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The certificate is revoked, as a first attempt whose answer never
-	// came back would have left it; then that lost answer is replayed.
-	if err := c.Revoke(t.Context(), res.Serial, 1); err != nil {
-		t.Fatal(err)
+	want, _ := pem.Decode(certPEM)
+	if signer := sig.GetOnlySigner(); signer == nil || !bytes.Equal(signer.Raw, want.Bytes) {
+		t.Fatal("the signature is not the signer's")
 	}
-	s.DropConnections(1)
-	if err := c.Revoke(t.Context(), res.Serial, 1); err != nil {
-		t.Errorf("Revoke after a dropped attempt = %v, want confirmed", err)
+}
+
+// Each procedure is its own endpoint; the empty name is the first.
+func TestIssue_ProcedureEndpoints(t *testing.T) {
+	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {}, "Client": {}}})
+	cfg := writeConfig(t, s, goodOfficer)
+	cfg.Procedures = append(cfg.Procedures, cmissuer.Procedure{Name: "Client", URL: s.ProcedureURL("Client")})
+	c := newClient(t, cfg)
+	for _, p := range []string{"", "Client", "Client"} {
+		if _, err := c.Issue(t.Context(), newCSR(t, "p.example.com"), p); err != nil {
+			t.Fatalf("Issue through %q: %v", p, err)
+		}
+	}
+	if got := s.Counts().IssuedBy; got[cmtest.DefaultProcedure] != 1 || got["Client"] != 2 {
+		t.Errorf("issued by procedure %v", got)
+	}
+	if _, err := c.Issue(t.Context(), newCSR(t, "p.example.com"), "Nope"); cmissuer.Classify(err) != cmissuer.KindConfig {
+		t.Errorf("Issue through an unknown procedure = %v, want a config error", err)
+	}
+}
+
+// A PKCS#7 answer carries the chain: it needs no chain file.
+func TestIssue_PKCS7AnswerCarriesTheChain(t *testing.T) {
+	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {PKCS7: true}}})
+	cfg := writeConfig(t, s, goodOfficer)
+	cfg.ChainFile = ""
+	c := newClient(t, cfg)
+	res, err := c.Issue(t.Context(), newCSR(t, "p7.example.com"), "")
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	if len(res.Chain) != 2 {
+		t.Fatalf("chain of %d", len(res.Chain))
+	}
+	verify(t, s, res.Chain, "p7.example.com")
+}
+
+// A DER answer without a chain file has no chain to deliver, and a chain
+// file of another CA does not match: both are refused, not delivered.
+func TestIssue_ChainIsCheckedAgainstTheChainFile(t *testing.T) {
+	s := cmtest.New(t, cmtest.Options{})
+	other := cmtest.New(t, cmtest.Options{})
+	for name, chain := range map[string][]byte{"none": nil, "another CA": other.CAChainPEM()} {
+		t.Run(name, func(t *testing.T) {
+			cfg := writeConfig(t, s, goodOfficer)
+			cfg.ChainFile = ""
+			if chain != nil {
+				cfg.ChainFile = filepath.Join(t.TempDir(), "chain.pem")
+				writeFile(t, cfg.ChainFile, chain)
+			}
+			c := newClient(t, cfg)
+			_, err := c.Issue(t.Context(), newCSR(t, "chain.example.com"), "")
+			var e *cmissuer.Error
+			if !errors.As(err, &e) || !e.Final || e.Ambiguous {
+				t.Fatalf("Issue = %v, want a final refusal", err)
+			}
+		})
+	}
+}
+
+// PGWY asking for a signature while the client is set for server signing
+// is a configuration error that names both remedies, and nothing is signed.
+func TestIssue_SigningModeMismatch(t *testing.T) {
+	s := cmtest.New(t, cmtest.Options{})
+	cfg := writeConfig(t, s, goodOfficer)
+	cfg.Signing = cmissuer.SigningServer
+	c := newClient(t, cfg)
+	_, err := c.Issue(t.Context(), newCSR(t, "m.example.com"), "")
+	if cmissuer.Classify(err) != cmissuer.KindConfig || !strings.Contains(err.Error(), "signing caller") || !strings.Contains(err.Error(), "virtual registration officer") {
+		t.Fatalf("Issue = %v, want a config error naming both remedies", err)
+	}
+	if got := s.Counts(); got.Issued != 0 || got.Requests[cmtest.RouteIssue] != 1 {
+		t.Errorf("counts = %+v", got)
+	}
+}
+
+// An answer lost after the signed request is ambiguous: it is not sent
+// again, and FindIssued finds the certificate CM issued for the CSR's key
+// and names, and nothing for another key.
+func TestIssue_LostAnswerIsFoundBySearch(t *testing.T) {
+	s := cmtest.New(t, cmtest.Options{})
+	c := newClient(t, writeConfig(t, s, goodOfficer))
+	csrDER := newCSR(t, "lost.example.com", "www.lost.example.com")
+	csr, _ := x509.ParseCertificateRequest(csrDER)
+	sent := time.Now()
+	s.FaultSigned(cmtest.SignedFault{N: 1, AfterWrite: true})
+	_, err := c.Issue(t.Context(), csrDER, "")
+	var e *cmissuer.Error
+	if !errors.As(err, &e) || !e.Ambiguous {
+		t.Fatalf("Issue = %v, want an ambiguous failure", err)
+	}
+	if got := s.Counts(); got.Issued != 1 || got.Requests[cmtest.RouteIssue] != 2 {
+		t.Fatalf("counts = %+v, want one certificate from one signed request", got)
+	}
+	res, err := c.FindIssued(t.Context(), csr, "", sent)
+	if err != nil {
+		t.Fatalf("FindIssued: %v", err)
+	}
+	verify(t, s, res.Chain, "www.lost.example.com")
+	if !bytes.Equal(res.Chain[0].RawSubjectPublicKeyInfo, csr.RawSubjectPublicKeyInfo) {
+		t.Fatal("found a certificate for another key")
+	}
+	other, _ := x509.ParseCertificateRequest(newCSR(t, "lost.example.com", "www.lost.example.com"))
+	if _, err := c.FindIssued(t.Context(), other, "", sent); cmissuer.Classify(err) != cmissuer.KindNotFound {
+		t.Fatalf("FindIssued for another key = %v, want not found", err)
+	}
+	if _, err := c.FindIssued(t.Context(), csr, "", time.Now().Add(time.Hour)); cmissuer.Classify(err) != cmissuer.KindNotFound {
+		t.Fatalf("FindIssued after the certificate = %v, want not found", err)
 	}
 }
 
@@ -186,33 +268,35 @@ func TestIssue_Failures(t *testing.T) {
 		opts      cmtest.Options
 		officer   officerFunc
 		timeout   time.Duration
-		procedure string
 		arrange   func(*cmtest.Server)
 		final     bool
 		kind      cmissuer.Kind
 		status    int
 		ambiguous bool
-		posts     int // POSTs the simulator saw; -1: not checked
+		requests  int // issue requests the simulator saw
 	}{
-		{name: "unknown procedure is final", procedure: "nope", final: true, kind: cmissuer.KindOther, status: 400, posts: 1},
 		{name: "rejected CSR is a final CSR problem", arrange: func(s *cmtest.Server) { s.RejectCSR(true) },
-			final: true, kind: cmissuer.KindCSR, status: 400, posts: 1},
+			final: true, kind: cmissuer.KindCSR, status: 400, requests: 1},
 		{name: "name outside the procedure is a final name problem",
 			opts:  cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {Domains: []string{"other.test"}}}},
-			final: true, kind: cmissuer.KindName, status: 403, posts: 1},
-		{name: "5xx is transient and not retried", arrange: func(s *cmtest.Server) { s.FailNext(1, 503) },
-			kind: cmissuer.KindTransient, status: 503, ambiguous: true, posts: 1},
-		{name: "dropped connection is transient and not retried", arrange: func(s *cmtest.Server) { s.DropConnections(1) },
-			kind: cmissuer.KindTransient, ambiguous: true, posts: 1},
+			final: true, kind: cmissuer.KindName, status: 403, requests: 1},
+		{name: "5xx to the unsigned request is retried: it cannot issue", arrange: func(s *cmtest.Server) { s.FailNext(3, 503) },
+			kind: cmissuer.KindTransient, status: 503, requests: 3},
+		{name: "5xx to the signed request is ambiguous and not retried",
+			arrange: func(s *cmtest.Server) { s.FaultSigned(cmtest.SignedFault{N: 1, Status: 503}) },
+			kind:    cmissuer.KindTransient, status: 503, ambiguous: true, requests: 2},
+		{name: "dropped signed request is ambiguous and not retried",
+			arrange: func(s *cmtest.Server) { s.FaultSigned(cmtest.SignedFault{N: 1}) },
+			kind:    cmissuer.KindTransient, ambiguous: true, requests: 2},
 		{name: "latency beyond the timeout is transient", timeout: 100 * time.Millisecond,
 			arrange: func(s *cmtest.Server) { s.SetLatency(time.Second) },
-			kind:    cmissuer.KindTransient, ambiguous: true, posts: 1},
+			kind:    cmissuer.KindTransient, requests: 3},
 		{name: "officer from another CA is a final config error",
 			officer: func(t *testing.T, s *cmtest.Server) ([]byte, []byte) { return s.WrongOfficer(t) },
-			final:   true, kind: cmissuer.KindConfig, posts: 0},
+			final:   true, kind: cmissuer.KindConfig, requests: 0},
 		{name: "officer without the required role is a final config error",
 			officer: func(t *testing.T, s *cmtest.Server) ([]byte, []byte) { return s.Officer(t, "auditor") },
-			final:   true, kind: cmissuer.KindConfig, status: 403, posts: 1},
+			final:   true, kind: cmissuer.KindConfig, status: 403, requests: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,7 +313,7 @@ func TestIssue_Failures(t *testing.T) {
 			if tt.arrange != nil {
 				tt.arrange(s)
 			}
-			res, err := c.Issue(t.Context(), newCSR(t, "e.example.com"), tt.procedure, time.Time{}, time.Time{}, "")
+			res, err := c.Issue(t.Context(), newCSR(t, "e.example.com"), "")
 			var e *cmissuer.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("Issue = %+v, %v; want *cmissuer.Error", res, err)
@@ -242,8 +326,8 @@ func TestIssue_Failures(t *testing.T) {
 			if tt.timeout != 0 && !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("err = %v, want a deadline", err)
 			}
-			if got := s.Counts(); got.Issued != 0 || got.Requests["POST /certificates"] != tt.posts {
-				t.Errorf("counts = %+v, want no issue and %d POSTs", got, tt.posts)
+			if got := s.Counts(); got.Issued != 0 || got.Requests[cmtest.RouteIssue] != tt.requests {
+				t.Errorf("counts = %+v, want no certificate and %d issue requests", got, tt.requests)
 			}
 		})
 	}
@@ -254,7 +338,7 @@ func TestIssue_UnreachableCMIsTransientAndUnambiguous(t *testing.T) {
 	cfg := writeConfig(t, s, goodOfficer)
 	s.Close() // nothing listens on the port now: connection refused
 	c := newClient(t, cfg)
-	_, err := c.Issue(t.Context(), newCSR(t, "f.example.com"), "", time.Time{}, time.Time{}, "")
+	_, err := c.Issue(t.Context(), newCSR(t, "f.example.com"), "")
 	var e *cmissuer.Error
 	if !errors.As(err, &e) || e.Final || e.Ambiguous {
 		t.Fatalf("Issue = %v, want transient and not ambiguous", err)
@@ -275,7 +359,11 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 			writeKey(t, cfg, &pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte("secret-key-bytes"),
 				Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00000000000000000000000000000000"}})
 		}, cmissuer.ErrEncryptedKey},
-		{"plain http", func(_ *testing.T, cfg *cmissuer.Config) { cfg.URL = "http://127.0.0.1/pgwy/api" }, nil},
+		{"plain http", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Procedures[0].URL = "http://127.0.0.1/pgwy/api" }, nil},
+		{"no procedure", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Procedures = nil }, nil},
+		{"procedure named twice", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Procedures = append(cfg.Procedures, cfg.Procedures[0]) }, nil},
+		{"unknown signing", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Signing = "officer" }, nil},
+		{"no chain in the chain file", func(_ *testing.T, cfg *cmissuer.Config) { cfg.ChainFile = cfg.KeyFile }, nil},
 		{"no roots", func(_ *testing.T, cfg *cmissuer.Config) { cfg.RootsFile = cfg.CertFile + ".missing" }, nil},
 		{"key of another certificate", func(t *testing.T, cfg *cmissuer.Config) {
 			_, key := s.Officer(t)
@@ -301,7 +389,12 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 
 func writeKey(t *testing.T, cfg *cmissuer.Config, b *pem.Block) {
 	t.Helper()
-	if err := os.WriteFile(cfg.KeyFile, pem.EncodeToMemory(b), 0o600); err != nil {
+	writeFile(t, cfg.KeyFile, pem.EncodeToMemory(b))
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

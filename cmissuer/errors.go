@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -22,7 +21,7 @@ const maxMessage = 200
 // change on a retry (a 4xx, or a TLS setup CM refuses); the others are
 // transient (5xx, 408, 429, timeouts, connection errors).
 type Error struct {
-	Op      string // "issue", "details", "download" or "revoke"
+	Op      string // "issue", "search" or "revoke"
 	Status  int    // HTTP status; 0 when no answer came
 	Message string // CM's message, at most 200 bytes
 	Final   bool
@@ -31,6 +30,8 @@ type Error struct {
 	// repeating the POST may issue a second one.
 	Ambiguous bool
 	protocol  bool // a 2xx that breaks the contract
+	config    bool // the configuration does not fit CM's
+	notFound  bool // a search found nothing
 	err       error
 }
 
@@ -55,26 +56,25 @@ func (e *Error) Unwrap() error { return e.err }
 type Kind string
 
 const (
-	KindTransient      Kind = "transient"      // try again later
-	KindCSR            Kind = "csr"            // CM refused the CSR (badCSR)
-	KindName           Kind = "name"           // CM refused a name (rejectedIdentifier)
-	KindConfig         Kind = "config"         // officer credentials, roles or trust are wrong
-	KindNotFound       Kind = "notFound"       // no such certificate or serial
-	KindAlreadyRevoked Kind = "alreadyRevoked" // revoke of a revoked certificate
-	KindOther          Kind = "other"          // any other final refusal
+	KindTransient Kind = "transient" // try again later
+	KindCSR       Kind = "csr"       // CM refused the CSR (badCSR)
+	KindName      Kind = "name"      // CM refused a name (rejectedIdentifier)
+	KindConfig    Kind = "config"    // officer credentials, roles or trust are wrong
+	KindNotFound  Kind = "notFound"  // no such certificate
+	KindOther     Kind = "other"     // any other final refusal
 )
 
-var (
-	csrWords  = regexp.MustCompile(`(?i)\b(csr|pkcs ?#? ?10|certificate request|certification request)\b`)
-	nameWords = regexp.MustCompile(`(?i)\b(identifiers?|domains?|names?|san|subject ?alt(ernative)? ?names?)\b`)
-)
-
-// Kind classifies e. CM's messages are not a documented vocabulary, so the
-// CSR and name kinds are read from the status and the message's words.
+// Kind classifies e. CM's refusals are not a documented vocabulary, so the
+// CSR and name kinds are read from the status and the message's words
+// (refusalWords in wire.go, an assumption).
 func (e *Error) Kind() Kind {
 	switch {
 	case !e.Final:
 		return KindTransient
+	case e.config:
+		return KindConfig
+	case e.notFound:
+		return KindNotFound
 	case e.protocol:
 		return KindOther
 	case e.Status == 0:
@@ -87,8 +87,6 @@ func (e *Error) Kind() Kind {
 		return KindConfig
 	case e.Status == 404:
 		return KindNotFound
-	case e.Status == 409 && e.Op == "revoke":
-		return KindAlreadyRevoked
 	}
 	return KindOther
 }
@@ -136,7 +134,7 @@ func statusError(op string, status int, body []byte) *Error {
 	// 408 and 429 are 4xx that say "later", not "no"; a 3xx (redirects
 	// are not followed) is a wrong URL.
 	final := status < 500 && status != 408 && status != 429
-	return &Error{Op: op, Status: status, Message: truncate(er.Message), Final: final}
+	return &Error{Op: op, Status: status, Message: truncate(er.Text()), Final: final}
 }
 
 // truncate cuts s to maxMessage bytes on a rune boundary, with control

@@ -13,9 +13,10 @@ import (
 
 // Bounds on what is read from CM.
 const (
-	maxJSON  = 64 << 10
-	maxChain = 1 << 20
-	maxError = 4 << 10
+	maxJSON   = 64 << 10
+	maxSearch = 4 << 20
+	maxCert   = 1 << 20
+	maxError  = 4 << 10
 )
 
 // A retryPolicy says whether a failed attempt may be repeated. sent reports
@@ -23,33 +24,53 @@ const (
 // may have been written.
 type retryPolicy func(e *Error, sent bool) bool
 
-// transientOnly is for calls that are idempotent on CM's side: GET details
-// and download read, and revoking a serial twice leaves the same one serial
-// revoked. Repeating them cannot issue a certificate.
+// transientOnly is for calls that cannot issue a certificate: a search
+// reads, the unsigned first request of a write that PGWY wants signed only
+// asks for the data to sign, and revoking a serial twice leaves the same
+// one serial revoked.
 func transientOnly(e *Error, _ bool) bool { return !e.Final }
 
-// unsentOnly is for the issue POST, which is not idempotent: every request
-// that reaches CM may sign a certificate. It is repeated only when it never
+// unsentOnly is for an issue request that CM carries out (the signed
+// resend, or any request when PGWY signs itself), which is not idempotent:
+// every one that reaches CM may sign a certificate. It is repeated only when it never
 // got a connection (dial, DNS, refused, TLS handshake): then not one byte of
 // it was written, so CM cannot have seen it. (net/http itself replays a
 // request on a reused connection only when nothing was written, and never
 // a POST without an Idempotency-Key header, which we do not send.)
 func unsentOnly(e *Error, sent bool) bool { return !e.Final && !sent }
 
-// call runs one exchange with CM under policy, each attempt bounded by the
-// Client's timeout. It returns the 2xx status and body, and how many
-// attempts it made. A transient failure of a request that may have reached
-// CM is marked Ambiguous for op "issue".
-func (c *Client) call(ctx context.Context, op, method, path string, body []byte, limit int64, policy retryPolicy) (int, []byte, int, error) {
+// exchange is one request to CM.
+type exchange struct {
+	op          string // "issue", "search" or "revoke", for errors
+	method, url string
+	body        []byte
+	contentType string
+	accept      string
+	limit       int64 // bound on the answer's body
+	// issuing marks a request that may issue a certificate: a transient
+	// failure after it may have reached CM is Ambiguous.
+	issuing bool
+}
+
+// answer is a 2xx answer from CM.
+type answer struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// call runs ex under policy, each attempt bounded by the Client's timeout.
+// It returns the 2xx answer.
+func (c *Client) call(ctx context.Context, ex exchange, policy retryPolicy) (answer, error) {
 	wait := c.backoff
 	for attempt := 1; ; attempt++ {
-		status, resp, sent, e := c.once(ctx, op, method, path, body, limit)
+		a, sent, e := c.once(ctx, ex)
 		if e == nil {
-			return status, resp, attempt, nil
+			return a, nil
 		}
 		if attempt >= c.attempts || !policy(e, sent) || ctx.Err() != nil {
-			e.Ambiguous = op == "issue" && !e.Final && sent
-			return 0, nil, attempt, e
+			e.Ambiguous = ex.issuing && !e.Final && sent
+			return answer{}, e
 		}
 		// Full jitter over [wait/2, wait), so that gateways that lost CM
 		// together do not come back together.
@@ -57,8 +78,8 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			e.Ambiguous = op == "issue" && !e.Final && sent
-			return 0, nil, attempt, e
+			e.Ambiguous = ex.issuing && !e.Final && sent
+			return answer{}, e
 		case <-t.C:
 		}
 		wait *= 2
@@ -66,7 +87,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 }
 
 // once makes one attempt.
-func (c *Client) once(ctx context.Context, op, method, path string, body []byte, limit int64) (status int, resp []byte, sent bool, e *Error) {
+func (c *Client) once(ctx context.Context, ex exchange) (a answer, sent bool, e *Error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var gotConn atomic.Bool
@@ -74,37 +95,34 @@ func (c *Client) once(ctx context.Context, op, method, path string, body []byte,
 		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
 	})
 	var rd io.Reader = http.NoBody
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if ex.body != nil {
+		rd = bytes.NewReader(ex.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, ex.method, ex.url, rd)
 	if err != nil {
-		return 0, nil, false, &Error{Op: op, Final: true, err: err}
+		return a, false, &Error{Op: ex.op, Final: true, err: err}
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ex.contentType != "" {
+		req.Header.Set("Content-Type", ex.contentType)
 	}
-	req.Header.Set("Accept", "application/json")
-	if op == "download" {
-		req.Header.Set("Accept", "application/pem-certificate-chain")
-	}
+	req.Header.Set("Accept", ex.accept)
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return 0, nil, gotConn.Load(), transportError(op, err)
+		return a, gotConn.Load(), transportError(ex.op, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		b, _, _ := readBounded(res.Body, maxError)
-		return 0, nil, true, statusError(op, res.StatusCode, b)
+		return a, true, statusError(ex.op, res.StatusCode, b)
 	}
-	b, tooLong, err := readBounded(res.Body, limit)
+	b, tooLong, err := readBounded(res.Body, ex.limit)
 	switch {
 	case err != nil: // cut off mid-answer
-		return 0, nil, true, transportError(op, err)
+		return a, true, transportError(ex.op, err)
 	case tooLong:
-		return 0, nil, true, protocolError(op, res.StatusCode, "answer too long")
+		return a, true, protocolError(ex.op, res.StatusCode, "answer too long")
 	}
-	return res.StatusCode, b, true, nil
+	return answer{status: res.StatusCode, contentType: res.Header.Get("Content-Type"), body: b}, true, nil
 }
 
 // readBounded reads at most limit bytes of r and says whether there was more.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,36 +20,30 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
 	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
-)
-
-// Routes of the simulator's request counters.
-var (
-	cmIssuePOST  = "POST " + cmissuer.PathCertificates
-	cmDetailsGET = "GET " + cmissuer.PathCertificates + "/{id}/details"
-	cmRevokePOST = "POST " + cmissuer.PathRevoke
 )
 
 // cmIssuer describes the `issuer cm` block of a gateway.
 type cmIssuer struct {
-	URL       string // default: the simulator's
-	Procedure string // default: cmtest.DefaultProcedure
+	// Procedures are the token procedures named in the block, each at
+	// the simulator's endpoint for it. Default: cmtest.DefaultProcedure.
+	Procedures []string
+	// URL replaces the endpoint of the first procedure (a proxy).
+	URL string
+	// Signing is the block's signing mode; empty leaves the default.
+	Signing string
 	// CertPEM and KeyPEM are the officer's; default: srv.Officer.
 	CertPEM, KeyPEM []byte
 	// Extra lines inside the block (timeout, pending_deadline).
 	Extra string
 }
 
-// block writes the officer credentials and CM's TLS roots to files and
-// returns the `issuer cm { ... }` subdirective.
+// block writes the officer credentials, CM's TLS roots and the issuing
+// chain to files and returns the `issuer cm { ... }` subdirective.
 func (ci cmIssuer) block(t testing.TB, srv *cmtest.Server) string {
 	t.Helper()
-	if ci.URL == "" {
-		ci.URL = srv.URL()
-	}
-	if ci.Procedure == "" {
-		ci.Procedure = cmtest.DefaultProcedure
+	if len(ci.Procedures) == 0 {
+		ci.Procedures = []string{cmtest.DefaultProcedure}
 	}
 	if ci.CertPEM == nil {
 		ci.CertPEM, ci.KeyPEM = srv.Officer(t)
@@ -61,16 +56,23 @@ func (ci cmIssuer) block(t testing.TB, srv *cmtest.Server) string {
 		}
 		return path
 	}
-	certFile := write("officer.crt", ci.CertPEM)
-	keyFile := write("officer.key", ci.KeyPEM)
-	rootsFile := write("cm-roots.pem", srv.RootsPEM())
-	return fmt.Sprintf(`issuer cm {
-		url %s
-		procedure %q
-		client_certificate %s %s
-		trusted_roots %s
-		%s
-	}`, ci.URL, ci.Procedure, certFile, keyFile, rootsFile, ci.Extra)
+	var b strings.Builder
+	b.WriteString("issuer cm {\n")
+	for i, name := range ci.Procedures {
+		u := srv.ProcedureURL(name)
+		if i == 0 && ci.URL != "" {
+			u = ci.URL
+		}
+		fmt.Fprintf(&b, "\tprocedure %q %s\n", name, u)
+	}
+	fmt.Fprintf(&b, "\tclient_certificate %s %s\n", write("officer.crt", ci.CertPEM), write("officer.key", ci.KeyPEM))
+	if ci.Signing != "" {
+		fmt.Fprintf(&b, "\tsigning %s\n", ci.Signing)
+	}
+	fmt.Fprintf(&b, "\tchain %s\n", write("cm-ca-chain.pem", srv.CAChainPEM()))
+	fmt.Fprintf(&b, "\ttrusted_roots %s\n", write("cm-roots.pem", srv.RootsPEM()))
+	fmt.Fprintf(&b, "\t%s\n}", ci.Extra)
+	return b.String()
 }
 
 // cmAuthorized starts a gateway issuing through CM as ci says, with an
@@ -225,14 +227,24 @@ func checkCMChain(t testing.TB, srv *cmtest.Server, g *gateway, chain []*x509.Ce
 	return leaf
 }
 
-// cmWantCounts fails unless CM issued issued certificates from posts issue
-// requests.
-func cmWantCounts(t testing.TB, srv *cmtest.Server, issued, posts int) cmtest.Counts {
+// cmWantCounts fails unless CM issued issued certificates and was sent
+// signed issue requests that it carried out: one for each order,
+// never two.
+// cmWantInvalid fails t unless order d is invalid with the ACME problem
+// urn:ietf:params:acme:error:<problem>.
+func cmWantInvalid(t testing.TB, d cmOrderDoc, problem string) {
+	t.Helper()
+	if d.Status != acme.StatusInvalid || d.problemType() != "urn:ietf:params:acme:error:"+problem {
+		t.Fatalf("order is %q with problem %q, want invalid with %s", d.Status, d.problemType(), problem)
+	}
+}
+
+func cmWantCounts(t testing.TB, srv *cmtest.Server, issued, signed int) cmtest.Counts {
 	t.Helper()
 	c := srv.Counts()
-	if c.Issued != issued || c.Requests[cmIssuePOST] != posts {
-		t.Fatalf("CM issued %d certificates from %d issue requests, want %d from %d (counts %+v)",
-			c.Issued, c.Requests[cmIssuePOST], issued, posts, c)
+	if c.Issued != issued || c.SignedIssues != signed {
+		t.Fatalf("CM issued %d certificates from %d signed issue requests, want %d from %d (counts %+v)",
+			c.Issued, c.SignedIssues, issued, signed, c)
 	}
 	return c
 }

@@ -1,8 +1,8 @@
 package integration
 
 import (
-	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,131 +14,152 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
 )
 
-// The tests here issue through the `cm` issuer against cmtest, the strict
-// Certificate Manager simulator: certbot end to end, an approval step that
-// survives a restart of Caddy, and CM failing in the ways it can. Every
-// test checks CM's own counters, so that a certificate issued twice, or
-// issued and lost, shows.
+// The tests here issue through the `cm` issuer against cmtest, the
+// Certificate Manager simulator: certbot end to end in both of PGWY's
+// signing modes, token procedures as endpoints, answers that are lost
+// after CM carried out the request, and CM failing in the other ways it
+// can. Every test checks CM's own counters, so that a certificate issued
+// twice, or issued and lost, shows.
 
-// certbot obtains, renews and revokes through CM: the certificates chain
-// to CM's issuing root, and CM records the revocation with certbot's
-// reason.
+// certbot obtains, renews and revokes through CM, with the gateway signing
+// PGWY's writes (caller) and with PGWY signing them itself (server): the
+// certificates chain to CM's issuing root, each order is one signed issue
+// request, and CM records the revocation with certbot's reason.
 func TestCM_CertbotObtainsRenewsRevokes(t *testing.T) {
 	bin := findCertbot(t)
-	srv := cmtest.New(t, cmtest.Options{})
+	for _, mode := range []string{"caller", "server"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{
+				cmtest.DefaultProcedure: {VRO: mode == "server"},
+			}})
+			dns := startDNS(t)
+			httpPort := freePort(t)
+			g := startCaddy(t, fmt.Sprintf(`
+				storage memory
+				resolvers %s
+				http_port %d
+				%s
+			`, dns.Addr(), httpPort, cmIssuer{Signing: mode}.block(t, srv)))
+			cb := newCertbot(t, bin, g)
+			const name = "cm.example.com"
+			standalone := certbotStandalone(httpPort, name)
+
+			cb.mustRun(t, "certonly", standalone...)
+			first := checkCMChain(t, srv, g, readCertChain(t, cb.liveFile(name, "fullchain.pem")), name)
+			cmWantCounts(t, srv, 1, 1)
+
+			cb.mustRun(t, "renew", "--cert-name", name, "--force-renewal")
+			second := checkCMChain(t, srv, g, readCertChain(t, cb.liveFile(name, "fullchain.pem")), name)
+			if second.SerialNumber.Cmp(first.SerialNumber) == 0 {
+				t.Fatalf("renewal kept serial %x", first.SerialNumber)
+			}
+			c := cmWantCounts(t, srv, 2, 2)
+			wantChallenges := map[string]int{"caller": 2, "server": 0}[mode]
+			if c.Challenges != wantChallenges || c.Requests[cmtest.RouteIssue] != 2+wantChallenges {
+				t.Fatalf("%d data-to-sign answers from %d issue requests, want %d from %d",
+					c.Challenges, c.Requests[cmtest.RouteIssue], wantChallenges, 2+wantChallenges)
+			}
+
+			cb.mustRun(t, "revoke", "--cert-path", cb.liveFile(name, "cert.pem"), "--reason", "superseded", "--no-delete-after-revoke")
+			if reason, revoked := srv.Revocation(second.SerialNumber.Text(16)); !revoked || reason != 4 {
+				t.Fatalf("CM has the renewed certificate revoked=%v with reason %d, want revoked with 4 (superseded)", revoked, reason)
+			}
+			if _, revoked := srv.Revocation(first.SerialNumber.Text(16)); revoked {
+				t.Fatal("CM revoked the first certificate too")
+			}
+			if c := srv.Counts(); c.Revoked != 1 {
+				t.Fatalf("CM revoked %d certificates, want 1", c.Revoked)
+			}
+		})
+	}
+}
+
+// Token procedures are endpoints: a registration names one, and its
+// account's certificates are issued there; the others' go to the default.
+// A registration naming a procedure the issuer does not have is refused
+// when it is created or edited.
+func TestCM_RegistrationPicksProcedureEndpoint(t *testing.T) {
+	bin := findCertbot(t)
+	const clientProc = "ACME TLS Client"
+	srv := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{
+		cmtest.DefaultProcedure: {}, clientProc: {},
+	}})
 	dns := startDNS(t)
 	httpPort := freePort(t)
-	g := startCaddy(t, fmt.Sprintf(`
-		storage memory
-		resolvers %s
-		http_port %d
-		%s
-	`, dns.Addr(), httpPort, cmIssuer{}.block(t, srv)))
+	g := startCaddy(t, preregistered(dns, httpPort)+cmIssuer{Procedures: []string{cmtest.DefaultProcedure, clientProc}}.block(t, srv))
+	officer := g.admin()
+
+	if status, body := officer.do(t, http.MethodPost, "/registrations", map[string]any{"procedure": "No Such Procedure"}); status != http.StatusBadRequest || !strings.Contains(string(body), clientProc) {
+		t.Fatalf("registration with an unknown procedure: %d %s, want 400 naming the known ones", status, body)
+	}
+	reg := officer.createRegistration(t, map[string]any{"procedure": clientProc})
+	if status, body := officer.do(t, http.MethodPatch, "/registrations/"+url.PathEscape(reg.KeyID), map[string]any{"procedure": "Nope"}); status != http.StatusBadRequest {
+		t.Fatalf("edit to an unknown procedure: %d %s, want 400", status, body)
+	}
+	other := officer.createRegistration(t, map[string]any{})
+
 	cb := newCertbot(t, bin, g)
-	const name = "cm.example.com"
-	standalone := certbotStandalone(httpPort, name)
+	cb.mustRun(t, "certonly", certbotEAB(reg.KeyID, reg.HMACKey, certbotStandalone(httpPort, "client.example.com")...)...)
+	checkCMChain(t, srv, g, readCertChain(t, cb.liveFile("client.example.com", "fullchain.pem")), "client.example.com")
+	cb2 := newCertbot(t, bin, g)
+	cb2.mustRun(t, "certonly", certbotEAB(other.KeyID, other.HMACKey, certbotStandalone(httpPort, "server.example.com")...)...)
 
-	cb.mustRun(t, "certonly", standalone...)
-	first := checkCMChain(t, srv, g, readCertChain(t, cb.liveFile(name, "fullchain.pem")), name)
-	cmWantCounts(t, srv, 1, 1)
-
-	cb.mustRun(t, "renew", "--cert-name", name, "--force-renewal")
-	second := checkCMChain(t, srv, g, readCertChain(t, cb.liveFile(name, "fullchain.pem")), name)
-	if second.SerialNumber.Cmp(first.SerialNumber) == 0 {
-		t.Fatalf("renewal kept serial %x", first.SerialNumber)
-	}
-	cmWantCounts(t, srv, 2, 2)
-
-	cb.mustRun(t, "revoke", "--cert-path", cb.liveFile(name, "cert.pem"), "--reason", "superseded", "--no-delete-after-revoke")
-	if reason, revoked := srv.Revocation(second.SerialNumber.Text(16)); !revoked || reason != 4 {
-		t.Fatalf("CM has the renewed certificate revoked=%v with reason %d, want revoked with 4 (superseded)", revoked, reason)
-	}
-	if _, revoked := srv.Revocation(first.SerialNumber.Text(16)); revoked {
-		t.Fatal("CM revoked the first certificate too")
-	}
-	if c := srv.Counts(); c.Revoked != 1 || c.Requests[cmRevokePOST] != 1 {
-		t.Fatalf("CM revoked %d from %d requests, want 1 from 1", c.Revoked, c.Requests[cmRevokePOST])
+	if c := srv.Counts(); c.IssuedBy[clientProc] != 1 || c.IssuedBy[cmtest.DefaultProcedure] != 1 {
+		t.Fatalf("CM issued %v by procedure, want one through each", c.IssuedBy)
 	}
 }
 
-const cmApprovalProcedure = "ACME with approval"
-
-func cmApprovalServer(t *testing.T) *cmtest.Server {
-	return cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{
-		cmApprovalProcedure: {Approval: true},
-	}})
-}
-
-// An order waits in processing, with Retry-After, while CM holds the
-// request for an officer's approval; the gateway keeps asking CM, and once
-// approved, acmez, which only polls the order, gets the certificate.
-func TestCM_ApprovalStepKeepsOrderProcessingUntilApproved(t *testing.T) {
-	srv := cmApprovalServer(t)
-	e := startCMEnv(t, srv, cmIssuer{Procedure: cmApprovalProcedure})
-	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
-	acct := acmezAccount(t, c)
-	const name = "approve.example.com"
-
-	type result struct {
-		chain []byte
-		err   error
+// A lost answer after the signed issue request: CM may have issued, so the
+// request is never sent again. The order waits while the gateway searches
+// CM for a certificate for the CSR's key and names; one found is
+// delivered, and with none found the order fails.
+func TestCM_LostAnswer(t *testing.T) {
+	tests := []struct {
+		name      string
+		fault     cmtest.SignedFault
+		wantValid bool
+	}{
+		{"ConnectionCutAfterIssuingIsFoundBySearch", cmtest.SignedFault{N: 1, AfterWrite: true}, true},
+		{"503AfterIssuingIsFoundBySearch", cmtest.SignedFault{N: 1, Status: 503, AfterWrite: true}, true},
+		{"ConnectionCutBeforeIssuingFailsTheOrder", cmtest.SignedFault{N: 1}, false},
 	}
-	done := make(chan result, 1)
-	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Second)
-	defer cancel()
-	go func() {
-		certs, err := c.ObtainCertificateForSANs(ctx, acct, newKey(t), []string{name})
-		if err == nil && len(certs) == 0 {
-			err = fmt.Errorf("no chain")
-		}
-		var chain []byte
-		if err == nil {
-			chain = certs[0].ChainPEM
-		}
-		done <- result{chain, err}
-	}()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := cmtest.New(t, cmtest.Options{})
+			name := "lost.example.com"
+			e, _, acct, order := cmAuthorized(t, srv, cmIssuer{Extra: "timeout 1s"}, name)
 
-	var ids []string
-	cmWaitFor(t, "the request to wait at CM", 15*time.Second, func() bool {
-		ids = srv.PendingIDs()
-		return len(ids) > 0
-	})
-	orders := listOrders(t, e.G, acct)
-	if len(ids) != 1 || len(orders) != 1 {
-		t.Fatalf("%d requests pending at CM for %d orders, want 1 for 1", len(ids), len(orders))
-	}
-	resp, d := cmReadOrder(t, e.G, acct, orders[0])
-	cmWantProcessing(t, "before approval", resp, d)
-	// The gateway asks CM in the background, and nothing changes while
-	// CM waits.
-	cmWaitFor(t, "the gateway to poll CM", 10*time.Second, func() bool { return srv.Counts().Requests[cmDetailsGET] >= 2 })
-	resp, d = cmReadOrder(t, e.G, acct, orders[0])
-	cmWantProcessing(t, "while CM waits", resp, d)
-	cmWantCounts(t, srv, 0, 1)
+			srv.FaultSigned(tt.fault)
+			resp, d := cmFinalize(t, e.G, acct, order, name)
+			cmWantProcessing(t, "finalize after a lost answer", resp, d)
 
-	if err := srv.Approve(ids[0]); err != nil {
-		t.Fatal(err)
-	}
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("acmez did not finish within 20s of the approval")
-	}
-	if r.err != nil {
-		t.Fatalf("acmez: %v", r.err)
-	}
-	checkCMChain(t, srv, e.G, parseChain(t, r.chain), name)
-	if c := cmWantCounts(t, srv, 1, 1); c.Pending != 1 {
-		t.Fatalf("CM held %d requests, want 1", c.Pending)
+			d = cmPollOrder(t, e.G, acct, order.Location, 20*time.Second)
+			c := srv.Counts()
+			if c.Requests[cmtest.RouteIssue] != 2 || c.Challenges != 1 {
+				t.Fatalf("%d issue requests for %d data-to-sign answers: the signed request was sent again", c.Requests[cmtest.RouteIssue], c.Challenges)
+			}
+			if c.Requests[cmtest.RouteSearch] == 0 {
+				t.Fatal("the gateway never searched CM")
+			}
+			if !tt.wantValid {
+				cmWantInvalid(t, d, "serverInternal")
+				cmWantCounts(t, srv, 0, 1)
+				return
+			}
+			if d.Status != acme.StatusValid {
+				t.Fatalf("order is %q (%s), want valid", d.Status, d.problemType())
+			}
+			checkCMChain(t, srv, e.G, cmFetchChain(t, e.G, acct, d.Certificate), name)
+			cmWantCounts(t, srv, 1, 1)
+		})
 	}
 }
 
-// A restart of Caddy while CM holds the request changes nothing: the order
-// is stored (storage caddy), still processing afterwards, and the client's
-// next poll after the approval finds it valid, issued once.
-func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
-	srv := cmApprovalServer(t)
+// A restart of Caddy while the outcome of a lost answer is unknown changes
+// nothing: the order is stored (storage caddy), still processing
+// afterwards, and the client's next poll finds the certificate at CM.
+func TestCM_LostAnswerSurvivesCaddyRestart(t *testing.T) {
+	srv := cmtest.New(t, cmtest.Options{})
 	dns := startDNS(t)
 	resp01 := startHTTP01(t)
 	rc := newRestartableCaddy(t, fmt.Sprintf(`
@@ -146,7 +167,7 @@ func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
 		http_port %d
 		storage caddy
 		%s
-	`, dns.Addr(), resp01.Port, cmIssuer{Procedure: cmApprovalProcedure}.block(t, srv)))
+	`, dns.Addr(), resp01.Port, cmIssuer{Extra: "timeout 5s"}.block(t, srv)))
 	g := rc.start(t)
 	e := newACMEEnv(g, dns, resp01)
 	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
@@ -154,23 +175,14 @@ func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
 	const name = "restart.example.com"
 	order := acmezAuthorize(t, e, c, acct, name)
 
+	srv.FaultSigned(cmtest.SignedFault{N: 1, AfterWrite: true})
 	resp, d := cmFinalize(t, g, acct, order, name)
 	cmWantProcessing(t, "finalize", resp, d)
-	ids := srv.PendingIDs()
-	if len(ids) != 1 {
-		t.Fatalf("%d requests pending at CM, want 1", len(ids))
-	}
 
 	if err := caddy.Stop(); err != nil {
 		t.Fatalf("stopping Caddy: %v", err)
 	}
 	g = rc.start(t)
-	resp, d = cmReadOrder(t, g, acct, order.Location)
-	cmWantProcessing(t, "after the restart", resp, d)
-
-	if err := srv.Approve(ids[0]); err != nil {
-		t.Fatal(err)
-	}
 	// After the restart nothing polls in the background: the client's
 	// poll resumes the order.
 	d = cmPollOrder(t, g, acct, order.Location, 15*time.Second)
@@ -181,37 +193,17 @@ func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
 	cmWantCounts(t, srv, 1, 1)
 }
 
-// An approval that does not come within pending_deadline fails the order.
-func TestCM_PendingDeadlineFailsOrder(t *testing.T) {
-	srv := cmApprovalServer(t)
-	e, _, acct, order := cmAuthorized(t, srv, cmIssuer{Procedure: cmApprovalProcedure, Extra: "pending_deadline 2s"}, "late.example.com")
-	resp, d := cmFinalize(t, e.G, acct, order, "late.example.com")
-	cmWantProcessing(t, "finalize", resp, d)
-
-	d = cmPollOrder(t, e.G, acct, order.Location, 10*time.Second)
-	if d.Status != acme.StatusInvalid || d.problemType() != "urn:ietf:params:acme:error:serverInternal" {
-		t.Fatalf("order is %q with problem %q, want invalid with serverInternal", d.Status, d.problemType())
-	}
-	cmWantCounts(t, srv, 0, 1)
-}
-
 // CM failing in each way it can: the order ends as the failure warrants,
 // and CM's counters show that no certificate was issued twice or behind
 // the client's back.
 func TestCM_Faults(t *testing.T) {
-	const bad = "urn:ietf:params:acme:error:"
 
 	// CM unreachable before the request is sent: nothing can have been
 	// issued, so the order waits in processing and is issued from its CSR
 	// once CM is back.
 	t.Run("DownThenBackIssuesOnce", func(t *testing.T) {
 		srv := cmtest.New(t, cmtest.Options{})
-		u, err := url.Parse(srv.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		proxy := startCMSwitchProxy(t, u.Host)
-		proxy.SetDown(true)
+		proxy := cmDownProxy(t, srv)
 		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{URL: "https://" + proxy.Addr() + cmtest.BasePath}, "down.example.com")
 
 		resp, d := cmFinalize(t, e.G, acct, order, "down.example.com")
@@ -230,75 +222,34 @@ func TestCM_Faults(t *testing.T) {
 		cmWantCounts(t, srv, 1, 1)
 	})
 
-	// CM slower than the issuer's timeout: the request was sent and may
-	// be signed, so it is not sent again and the order fails. CM does
-	// sign it when it gets to it: that certificate is an orphan the
-	// gateway never learns of (a known limitation: nothing reconciles an
-	// ambiguous request with CM), and the client's next order is a
-	// second certificate for the same names.
-	t.Run("SlowerThanTimeoutFailsWithoutRetry", func(t *testing.T) {
+	// CM unreachable for longer than pending_deadline: the order fails.
+	t.Run("DownPastPendingDeadlineFails", func(t *testing.T) {
 		srv := cmtest.New(t, cmtest.Options{})
-		e, c, acct, order := cmAuthorized(t, srv, cmIssuer{Extra: "timeout 1s"}, "slow.example.com")
-
-		srv.SetLatency(2 * time.Second)
-		start := time.Now()
-		_, d := cmFinalize(t, e.G, acct, order, "slow.example.com")
-		if d.Status != acme.StatusInvalid || d.problemType() != bad+"serverInternal" {
-			t.Fatalf("order is %q with problem %q, want invalid with serverInternal", d.Status, d.problemType())
-		}
-		if took := time.Since(start); took > 1900*time.Millisecond {
-			t.Fatalf("finalize took %v: the 1s timeout did not bound the call", took)
-		}
-		// CM answers late, to a gateway that no longer listens.
-		cmWaitFor(t, "CM to sign the late request", 5*time.Second, func() bool { return srv.Counts().Issued == 1 })
-		cmWantCounts(t, srv, 1, 1)
-
-		srv.SetLatency(0)
-		chain, _ := acmezObtain(t, c, acct, "slow.example.com")
-		checkCMChain(t, srv, e.G, chain, "slow.example.com")
-		cmWantCounts(t, srv, 2, 2)
-	})
-
-	// A 503 to the issue POST: CM saw the request and may have acted on
-	// it, so the gateway does not repeat it (cmissuer marks it
-	// ambiguous) and the order fails; a new order is issued once.
-	t.Run("5xxOnIssueFailsWithoutRetry", func(t *testing.T) {
-		srv := cmtest.New(t, cmtest.Options{})
-		e, c, acct, order := cmAuthorized(t, srv, cmIssuer{}, "fivexx.example.com")
-
-		srv.FailNext(1, 503)
-		_, d := cmFinalize(t, e.G, acct, order, "fivexx.example.com")
-		if d.Status != acme.StatusInvalid || d.problemType() != bad+"serverInternal" {
-			t.Fatalf("order is %q with problem %q, want invalid with serverInternal", d.Status, d.problemType())
-		}
-		cmWantCounts(t, srv, 0, 1)
-
-		chain, _ := acmezObtain(t, c, acct, "fivexx.example.com")
-		checkCMChain(t, srv, e.G, chain, "fivexx.example.com")
-		cmWantCounts(t, srv, 1, 2)
-	})
-
-	// 503s while the gateway polls an approved request are retried: the
-	// certificate comes through, issued once.
-	t.Run("5xxWhilePollingIsRetried", func(t *testing.T) {
-		srv := cmApprovalServer(t)
-		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{Procedure: cmApprovalProcedure}, "poll5xx.example.com")
-		resp, d := cmFinalize(t, e.G, acct, order, "poll5xx.example.com")
+		proxy := cmDownProxy(t, srv)
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{URL: "https://" + proxy.Addr() + cmtest.BasePath, Extra: "pending_deadline 2s"}, "late.example.com")
+		resp, d := cmFinalize(t, e.G, acct, order, "late.example.com")
 		cmWantProcessing(t, "finalize", resp, d)
-		ids := srv.PendingIDs()
-		if len(ids) != 1 {
-			t.Fatalf("%d requests pending at CM, want 1", len(ids))
-		}
+
+		d = cmPollOrder(t, e.G, acct, order.Location, 15*time.Second)
+		cmWantInvalid(t, d, "serverInternal")
+		cmWantCounts(t, srv, 0, 0)
+	})
+
+	// 503s while the gateway searches for a lost answer are retried: the
+	// certificate comes through, issued once.
+	t.Run("5xxWhileSearchingIsRetried", func(t *testing.T) {
+		srv := cmtest.New(t, cmtest.Options{})
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{Extra: "timeout 2s"}, "search5xx.example.com")
+		srv.FaultSigned(cmtest.SignedFault{N: 1, AfterWrite: true})
+		resp, d := cmFinalize(t, e.G, acct, order, "search5xx.example.com")
+		cmWantProcessing(t, "finalize", resp, d)
 
 		srv.FailNext(4, 503)
-		if err := srv.Approve(ids[0]); err != nil {
-			t.Fatal(err)
-		}
 		d = cmPollOrder(t, e.G, acct, order.Location, 20*time.Second)
 		if d.Status != acme.StatusValid {
 			t.Fatalf("order is %q (%s), want valid", d.Status, d.problemType())
 		}
-		checkCMChain(t, srv, e.G, cmFetchChain(t, e.G, acct, d.Certificate), "poll5xx.example.com")
+		checkCMChain(t, srv, e.G, cmFetchChain(t, e.G, acct, d.Certificate), "search5xx.example.com")
 		cmWantCounts(t, srv, 1, 1)
 	})
 
@@ -308,13 +259,36 @@ func TestCM_Faults(t *testing.T) {
 
 		srv.RejectCSR(true)
 		_, d := cmFinalize(t, e.G, acct, order, "reject.example.com")
-		if d.Status != acme.StatusInvalid || d.problemType() != bad+"badCSR" {
-			t.Fatalf("order is %q with problem %q, want invalid with badCSR", d.Status, d.problemType())
-		}
+		cmWantInvalid(t, d, "badCSR")
 		if !strings.Contains(d.Error.Detail, "refused by the token procedure") {
 			t.Fatalf("badCSR detail %q does not carry CM's message", d.Error.Detail)
 		}
-		cmWantCounts(t, srv, 0, 1)
+		cmWantCounts(t, srv, 0, 0)
+	})
+
+	// A name the token procedure does not allow reaches the client as
+	// rejectedIdentifier.
+	t.Run("RefusedNameIsRejectedIdentifier", func(t *testing.T) {
+		srv := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{
+			cmtest.DefaultProcedure: {Domains: []string{"allowed.example"}},
+		}})
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{}, "other.example.com")
+		_, d := cmFinalize(t, e.G, acct, order, "other.example.com")
+		cmWantInvalid(t, d, "rejectedIdentifier")
+		cmWantCounts(t, srv, 0, 0)
+	})
+
+	// PGWY asks for a caller signature while the gateway is configured for
+	// server signing: nothing is signed or issued, and the client sees
+	// serverInternal (the configuration is at fault).
+	t.Run("SigningModeMismatchIsServerInternal", func(t *testing.T) {
+		srv := cmtest.New(t, cmtest.Options{})
+		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{Signing: "server"}, "mismatch.example.com")
+		_, d := cmFinalize(t, e.G, acct, order, "mismatch.example.com")
+		cmWantInvalid(t, d, "serverInternal")
+		if c := cmWantCounts(t, srv, 0, 0); c.Challenges != 1 || c.Requests[cmtest.RouteIssue] != 1 {
+			t.Fatalf("%d issue requests for %d data-to-sign answers, want 1 for 1", c.Requests[cmtest.RouteIssue], c.Challenges)
+		}
 	})
 
 	// An officer certificate CM does not trust: the TLS handshake fails,
@@ -326,9 +300,7 @@ func TestCM_Faults(t *testing.T) {
 		e, _, acct, order := cmAuthorized(t, srv, cmIssuer{CertPEM: certPEM, KeyPEM: keyPEM}, "officer.example.com")
 
 		_, d := cmFinalize(t, e.G, acct, order, "officer.example.com")
-		if d.Status != acme.StatusInvalid || d.problemType() != bad+"serverInternal" {
-			t.Fatalf("order is %q with problem %q, want invalid with serverInternal", d.Status, d.problemType())
-		}
+		cmWantInvalid(t, d, "serverInternal")
 		if strings.Contains(d.Error.Detail, "BEGIN") || strings.Contains(d.Error.Detail, "officer.key") {
 			t.Fatalf("problem detail leaks credentials: %q", d.Error.Detail)
 		}
@@ -336,4 +308,16 @@ func TestCM_Faults(t *testing.T) {
 			t.Fatalf("requests reached CM's API: %v", c.Requests)
 		}
 	})
+}
+
+// cmDownProxy is a switch proxy in front of srv, down.
+func cmDownProxy(t *testing.T, srv *cmtest.Server) *cmSwitchProxy {
+	t.Helper()
+	u, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startCMSwitchProxy(t, u.Host)
+	proxy.SetDown(true)
+	return proxy
 }

@@ -91,7 +91,7 @@ type Order struct {
 	// CertificateSerial names the issued certificate once Status is valid.
 	CertificateSerial string `json:"certificate_serial,omitempty"`
 	// IssuerRef is an issuer's handle for a request still pending there
-	// (for example an approval step), so that issuance can resume.
+	// (for example an answer that was lost), so that issuance can resume.
 	IssuerRef string `json:"issuer_ref,omitempty"`
 	// CSR is the DER of the finalize request, kept while processing so that
 	// issuance can resume after a restart.

@@ -1,25 +1,33 @@
-// Package cmtest is a strict, in-process Certificate Manager simulator for
-// testing cmissuer and the gateway: it serves the wire shapes of
-// cmissuer/wire.go over mutual TLS, checks the officer's roles, issues from
-// its own root and intermediate, and fails on demand.
+// Package cmtest is an in-process Certificate Manager simulator for testing
+// cmissuer and the gateway. It serves Protocol Gateway's REST API over
+// mutual TLS, strictly where CM's contract is documented or seen in a
+// working client (the shapes of cmissuer/wire.go marked [D] and [P]) and
+// leniently where it is not: each token procedure at its own endpoint,
+// multipart PKCS#10 issuance, the caller-signing challenge with single-use
+// data to sign and CMS verification against the officer CA, VRO signing,
+// DER or PKCS#7 answers, search, and signed revocation. It issues from its
+// own root and intermediate, and fails on demand.
 package cmtest
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// BasePath is where the simulator serves the API, as Protocol Gateway does.
+// BasePath is where the simulator serves DefaultProcedure, as Protocol
+// Gateway's API is commonly deployed; another procedure is served at
+// /pgwy/<slug>/api (see ProcedureURL).
 const BasePath = "/pgwy/api"
 
 // DefaultProcedure and DefaultRole are what an empty Options gives.
@@ -28,57 +36,91 @@ const (
 	DefaultRole      = "acme-ro"
 )
 
+// Routes, the keys of Counts.Requests: one per route of the API the
+// simulator serves, whichever procedure's endpoint received the request.
+const (
+	RouteIssue  = "POST /certificates/pkcs10"
+	RouteSearch = "GET /certificates"
+	RouteRevoke = "POST /certificates/revoke"
+)
+
 // Options configure a Server.
 type Options struct {
-	// Procedures are the token procedures CM knows. Default: only
-	// DefaultProcedure, without approval.
+	// Procedures are the token procedures CM knows, each served at its own
+	// endpoint. Default: only DefaultProcedure.
 	Procedures map[string]Procedure
 	// RequiredRoRoles are the roles an officer certificate must all hold,
 	// as OU values. Default: DefaultRole.
 	RequiredRoRoles []string
 	// Addr is the listen address. Default 127.0.0.1:0.
 	Addr string
-	// Validity of a certificate whose request has no notAfter. Default 90 days.
+	// Validity of the certificates issued. Default 90 days.
 	Validity time.Duration
 	// ErrorLog receives the HTTP server's errors, such as refused
 	// handshakes. Default: discarded.
 	ErrorLog *log.Logger
 }
 
-// Procedure is one token procedure.
+// Procedure is one token procedure, served by its own PGWY handler.
 type Procedure struct {
-	// Approval holds each request (202) until Server.Approve.
-	Approval bool
+	// VRO makes PGWY sign writes itself (virtual registration officer):
+	// no dataToSign challenge, the first request is carried out.
+	VRO bool
 	// Domains, when set, are the DNS names (and their subdomains) the
 	// procedure may issue for; others are refused with 403.
 	Domains []string
+	// PKCS7 answers an issue request with PKCS#7 (the leaf and the
+	// intermediate) even when the caller accepts application/pkix-cert.
+	PKCS7 bool
 }
 
 // Counts is what the simulator was asked and did.
 type Counts struct {
-	Issued, Pending, Revoked int
-	// Requests counts requests by route, e.g. "POST /certificates",
-	// including those that failed on demand.
+	Issued, Revoked int
+	// Challenges counts the dataToSign answers.
+	Challenges int
+	// SignedWrites counts the writes accepted as signed: with caller
+	// signing those carrying a valid signature, with VRO those PGWY signs
+	// itself. SignedIssues counts those of them that were issue requests.
+	SignedWrites, SignedIssues int
+	// Requests counts requests by route (RouteIssue, ...), including
+	// those that failed on demand.
 	Requests map[string]int
+	// IssuedBy counts certificates by token procedure.
+	IssuedBy map[string]int
+}
+
+// SignedFault fails the next N writes that CM would carry out: the signed
+// resend in caller signing, the first request with VRO. Status 0 drops the
+// connection without an answer, else the answer has Status. AfterWrite
+// carries the write out first (the certificate is issued, the revocation
+// recorded), so that only the answer is lost.
+type SignedFault struct {
+	N          int
+	Status     int
+	AfterWrite bool
 }
 
 // Server is a running simulator. Its methods are safe for concurrent use.
 type Server struct {
-	opts  Options
-	hs    *http.Server
-	url   string
-	done  chan struct{}
-	tlsCA *ca // signs CM's server certificate
-	offCA *ca // signs officer certificates
-	other *ca // an unrelated CA, for wrong officers
-	root  *ca // the issuing hierarchy
-	inter *ca
+	opts   Options
+	hs     *http.Server
+	origin string            // https://host:port
+	paths  map[string]string // procedure → base path
+	done   chan struct{}
+	tlsCA  *ca // signs CM's server certificate
+	offCA  *ca // signs officer certificates
+	other  *ca // an unrelated CA, for wrong officers
+	root   *ca // the issuing hierarchy
+	inter  *ca
 
-	mu      sync.Mutex
-	records map[string]*record // by id
-	serials map[string]string  // serial hex → id
-	counts  Counts
-	faults  faults
+	mu         sync.Mutex
+	certs      []*issued            // in issue order
+	bySerial   map[string]*issued   // SerialHex → certificate
+	challenges map[string]challenge // dataToSign → what it was asked for
+	signatures [][]byte
+	counts     Counts
+	faults     faults
 }
 
 type faults struct {
@@ -86,6 +128,7 @@ type faults struct {
 	drops             int
 	latency           time.Duration
 	rejectCSR         bool
+	signed            SignedFault
 }
 
 // Start starts a simulator; Close stops it.
@@ -105,8 +148,17 @@ func Start(opts Options) (*Server, error) {
 	if opts.ErrorLog == nil {
 		opts.ErrorLog = log.New(io.Discard, "", 0)
 	}
-	s := &Server{opts: opts, records: map[string]*record{}, serials: map[string]string{},
-		counts: Counts{Requests: map[string]int{}}, done: make(chan struct{})}
+	s := &Server{opts: opts, paths: map[string]string{}, bySerial: map[string]*issued{},
+		challenges: map[string]challenge{}, done: make(chan struct{}),
+		counts: Counts{Requests: map[string]int{}, IssuedBy: map[string]int{}}}
+	taken := map[string]string{}
+	for name := range opts.Procedures {
+		p := procedurePath(name)
+		if other, ok := taken[p]; ok {
+			return nil, fmt.Errorf("cmtest: procedures %q and %q share the endpoint %s", name, other, p)
+		}
+		taken[p], s.paths[name] = name, p
+	}
 	if err := s.makeCAs(); err != nil {
 		return nil, err
 	}
@@ -131,13 +183,26 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.url = "https://" + ln.Addr().String() + BasePath
+	s.origin = "https://" + ln.Addr().String()
 	s.hs = &http.Server{Handler: s.routes(), ErrorLog: opts.ErrorLog, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(s.done)
 		_ = s.hs.Serve(tls.NewListener(ln, tc))
 	}()
 	return s, nil
+}
+
+// procedurePath is the base path of a procedure's endpoint: BasePath for
+// DefaultProcedure, else /pgwy/<name in lower case, words joined by
+// hyphens>/api.
+func procedurePath(name string) string {
+	if name == DefaultProcedure {
+		return BasePath
+	}
+	slug := strings.Join(strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	}), "-")
+	return "/pgwy/" + slug + "/api"
 }
 
 // New starts a simulator that t's cleanup stops.
@@ -173,11 +238,24 @@ func (s *Server) makeCAs() error {
 	return err
 }
 
-// URL is the API base, e.g. https://127.0.0.1:43121/pgwy/api.
-func (s *Server) URL() string { return s.url }
+// URL is DefaultProcedure's endpoint, e.g. https://127.0.0.1:43121/pgwy/api.
+func (s *Server) URL() string { return s.origin + BasePath }
+
+// ProcedureURL is the endpoint of the named procedure, "" when the
+// simulator does not know it.
+func (s *Server) ProcedureURL(name string) string {
+	p, ok := s.paths[name]
+	if !ok {
+		return ""
+	}
+	return s.origin + p
+}
 
 // RootsPEM is the root that CM's TLS server certificate chains to.
 func (s *Server) RootsPEM() []byte { return certPEMOf(s.tlsCA.cert) }
+
+// OfficerCAPEM is the CA of officer certificates, for TLS and signatures.
+func (s *Server) OfficerCAPEM() []byte { return certPEMOf(s.offCA.cert) }
 
 // CAChainPEM is the issuing intermediate then root.
 func (s *Server) CAChainPEM() []byte { return certPEMOf(s.inter.cert, s.root.cert) }
@@ -205,7 +283,8 @@ func (s *Server) Officer(t testing.TB, roles ...string) (certPEM, keyPEM []byte)
 }
 
 // WrongOfficer mints credentials with the required roles from a CA the
-// simulator does not trust: its TLS handshake fails.
+// simulator does not trust: its TLS handshake fails, and its signatures do
+// not verify.
 func (s *Server) WrongOfficer(t testing.TB) (certPEM, keyPEM []byte) {
 	t.Helper()
 	certPEM, keyPEM, err := s.other.officer(s.opts.RequiredRoRoles)
@@ -244,43 +323,27 @@ func (s *Server) RejectCSR(reject bool) {
 	s.faults.rejectCSR = reject
 }
 
+// FaultSigned fails the next f.N writes that CM would carry out.
+func (s *Server) FaultSigned(f SignedFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.signed = f
+}
+
 // Counts returns a copy of the counters.
 func (s *Server) Counts() Counts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.counts
-	c.Requests = make(map[string]int, len(s.counts.Requests))
-	for k, v := range s.counts.Requests {
-		c.Requests[k] = v
-	}
+	c.Requests, c.IssuedBy = maps.Clone(s.counts.Requests), maps.Clone(s.counts.IssuedBy)
 	return c
 }
 
-// Approve issues the pending request id.
-func (s *Server) Approve(id string) error {
+// Signatures are the DER CMS signatures accepted, in order.
+func (s *Server) Signatures() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, ok := s.records[id]
-	switch {
-	case !ok:
-		return fmt.Errorf("cmtest: no request %q", id)
-	case rec.cert != nil:
-		return errors.New("cmtest: request already issued")
-	}
-	return s.issueLocked(id, rec)
-}
-
-// PendingIDs lists the requests waiting for approval, in no order.
-func (s *Server) PendingIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []string
-	for id, rec := range s.records {
-		if rec.cert == nil {
-			ids = append(ids, id)
-		}
-	}
-	return ids
+	return slices.Clone(s.signatures)
 }
 
 // Revocation reports whether the certificate with serial (hex) is revoked
@@ -288,11 +351,11 @@ func (s *Server) PendingIDs() []string {
 func (s *Server) Revocation(serialHex string) (reason int, revoked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, ok := s.records[s.serials[normSerial(serialHex)]]
-	if !ok || !rec.revoked {
+	c, ok := s.bySerial[normSerial(serialHex)]
+	if !ok || !c.revoked {
 		return 0, false
 	}
-	return rec.reason, true
+	return c.reason, true
 }
 
 // uniq sorts xs and drops repeats and empty strings.

@@ -1,39 +1,46 @@
 // Command cmsim runs the cmtest Certificate Manager simulator on its own,
 // for trying the gateway by hand:
 //
-//	go run ./cmissuer/cmtest/cmd/cmsim -approval
+//	go run ./cmissuer/cmtest/cmd/cmsim            # caller signing, 127.0.0.1:9443
+//	go run ./cmissuer/cmtest/cmd/cmsim -vro       # PGWY signs (server signing)
 //
-// It writes officer credentials and CM's roots to a temporary directory and
-// prints the Caddyfile block that points at it.
+// It writes officer credentials, CM's TLS roots and its issuing chain to a
+// temporary directory, prints the `issuer cm` block that points at them,
+// and removes the directory when it stops (Ctrl-C).
 package main
 
 import (
-	"bufio"
+	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8443", "listen address")
+	addr := flag.String("addr", "127.0.0.1:9443", "listen address")
 	procedure := flag.String("procedure", cmtest.DefaultProcedure, "token procedure name")
-	approval := flag.Bool("approval", false, "hold each request until approved: press Enter to approve all pending requests")
+	vro := flag.Bool("vro", false, "PGWY signs writes itself (virtual registration officer): use `signing server`")
 	flag.Parse()
-	if err := run(*addr, *procedure, *approval); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *addr, *procedure, *vro); err != nil {
 		log.Fatalf("cmsim: %v", err)
 	}
 }
 
-func run(addr, procedure string, approval bool) error {
+// run serves until ctx is done, having printed the block to out.
+func run(ctx context.Context, out io.Writer, addr, procedure string, vro bool) error {
 	srv, err := cmtest.Start(cmtest.Options{
 		Addr:       addr,
-		Procedures: map[string]cmtest.Procedure{procedure: {Approval: approval}},
+		Procedures: map[string]cmtest.Procedure{procedure: {VRO: vro}},
 		ErrorLog:   log.New(os.Stderr, "cmsim: ", log.LstdFlags),
 	})
 	if err != nil {
@@ -44,57 +51,68 @@ func run(addr, procedure string, approval bool) error {
 	if err != nil {
 		return err
 	}
-	certPEM, keyPEM, err := srv.MintOfficer()
+	defer os.RemoveAll(dir)
+	f, err := writeFiles(srv, dir)
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
-		{"officer.crt", certPEM, 0o644},
-		{"officer.key", keyPEM, 0o600},
-		{"cm-roots.pem", srv.RootsPEM(), 0o644},
-		{"cm-ca-chain.pem", srv.CAChainPEM(), 0o644},
-	}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
-			return err
-		}
-	}
-	p := func(name string) string { return filepath.Join(dir, name) }
-	fmt.Printf("CM simulator at %s\nofficer certificate %s\nofficer key         %s\nCM TLS roots        %s\nissuing CA chain    %s\n\n",
-		srv.URL(), p("officer.crt"), p("officer.key"), p("cm-roots.pem"), p("cm-ca-chain.pem"))
-	fmt.Printf(`issuer cm {
-    url                 %s
-    procedure           %q
-    client_certificate  %s %s
-    trusted_roots       %s
-    timeout             30s
-    pending_deadline    24h
-}
-`, srv.URL(), procedure, p("officer.crt"), p("officer.key"), p("cm-roots.pem"))
-	if approval {
-		fmt.Println("\npress Enter to approve all pending requests")
-		go approveOnEnter(srv)
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
+	f.procedure, f.url, f.vro = procedure, srv.ProcedureURL(procedure), vro
+	fmt.Fprintf(out, "CM simulator: token procedure %q at %s\nfiles in %s (removed when cmsim stops)\n\n", procedure, f.url, dir)
+	writeBlock(out, f)
+	<-ctx.Done()
 	return nil
 }
 
-// approveOnEnter approves every pending request each time a line is read.
-func approveOnEnter(srv *cmtest.Server) {
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		for _, id := range srv.PendingIDs() {
-			if err := srv.Approve(id); err != nil {
-				log.Printf("cmsim: approve %s: %v", id, err)
-				continue
-			}
-			log.Printf("cmsim: approved %s", id)
+// files is what the printed block points at.
+type files struct {
+	procedure, url          string
+	vro                     bool
+	officerCert, officerKey string
+	roots, chain            string
+}
+
+// writeFiles writes the officer's credentials, CM's TLS roots and its
+// issuing chain into dir.
+func writeFiles(srv *cmtest.Server, dir string) (files, error) {
+	certPEM, keyPEM, err := srv.MintOfficer()
+	if err != nil {
+		return files{}, err
+	}
+	f := files{officerCert: filepath.Join(dir, "officer.crt"), officerKey: filepath.Join(dir, "officer.key"),
+		roots: filepath.Join(dir, "cm-roots.pem"), chain: filepath.Join(dir, "cm-ca-chain.pem")}
+	for _, w := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{
+		{f.officerCert, certPEM, 0o644},
+		{f.officerKey, keyPEM, 0o600},
+		{f.roots, srv.RootsPEM(), 0o644},
+		{f.chain, srv.CAChainPEM(), 0o644},
+	} {
+		if err := os.WriteFile(w.path, w.data, w.mode); err != nil {
+			return files{}, err
 		}
 	}
+	return f, nil
+}
+
+// writeBlock writes the `issuer cm` block for f, indented with tabs as
+// `caddy fmt` leaves it, to go inside acme_gateway.
+func writeBlock(w io.Writer, f files) {
+	signing := "caller"
+	if f.vro {
+		signing = "server"
+	}
+	fmt.Fprintf(w, "issuer cm {\n")
+	for _, line := range [][2]string{
+		{"procedure", strconv.Quote(f.procedure) + " " + f.url},
+		{"client_certificate", f.officerCert + " " + f.officerKey},
+		{"signing", signing},
+		{"chain", f.chain},
+		{"trusted_roots", f.roots},
+	} {
+		fmt.Fprintf(w, "\t%-19s %s\n", line[0], line[1])
+	}
+	fmt.Fprintf(w, "}\n")
 }
