@@ -3,6 +3,7 @@
 # if they are missing:
 #   certbot  integration/certbot_test.go
 #   curl     the dns-01 hook of that test (it falls back to python3)
+#   openssl  the independent check of the CM client's CMS signatures
 #   postgres the throwaway clusters of storage/postgres/pgtest (initdb and
 #            pg_ctl from `pg_config --bindir`)
 # Idempotent: apt-get runs only when something must be installed.
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 # "command:package" pairs.
-needs=(certbot:certbot curl:curl pg_config:postgresql)
+needs=(certbot:certbot curl:curl pg_config:postgresql openssl:openssl)
 
 fail() {
 	if [[ "${CI:-}" == "true" ]]; then
