@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -181,7 +182,7 @@ type gatewayInfo struct {
 func (q *adminRequest) gatewayInfo() error {
 	info := gatewayInfo{Name: q.h.Name, PathPrefix: q.h.PathPrefix, BaseURL: q.h.BaseURL}
 	if q.h.BaseURL != "" {
-		info.Directory = q.h.BaseURL + pathDirectory
+		info.Directory = q.h.BaseURL + gateway.PathDirectory
 	}
 	return writeJSON(q.w, http.StatusOK, info)
 }
@@ -321,7 +322,7 @@ func cleanActor(s string) string {
 // can be completed from the log.
 func (q *adminRequest) audit(ctx context.Context, action, target string, detail any) {
 	e := &storage.AuditEntry{
-		ID:     newID(),
+		ID:     gateway.NewID(),
 		Time:   q.h.now().UTC(),
 		Actor:  actor(q.r),
 		Action: action,
@@ -341,7 +342,7 @@ func (q *adminRequest) audit(ctx context.Context, action, target string, detail 
 		zap.String("target", target),
 		zap.ByteString("detail", e.Detail),
 	}
-	if err := q.h.store.AppendAudit(detach(ctx), e); err != nil {
+	if err := q.h.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		q.h.logger.Error("writing audit entry failed; the change was made", append(fields, zap.Error(err))...)
 		return
 	}

@@ -1,6 +1,7 @@
 package caddyacmegw
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -13,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -75,7 +77,7 @@ func (q *adminRequest) getAccount(id string) error {
 // deactivateAccount ends an account as RFC 8555 §7.3.6 does for its holder:
 // the gateway refuses every later request signed with its key.
 func (q *adminRequest) deactivateAccount(id string) error {
-	ctx := detach(q.r.Context())
+	ctx := context.WithoutCancel(q.r.Context())
 	var a *storage.Account
 	var from string
 	errAlready := errors.New("already deactivated")
@@ -202,10 +204,10 @@ func (q *adminRequest) revokeCertificate(serial string) error {
 	if body.Reason != nil {
 		reason = *body.Reason
 	}
-	if !revocationReasons[reason] {
+	if !gateway.RevocationReasonAllowed(reason) {
 		return apiError(http.StatusBadRequest, "reason %d not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)", reason)
 	}
-	ctx := detach(q.r.Context())
+	ctx := context.WithoutCancel(q.r.Context())
 	c, err := q.h.store.GetCertificate(ctx, serial)
 	if err != nil {
 		return storeError(err, "certificate "+serial)

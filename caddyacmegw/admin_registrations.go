@@ -1,6 +1,7 @@
 package caddyacmegw
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -113,7 +115,7 @@ func (q *adminRequest) createRegistration() error {
 	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
 	reg.HMACKey = key
 
-	ctx := detach(q.r.Context())
+	ctx := context.WithoutCancel(q.r.Context())
 	if err := q.h.store.CreateRegistration(ctx, reg); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return apiError(http.StatusConflict, "a registration with key id %q exists", reg.KeyID)
@@ -260,7 +262,7 @@ func (q *adminRequest) checkProcedure(name string) error {
 	if !ok {
 		return apiError(http.StatusBadRequest, "procedure %q: this gateway's issuer has no procedures to choose from", name)
 	}
-	if known := pi.procedureNames(); !slices.Contains(known, name) {
+	if known := pi.ProcedureNames(); !slices.Contains(known, name) {
 		return apiError(http.StatusBadRequest, "procedure %q is not one of the issuer's: %s", name, strings.Join(known, ", "))
 	}
 	return nil
@@ -305,7 +307,7 @@ func (q *adminRequest) patchRegistration(kid string) error {
 	if err != nil {
 		return err
 	}
-	ctx := detach(q.r.Context())
+	ctx := context.WithoutCancel(q.r.Context())
 	var reg *storage.Registration
 	var changes map[string]any
 	err = retryConflict(func() error {
@@ -330,7 +332,7 @@ func (q *adminRequest) patchRegistration(kid string) error {
 }
 
 func (q *adminRequest) deleteRegistration(kid string) error {
-	ctx := detach(q.r.Context())
+	ctx := context.WithoutCancel(q.r.Context())
 	reg, err := q.h.store.GetRegistration(ctx, kid)
 	if err != nil {
 		return storeError(err, "registration "+kid)
@@ -360,7 +362,7 @@ func checkKeyID(kid string) error {
 // it can be passed on a command line as an argument of its own.
 func newKeyID() string {
 	for {
-		if id := newID(); id[0] != '-' {
+		if id := gateway.NewID(); id[0] != '-' {
 			return id
 		}
 	}
@@ -381,7 +383,7 @@ func normalizeAllowedDomains(in []string) ([]string, error) {
 	}
 	var out []string
 	for _, d := range in {
-		n, err := normalizeDomainEntry(d)
+		n, err := gateway.NormalizeDomainEntry(d)
 		if err != nil {
 			return nil, apiError(http.StatusBadRequest, "allowed_domains: %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -20,8 +21,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/go-jose/go-jose/v4"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -29,7 +30,7 @@ import (
 // admin API served by httptest the way Caddy's admin endpoint serves it.
 type adminEnv struct {
 	t    *testing.T
-	g    *gateway
+	g    *testGateway
 	srv  *httptest.Server
 	addr string // host:port of the admin server, for the CLI
 	base string // URL of /acme-gateway/<name>/
@@ -39,8 +40,7 @@ var adminSeq atomic.Int64
 
 func newAdminEnv(t *testing.T) *adminEnv {
 	t.Helper()
-	g := newGateway(t)
-	g.h.Name = fmt.Sprintf("admin-test-%d", adminSeq.Add(1))
+	g := newTestGateway(t, fmt.Sprintf("admin-test-%d", adminSeq.Add(1)))
 	gateways.add(g.h)
 	t.Cleanup(func() { gateways.remove(g.h) })
 	srv := httptest.NewServer(adminTestHandler(&adminAPI{}))
@@ -151,11 +151,11 @@ func (e *adminEnv) createRegistration(body map[string]any) registrationView {
 // proceduresIssuer is the test CA with named procedures, as the cm
 // issuer has.
 type proceduresIssuer struct {
-	*testIssuer
+	*testCA
 	names []string
 }
 
-func (p proceduresIssuer) procedureNames() []string { return p.names }
+func (p proceduresIssuer) ProcedureNames() []string { return p.names }
 
 // A registration may name only a procedure that the gateway's issuer has,
 // on create and on edit; an issuer without procedures takes none.
@@ -409,15 +409,13 @@ func TestAdmin_AccountsCertificatesAndRevocation(t *testing.T) {
 	reg := e.createRegistration(map[string]any{"allowed_domains": []string{"example.com"}})
 	mac, _ := base64.RawURLEncoding.DecodeString(reg.HMACKey)
 
-	c := g.newClient()
-	if r := c.newAccountWith(c.binding(reg.KeyID, mac, jose.HS256, g.base+pathNewAccount)); r.status != http.StatusCreated {
-		t.Fatalf("newAccount with the officer's key: %d %s", r.status, r.body)
+	acct, accountID, err := g.newAccount(reg.KeyID, mac)
+	if err != nil {
+		t.Fatalf("newAccount with the officer's key: %v", err)
 	}
-	accountID := strings.TrimPrefix(c.kid, g.base+pathAccount)
-	other := g.newClient()
-	other.register()
-	_, leaf, _ := c.issue("www.example.com")
-	serial := parseDER(t, leaf).SerialNumber.Text(16)
+	g.mustAccount("", nil)
+	leaf := g.issue(acct, "www.example.com")
+	serial := leaf.SerialNumber.Text(16)
 
 	var accts struct {
 		Accounts []accountView `json:"accounts"`
@@ -431,10 +429,10 @@ func TestAdmin_AccountsCertificatesAndRevocation(t *testing.T) {
 	if len(accts.Accounts) != 2 {
 		t.Fatalf("all accounts: %+v", accts)
 	}
-	var acct accountView
-	e.must(http.StatusOK, http.MethodGet, "accounts/"+accountID, nil, &acct)
-	if acct.RegistrationID != reg.KeyID || len(acct.Contact) != 1 {
-		t.Fatalf("account %+v", acct)
+	var view accountView
+	e.must(http.StatusOK, http.MethodGet, "accounts/"+accountID, nil, &view)
+	if view.RegistrationID != reg.KeyID || len(view.Contact) != 1 {
+		t.Fatalf("account %+v", view)
 	}
 
 	var certs struct {
@@ -453,14 +451,14 @@ func TestAdmin_AccountsCertificatesAndRevocation(t *testing.T) {
 	}
 	var cert certificateView
 	e.must(http.StatusOK, http.MethodGet, "certificates/"+serial, nil, &cert)
-	if !bytes.Equal(firstPEM(t, []byte(cert.ChainPEM)), leaf) || cert.RevokedAt != nil {
+	if block, _ := pem.Decode([]byte(cert.ChainPEM)); block == nil || !bytes.Equal(block.Bytes, leaf.Raw) || cert.RevokedAt != nil {
 		t.Fatalf("certificate %+v", cert)
 	}
 
 	// Revocation goes through the issuer and is recorded after it.
 	e.must(http.StatusOK, http.MethodPost, "certificates/"+serial+"/revoke", map[string]any{"reason": 1}, &cert, officerHeader, "carol")
-	if reason, ok := g.issuer.revoked[serial]; !ok || reason != 1 {
-		t.Fatalf("issuer revocations %v", g.issuer.revoked)
+	if reason, ok := g.issuer.revocation(serial); !ok || reason != 1 {
+		t.Fatalf("issuer revocation %d, %v; want 1", reason, ok)
 	}
 	stored, _ := g.store.GetCertificate(context.Background(), serial)
 	if stored.Status != storage.StatusRevoked || stored.RevocationReason != 1 || stored.RevokedAt.IsZero() {
@@ -471,13 +469,13 @@ func TestAdmin_AccountsCertificatesAndRevocation(t *testing.T) {
 	}
 	e.must(http.StatusConflict, http.MethodPost, "certificates/"+serial+"/revoke", map[string]any{"reason": 1}, nil)
 
-	e.must(http.StatusOK, http.MethodPost, "accounts/"+accountID+"/deactivate", nil, &acct)
-	if acct.Status != storage.StatusDeactivated {
-		t.Fatalf("deactivate answered %+v", acct)
+	e.must(http.StatusOK, http.MethodPost, "accounts/"+accountID+"/deactivate", nil, &view)
+	if view.Status != storage.StatusDeactivated {
+		t.Fatalf("deactivate answered %+v", view)
 	}
 	e.must(http.StatusConflict, http.MethodPost, "accounts/"+accountID+"/deactivate", nil, nil)
-	if r := c.post(g.base+pathNewOrder, map[string]any{"identifiers": []identifier{{Type: "dns", Value: "x.example.com"}}}); r.status < 400 {
-		t.Fatalf("a deactivated account ordered: %d %s", r.status, r.body)
+	if _, err := g.obtain(acct, "x.example.com"); err == nil {
+		t.Fatal("a deactivated account ordered")
 	}
 
 	var trail []string
@@ -497,7 +495,7 @@ func TestAdmin_AccountsCertificatesAndRevocation(t *testing.T) {
 }
 
 // refusingIssuer is an issuer whose CA refuses revocations.
-type refusingIssuer struct{ Issuer }
+type refusingIssuer struct{ gateway.Issuer }
 
 func (refusingIssuer) Revoke(context.Context, *x509.Certificate, int) error {
 	return errors.New("CA is down")
@@ -505,10 +503,8 @@ func (refusingIssuer) Revoke(context.Context, *x509.Certificate, int) error {
 
 func TestAdmin_RevokeRecordsNothingWhenIssuerFails(t *testing.T) {
 	e := newAdminEnv(t)
-	c := e.g.newClient()
-	c.register()
-	_, leaf, _ := c.issue("down.example.com")
-	serial := parseDER(t, leaf).SerialNumber.Text(16)
+	acct, _ := e.g.mustAccount("", nil)
+	serial := e.g.issue(acct, "down.example.com").SerialNumber.Text(16)
 	e.g.h.issuer = refusingIssuer{e.g.issuer}
 
 	status, raw := e.do(http.MethodPost, "certificates/"+serial+"/revoke", map[string]any{"reason": 4})

@@ -3,6 +3,8 @@ package caddyacmegw
 import (
 	"strings"
 	"testing"
+
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
 func TestCaddyfile_AdaptValidationSubdirectives(t *testing.T) {
@@ -100,5 +102,23 @@ func TestHandler_DefaultsForValidationSettings(t *testing.T) {
 	}
 	if len(h.DenyValidationTo) == 0 {
 		t.Fatal("deny_validation_to has no default")
+	}
+}
+
+func TestValidate_RefusesChallengeTypeListedTwice(t *testing.T) {
+	for _, challenges := range [][]string{
+		{gateway.ChallengeHTTP01, gateway.ChallengeHTTP01},
+		{gateway.ChallengeDNS01, gateway.ChallengeHTTP01, gateway.ChallengeDNS01},
+	} {
+		h := &Handler{Challenges: challenges}
+		h.setDefaults()
+		if err := h.Validate(); err == nil {
+			t.Errorf("challenges %v accepted", challenges)
+		}
+	}
+	h := &Handler{Challenges: []string{gateway.ChallengeDNS01, gateway.ChallengeHTTP01}}
+	h.setDefaults()
+	if err := h.Validate(); err != nil {
+		t.Errorf("distinct challenges refused: %v", err)
 	}
 }

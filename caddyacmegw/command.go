@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
 func init() {
@@ -70,7 +72,7 @@ func setupCommand(cmd *cobra.Command) {
 	register.Flags().String("expires", "", "When the registration stops working: a duration (720h, 30d) or an RFC 3339 time")
 	register.Flags().String("description", "", "What the registration is for")
 	register.Flags().String("key-id", "", "Key id to use (default: random)")
-	register.Flags().String("procedure", "", "Issuer procedure for this account's certificates")
+	register.Flags().String("procedure", "", "gateway.Issuer procedure for this account's certificates")
 	register.Flags().String("directory", "", "The gateway's ACME directory URL, for the certbot line (default: from the gateway's base_url)")
 	_ = register.MarkFlagRequired("domains")
 
@@ -251,7 +253,7 @@ func cmdRegister(c *cli) error {
 		directory, known = info.Directory, info.Directory != ""
 	}
 	if directory == "" {
-		directory = "https://<acme-host>" + info.PathPrefix + pathDirectory
+		directory = "https://<acme-host>" + info.PathPrefix + gateway.PathDirectory
 	}
 
 	body := map[string]any{"allowed_domains": domains}

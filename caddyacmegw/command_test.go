@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -91,13 +90,8 @@ func TestCommand_ListsDisableAndRevoke(t *testing.T) {
 	g := e.g
 	e.mustCLI("register", "--domains", "example.com", "--key-id", "kid-cli", "--description", "two\nlines")
 	mac := g.registration("kid-cli").HMACKey
-	c := g.newClient()
-	if r := c.newAccountWith(c.binding("kid-cli", mac, jose.HS256, g.base+pathNewAccount)); r.status != 201 {
-		t.Fatalf("newAccount: %d %s", r.status, r.body)
-	}
-	accountID := strings.TrimPrefix(c.kid, g.base+pathAccount)
-	_, leaf, _ := c.issue("www.example.com")
-	serial := parseDER(t, leaf).SerialNumber.Text(16)
+	acct, accountID := g.mustAccount("kid-cli", mac)
+	serial := g.issue(acct, "www.example.com").SerialNumber.Text(16)
 
 	tests := []struct {
 		name string

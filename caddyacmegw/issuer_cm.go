@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddyacmegw/caddyacmegw/cmissuer"
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
 func init() {
@@ -156,16 +157,16 @@ func (ci *CMIssuer) Cleanup() error {
 // token procedure sets it, so an order may not ask for one.
 func (ci *CMIssuer) MaxLifetime() time.Duration { return 0 }
 
-// procedureNames implements procedureIssuer.
-func (ci *CMIssuer) procedureNames() []string { return ci.client.Procedures() }
+// ProcedureNames implements procedureIssuer.
+func (ci *CMIssuer) ProcedureNames() []string { return ci.client.Procedures() }
 
-// refusesEmail implements emailRefuser.
-func (ci *CMIssuer) refusesEmail() string {
+// RefusesEmail implements emailRefuser.
+func (ci *CMIssuer) RefusesEmail() string {
 	return "Certificate Manager's REST API takes only the client's CSR: it has no field for an e-mail address to add"
 }
 
-// pendingDeadline implements pendingDeadliner.
-func (ci *CMIssuer) pendingDeadline() time.Duration { return time.Duration(ci.PendingDeadline) }
+// MaxPending implements gateway.PendingDeadliner.
+func (ci *CMIssuer) MaxPending() time.Duration { return time.Duration(ci.PendingDeadline) }
 
 // lostAnswerSearch is how long after an issue request whose answer was
 // lost CM is searched for its certificate before the order fails: CM may
@@ -177,12 +178,12 @@ func (ci *CMIssuer) lostAnswerSearch() time.Duration { return 3 * time.Duration(
 // from the stored CSR. When the request that CM carries out may have
 // reached it and its answer was lost, it is never sent again: the order
 // waits while Resume searches CM for the certificate.
-func (ci *CMIssuer) Issue(ctx context.Context, req *IssueRequest) ([]*x509.Certificate, error) {
+func (ci *CMIssuer) Issue(ctx context.Context, req *gateway.IssueRequest) ([]*x509.Certificate, error) {
 	sent := time.Now()
 	res, err := ci.client.Issue(ctx, req.CSR.Raw, req.Procedure)
 	var ce *cmissuer.Error
 	if errors.As(err, &ce) && ce.Ambiguous {
-		return nil, &PendingError{Ref: lostAnswerRef + sent.UTC().Format(time.RFC3339Nano), RetryAfter: cmRetryAfter}
+		return nil, &gateway.PendingError{Ref: lostAnswerRef + sent.UTC().Format(time.RFC3339Nano), RetryAfter: cmRetryAfter}
 	}
 	if err != nil {
 		return nil, cmIssueError(err)
@@ -195,7 +196,7 @@ func (ci *CMIssuer) Issue(ctx context.Context, req *IssueRequest) ([]*x509.Certi
 // may have sent (no ref; since is when the order was stored processing).
 // What it finds is delivered; when nothing is found once the search window
 // has passed, the order fails.
-func (ci *CMIssuer) Resume(ctx context.Context, req *IssueRequest, ref string, since time.Time) ([]*x509.Certificate, error) {
+func (ci *CMIssuer) Resume(ctx context.Context, req *gateway.IssueRequest, ref string, since time.Time) ([]*x509.Certificate, error) {
 	if ref == "" {
 		// From now on this order is looked for like a lost answer sent
 		// at since, a window long past: the first search decides.
@@ -210,10 +211,10 @@ func (ci *CMIssuer) Resume(ctx context.Context, req *IssueRequest, ref string, s
 	case err == nil:
 		return res.Chain, nil
 	case cmissuer.Classify(err) == cmissuer.KindNotFound && !time.Now().Before(sent.Add(ci.lostAnswerSearch())):
-		return nil, &IssueError{Kind: "serverInternal",
+		return nil, &gateway.IssueError{Kind: "serverInternal",
 			Detail: "the CA's answer to the issue request was lost, and the CA holds no certificate for it; place a new order"}
 	case cmissuer.Classify(err) == cmissuer.KindNotFound, !cmissuer.IsFinal(err):
-		return nil, &PendingError{Ref: ref, RetryAfter: cmRetryAfter}
+		return nil, &gateway.PendingError{Ref: ref, RetryAfter: cmRetryAfter}
 	}
 	return nil, err
 }
@@ -237,11 +238,11 @@ func (ci *CMIssuer) Revoke(ctx context.Context, cert *x509.Certificate, reason i
 func cmIssueError(err error) error {
 	switch cmissuer.Classify(err) {
 	case cmissuer.KindCSR:
-		return &IssueError{Kind: "badCSR", Detail: "the CA refused the CSR" + cmMessage(err)}
+		return &gateway.IssueError{Kind: "badCSR", Detail: "the CA refused the CSR" + cmMessage(err)}
 	case cmissuer.KindName:
-		return &IssueError{Kind: "rejectedIdentifier", Detail: "the CA refused a name" + cmMessage(err)}
+		return &gateway.IssueError{Kind: "rejectedIdentifier", Detail: "the CA refused a name" + cmMessage(err)}
 	case cmissuer.KindTransient:
-		return &PendingError{RetryAfter: cmRetryAfter}
+		return &gateway.PendingError{RetryAfter: cmRetryAfter}
 	}
 	return err // config and other refusals: logged, the client sees serverInternal
 }
@@ -327,8 +328,8 @@ var (
 	_ caddy.Provisioner     = (*CMIssuer)(nil)
 	_ caddy.Validator       = (*CMIssuer)(nil)
 	_ caddy.CleanerUpper    = (*CMIssuer)(nil)
-	_ Issuer                = (*CMIssuer)(nil)
-	_ Resumer               = (*CMIssuer)(nil)
+	_ gateway.Issuer        = (*CMIssuer)(nil)
+	_ gateway.Resumer       = (*CMIssuer)(nil)
 	_ procedureIssuer       = (*CMIssuer)(nil)
 	_ emailRefuser          = (*CMIssuer)(nil)
 	_ caddyfile.Unmarshaler = (*CMIssuer)(nil)

@@ -1,7 +1,6 @@
 package caddyacmegw
 
 import (
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -64,28 +63,5 @@ func TestCMIssuer_UnmarshalCaddyfileRefusals(t *testing.T) {
 				t.Fatalf("error %v, want one saying %q", err, tt.want)
 			}
 		})
-	}
-}
-
-// fixedValidityIssuer is the test CA as an issuer whose CA sets the
-// validity (MaxLifetime 0), as CM's token procedures do.
-type fixedValidityIssuer struct{ *testIssuer }
-
-func (fixedValidityIssuer) MaxLifetime() time.Duration { return 0 }
-
-// With an issuer that sets the validity itself, an order that asks for one
-// is refused rather than silently given another.
-func TestNewOrder_RequestedValidityRefusedWhenTheCASetsIt(t *testing.T) {
-	g := newGateway(t)
-	g.h.issuer = fixedValidityIssuer{g.issuer}
-	c := g.newClient()
-	c.register()
-	ids := []identifier{{Type: "dns", Value: "v.example.com"}}
-	r := c.post(g.base+pathNewOrder, map[string]any{"identifiers": ids, "notAfter": time.Now().Add(time.Hour).Format(time.RFC3339)})
-	if r.status != http.StatusBadRequest || r.problemType() != problemNS+"malformed" {
-		t.Fatalf("order asking for a validity: %d %s, want malformed", r.status, r.body)
-	}
-	if r = c.post(g.base+pathNewOrder, map[string]any{"identifiers": ids}); r.status != http.StatusCreated {
-		t.Fatalf("order without a validity: %d %s", r.status, r.body)
 	}
 }

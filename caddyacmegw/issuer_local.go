@@ -2,21 +2,15 @@ package caddyacmegw
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
-	"net"
-	"net/netip"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddypki"
+
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
 func init() {
@@ -69,7 +63,7 @@ func (li *LocalIssuer) Provision(ctx caddy.Context) error {
 func (li *LocalIssuer) MaxLifetime() time.Duration { return time.Duration(li.Lifetime) }
 
 // Issue implements Issuer.
-func (li *LocalIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Certificate, error) {
+func (li *LocalIssuer) Issue(_ context.Context, req *gateway.IssueRequest) ([]*x509.Certificate, error) {
 	chain := li.ca.IntermediateCertificateChain()
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("CA %q has no intermediate", li.CA)
@@ -87,25 +81,9 @@ func (li *LocalIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Cert
 	if notAfter.After(inter.NotAfter) {
 		notAfter = inter.NotAfter
 	}
-	serial, err := randomSerial()
+	tmpl, err := gateway.LeafTemplate(req, notBefore, notAfter)
 	if err != nil {
 		return nil, err
-	}
-	cn := req.CSR.Subject.CommonName
-	if cn == "" && len(req.Names) > 0 && len(req.Names[0]) <= 64 {
-		cn = req.Names[0]
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		DNSNames:              req.Names,
-		IPAddresses:           netIPs(req.IPAddresses),
-		EmailAddresses:        emailSAN(req.Email),
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              keyUsage(req.CSR.PublicKey),
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter, req.CSR.PublicKey, li.ca.IntermediateKey())
 	if err != nil {
@@ -122,50 +100,15 @@ func (li *LocalIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Cert
 // gateway's own record is the revocation.
 func (li *LocalIssuer) Revoke(context.Context, *x509.Certificate, int) error { return nil }
 
-// keepsNoRecord implements recordlessIssuer: the local CA remembers nothing
+// KeepsNoRecord implements gateway.RecordlessIssuer: the local CA remembers nothing
 // it signs.
-func (*LocalIssuer) keepsNoRecord() {}
+func (*LocalIssuer) KeepsNoRecord() {}
 
 // Root returns the CA's root certificate, which clients must trust.
 func (li *LocalIssuer) Root() *x509.Certificate { return li.ca.RootCertificate() }
 
-func netIPs(addrs []netip.Addr) []net.IP {
-	out := make([]net.IP, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.AsSlice()
-	}
-	return out
-}
-
-func emailSAN(addr string) []string {
-	if addr == "" {
-		return nil
-	}
-	return []string{addr}
-}
-
-func keyUsage(pub crypto.PublicKey) x509.KeyUsage {
-	switch pub.(type) {
-	case *rsa.PublicKey:
-		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	case *ecdsa.PublicKey, ed25519.PublicKey:
-		return x509.KeyUsageDigitalSignature
-	}
-	return x509.KeyUsageDigitalSignature
-}
-
-// randomSerial returns a positive serial of 127 random bits.
-func randomSerial() (*big.Int, error) {
-	limit := new(big.Int).Lsh(big.NewInt(1), 127)
-	n, err := rand.Int(rand.Reader, limit)
-	if err != nil {
-		return nil, err
-	}
-	return n.Add(n, big.NewInt(1)), nil
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner = (*LocalIssuer)(nil)
-	_ Issuer            = (*LocalIssuer)(nil)
+	_ gateway.Issuer    = (*LocalIssuer)(nil)
 )

@@ -5,7 +5,6 @@
 package caddyacmegw
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/validate"
 )
@@ -145,20 +145,13 @@ type Handler struct {
 	// local CA of the pki app.
 	IssuerRaw json.RawMessage `json:"issuer,omitempty" caddy:"namespace=acme_gateway.issuers inline_key=module"`
 
-	allowIP []netip.Prefix
-	allow   []string // Allow, normalized
-	deny    []string // Deny, normalized
-	store   storage.Store
-	nonces  storage.Nonces
-	// accountKeys caches parsed account keys for kid requests.
-	accountKeys *keyCache
-	issuer      Issuer
-	validator   challengeValidator
-	logger      *zap.Logger
-	now         func() time.Time
-	validating  *validations
-	pending     *pendingOrders
-	cleanup     []func() error
+	store  storage.Store
+	issuer gateway.Issuer
+	logger *zap.Logger
+	now    func() time.Time
+	gw     *gateway.Server
+	// cleanup runs at Cleanup, last first.
+	cleanup []func() error
 }
 
 // CaddyModule returns the Caddy module information.
@@ -180,9 +173,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.checkLimits(); err != nil {
 		return err
 	}
-	// Unusable entries are reported by Validate.
-	h.allow, _ = normalizeDomainList(h.Allow)
-	h.deny, _ = normalizeDomainList(h.Deny)
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	cfg := gateway.Config{
+		Name: h.Name, PathPrefix: h.PathPrefix, BaseURL: h.BaseURL, Challenges: h.Challenges,
+		OrderLifetime: time.Duration(h.OrderLifetime), AuthzLifetime: time.Duration(h.AuthzLifetime),
+		NonceLifetime:            time.Duration(h.NonceLifetime),
+		MaxValidationsPerAccount: h.MaxValidationsPerAccount, ValidationAttempts: h.ValidationAttempts,
+		CAAIdentities: h.CAAIdentities, TermsOfService: h.TermsOfService, Website: h.Website,
+		RegistrationMode: h.Registration, Allow: h.Allow, Deny: h.Deny,
+		NoWildcardNames: !*h.AllowWildcardNames, MaxIdentifiers: h.MaxIdentifiers,
+		AddAccountContactEmail: h.AddAccountContactEmail,
+		Logger:                 h.logger, Now: h.now,
+	}
+	cfg.AllowIP, _ = parsePrefixes(h.AllowIP) // checked by Validate
 
 	if h.StorageRaw == nil {
 		h.StorageRaw = defaultStorage(ctx, h.Name, h.logger)
@@ -195,17 +200,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening storage: %w", err)
 	}
-	h.store = store
+	h.store, cfg.Store = store, store
 	h.cleanup = append(h.cleanup, closeStore)
 
 	if n, ok := store.(storage.Nonces); ok {
-		h.nonces = n
+		cfg.Nonces = n
 	} else {
 		n, release, err := sharedNonces(h.Name, time.Duration(h.NonceLifetime), h.now)
 		if err != nil {
 			return err
 		}
-		h.nonces = n
+		cfg.Nonces = n
 		h.cleanup = append(h.cleanup, release)
 	}
 
@@ -216,18 +221,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading issuer: %w", err)
 	}
-	h.issuer = mod.(Issuer)
+	h.issuer = mod.(gateway.Issuer)
+	cfg.Issuer = h.issuer
 	if r, ok := h.issuer.(emailRefuser); ok && h.AddAccountContactEmail {
-		return fmt.Errorf("add_account_contact_email cannot be used with this issuer: %s", r.refusesEmail())
+		return fmt.Errorf("add_account_contact_email cannot be used with this issuer: %s", r.RefusesEmail())
 	}
 
-	deny, err := parsePrefixes(h.DenyValidationTo)
-	if err != nil {
-		return fmt.Errorf("deny_validation_to: %w", err)
-	}
-	if h.allowIP, err = parsePrefixes(h.AllowIP); err != nil {
-		return fmt.Errorf("allow_ip: %w", err)
-	}
+	deny, _ := parsePrefixes(h.DenyValidationTo) // checked by Validate
 	v, err := validate.New(validate.Config{
 		Resolvers:      h.Resolvers,
 		HTTPPort:       h.HTTPPort,
@@ -240,48 +240,33 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("validator: %w", err)
 	}
-	h.validator = v
+	cfg.Validator = v
 	validating, release, err := sharedValidations(h.Name, h.MaxValidations)
 	if err != nil {
 		return err
 	}
-	h.validating = validating
+	cfg.Validations = validating
 	h.cleanup = append(h.cleanup, release)
 
-	if _, ok := h.issuer.(Resumer); ok {
+	if _, ok := h.issuer.(gateway.Resumer); ok {
 		pending, release, err := sharedPending(h.Name)
 		if err != nil {
 			return err
 		}
-		h.pending = pending
-		pollCtx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			h.pollPending(pollCtx, pendingPoll)
-		}()
-		h.cleanup = append(h.cleanup, release, func() error {
-			stop()
-			// A CA call in flight may take up to issueTimeout; a reload
-			// waits for it only briefly, and the stored state lets the
-			// next poll finish what it leaves.
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-			}
-			return nil
-		})
+		cfg.Pending = pending
+		h.cleanup = append(h.cleanup, release)
 	}
 
+	if h.gw, err = gateway.New(cfg); err != nil {
+		return err
+	}
+	h.cleanup = append(h.cleanup, func() error { h.gw.Close(); return nil })
 	gateways.add(h)
 	h.cleanup = append(h.cleanup, func() error { gateways.remove(h); return nil })
 	return nil
 }
 
 func (h *Handler) setDefaults() {
-	if h.accountKeys == nil {
-		h.accountKeys = new(keyCache)
-	}
 	if h.Name == "" {
 		h.Name = "default"
 	}
@@ -294,7 +279,7 @@ func (h *Handler) setDefaults() {
 	}
 	h.BaseURL = strings.TrimSuffix(h.BaseURL, "/")
 	if len(h.Challenges) == 0 {
-		h.Challenges = []string{challengeHTTP01, challengeDNS01}
+		h.Challenges = []string{gateway.ChallengeHTTP01, gateway.ChallengeDNS01}
 	}
 	if h.HTTPPort == 0 {
 		h.HTTPPort = 80
@@ -315,7 +300,7 @@ func (h *Handler) setDefaults() {
 		h.MaxValidations = 64
 	}
 	if h.Registration == "" {
-		h.Registration = registrationOpen
+		h.Registration = gateway.RegistrationOpen
 	}
 	if h.AllowWildcardNames == nil {
 		yes := true
@@ -337,9 +322,6 @@ func (h *Handler) setDefaults() {
 		h.DenyValidationTo = slices.Clone(defaultDenyValidationTo)
 	}
 }
-
-// pendingPoll is how often orders waiting at the CA are polled.
-const pendingPoll = 2 * time.Second
 
 // defaultDenyValidationTo are the networks validation never connects to
 // unless configured otherwise.
@@ -365,12 +347,6 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
-
-// Registration modes.
-const (
-	registrationOpen          = "open"
-	registrationPreregistered = "preregistered"
-)
 
 // checkLimits refuses negative durations and counts, which would make every
 // order or nonce born expired, or the validation pool impossible.
@@ -401,7 +377,7 @@ func (h *Handler) Validate() error {
 		return err
 	}
 	for i, c := range h.Challenges {
-		if c != challengeHTTP01 && c != challengeDNS01 && c != challengeTLSALPN01 {
+		if c != gateway.ChallengeHTTP01 && c != gateway.ChallengeDNS01 && c != gateway.ChallengeTLSALPN01 {
 			return fmt.Errorf("unsupported challenge type %q", c)
 		}
 		if slices.Contains(h.Challenges[:i], c) {
@@ -423,13 +399,13 @@ func (h *Handler) Validate() error {
 	if h.BaseURL != "" && !strings.HasPrefix(h.BaseURL, "https://") && !strings.HasPrefix(h.BaseURL, "http://") {
 		return fmt.Errorf("base_url %q must be an absolute http(s) URL", h.BaseURL)
 	}
-	if h.Registration != registrationOpen && h.Registration != registrationPreregistered {
-		return fmt.Errorf("registration must be %q or %q, not %q", registrationOpen, registrationPreregistered, h.Registration)
+	if h.Registration != gateway.RegistrationOpen && h.Registration != gateway.RegistrationPreregistered {
+		return fmt.Errorf("registration must be %q or %q, not %q", gateway.RegistrationOpen, gateway.RegistrationPreregistered, h.Registration)
 	}
-	if _, err := normalizeDomainList(h.Allow); err != nil {
+	if _, err := gateway.NormalizeDomainList(h.Allow); err != nil {
 		return fmt.Errorf("allow: %w", err)
 	}
-	if _, err := normalizeDomainList(h.Deny); err != nil {
+	if _, err := gateway.NormalizeDomainList(h.Deny); err != nil {
 		return fmt.Errorf("deny: %w", err)
 	}
 	return nil
@@ -446,35 +422,14 @@ func (h *Handler) Cleanup() error {
 	return first
 }
 
-// ServeHTTP answers requests under PathPrefix and passes others on.
+// ServeHTTP answers requests for the gateway's resources and passes
+// others on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	rest, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix)
-	if !ok || (rest != "" && rest[0] != '/') {
-		return next.ServeHTTP(w, r)
+	if h.gw.Handle(w, r) {
+		return nil
 	}
-	if h.PathPrefix == "" && !isResource(rest) {
-		// At the root, the site's other paths belong to other handlers.
-		return next.ServeHTTP(w, r)
-	}
-	h.serveACME(w, r, rest)
-	return nil
+	return next.ServeHTTP(w, r)
 }
-
-// baseURL is the external URL of PathPrefix for this request.
-func (h *Handler) baseURL(r *http.Request) string {
-	if h.BaseURL != "" {
-		return h.BaseURL
-	}
-	scheme := "https"
-	if r.TLS == nil {
-		scheme = "http"
-	}
-	return scheme + "://" + r.Host + h.PathPrefix
-}
-
-// detach keeps a request's values but not its cancellation, for the writes
-// of a state change: a client that hangs up must not leave one half done.
-func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // Interface guards
 var (

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddyacmegw/caddyacmegw/caddyacmegw"
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
 // What cmsim prints is a tab-indented `issuer cm` block that the gateway
@@ -49,7 +50,7 @@ func TestRun_PrintsAWorkingBlockAndCleansUp(t *testing.T) {
 			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "sim.example.com"}, DNSNames: []string{"sim.example.com"}}, key)
 			csr, _ := x509.ParseCertificateRequest(der)
-			chain, err := ci.Issue(t.Context(), &caddyacmegw.IssueRequest{CSR: csr, Names: []string{"sim.example.com"}})
+			chain, err := ci.Issue(t.Context(), &gateway.IssueRequest{CSR: csr, Names: []string{"sim.example.com"}})
 			if err != nil || len(chain) < 2 {
 				t.Fatalf("Issue through the printed block = %d certificates, %v", len(chain), err)
 			}

@@ -1,0 +1,54 @@
+package gateway
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// certResource serves certificate download (RFC 8555 §7.4.2) to the
+// account that ordered it, as a PEM chain, leaf first.
+func (h *Server) certResource(w http.ResponseWriter, r *http.Request, serial string) (*response, error) {
+	req, err := h.readSigned(r, w, h.baseURL(r)+pathCert+serial, byKID)
+	if err != nil {
+		return nil, err
+	}
+	if !req.postAsGet() {
+		return nil, malformed("a certificate is read with POST-as-GET (empty payload)")
+	}
+	cert, err := h.store.GetCertificate(r.Context(), serial)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, notFound("certificate")
+	}
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if cert.AccountID != req.account.ID {
+		return nil, unauthorized("certificate belongs to another account")
+	}
+	return &response{
+		status:      http.StatusOK,
+		contentType: "application/pem-certificate-chain",
+		raw:         cert.ChainPEM,
+	}, nil
+}
+
+// parsePEMChain decodes a PEM chain.
+func parsePEMChain(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return out, nil
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+}

@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// macAlgorithms are the algorithms an external account binding may use.
+var macAlgorithms = []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
+
+// macKeyBits is the shortest key each MAC algorithm takes (RFC 7518 §3.2).
+var macKeyBits = map[jose.SignatureAlgorithm]int{jose.HS256: 256, jose.HS384: 384, jose.HS512: 512}
+
+// checkBinding verifies an external account binding (RFC 8555 §7.3.4): a
+// JWS by the registration's MAC key, for this newAccount URL, over the
+// account key. It returns the registration, ready to be bound.
+func (h *Server) checkBinding(ctx context.Context, raw json.RawMessage, url string, accountKey *jose.JSONWebKey) (*storage.Registration, error) {
+	var f flattened
+	if err := json.Unmarshal(raw, &f); err != nil || f.Protected == "" || f.Payload == nil || f.Signature == "" || len(f.Signatures) > 0 || len(f.Header) > 0 {
+		return nil, malformed("externalAccountBinding must be a flattened JWS")
+	}
+	var hdr protectedHeader
+	if err := decodeProtected(f.Protected, &hdr); err != nil {
+		return nil, err
+	}
+	switch {
+	case !slices.Contains(macAlgorithms, jose.SignatureAlgorithm(hdr.Alg)):
+		return nil, malformed("externalAccountBinding must use HS256, HS384 or HS512, not %q", hdr.Alg)
+	case hdr.KID == "":
+		return nil, malformed("externalAccountBinding has no kid")
+	case hdr.Nonce != "":
+		return nil, malformed("externalAccountBinding must not carry a nonce")
+	case hdr.URL != url:
+		return nil, malformed("externalAccountBinding url must be the newAccount URL")
+	}
+	jws, err := jose.ParseSignedJSON(string(raw), macAlgorithms)
+	if err != nil {
+		return nil, malformed("externalAccountBinding cannot be parsed")
+	}
+	reg, err := h.store.GetRegistration(ctx, hdr.KID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, unauthorized("external account binding key id is unknown")
+	}
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if bits := macKeyBits[jose.SignatureAlgorithm(hdr.Alg)]; len(reg.HMACKey)*8 < bits {
+		return nil, malformed("externalAccountBinding uses %s, which needs a MAC key of at least %d bits (RFC 7518); this key has %d: use HS256", hdr.Alg, bits, len(reg.HMACKey)*8)
+	}
+	payload, err := jws.Verify(reg.HMACKey)
+	if err != nil {
+		return nil, unauthorized("external account binding MAC does not verify")
+	}
+	var bound jose.JSONWebKey
+	if bound.UnmarshalJSON(payload) != nil {
+		return nil, malformed("externalAccountBinding payload is not a JWK")
+	}
+	a, errA := thumbprint(&bound)
+	b, errB := thumbprint(accountKey)
+	if errA != nil || errB != nil || a != b {
+		return nil, unauthorized("externalAccountBinding is for another account key")
+	}
+	if err := h.registrationUsable(reg); err != nil {
+		return nil, err
+	}
+	if reg.AccountID != "" {
+		return nil, unauthorized("external account binding key id is already used by another account")
+	}
+	return reg, nil
+}
+
+// registrationUsable refuses a disabled or expired registration.
+func (h *Server) registrationUsable(reg *storage.Registration) error {
+	if reg.Status != storage.RegistrationActive {
+		return unauthorized("the account's registration is %s", reg.Status)
+	}
+	if !reg.Expires.IsZero() && !h.now().Before(reg.Expires) {
+		return unauthorized("the account's registration has expired")
+	}
+	return nil
+}
+
+// accountRegistration returns the registration an account was created
+// with, refusing when it was deleted, disabled or has expired: such an
+// account may read and revoke, but change nothing. Nil for accounts
+// without one.
+func (h *Server) accountRegistration(ctx context.Context, acct *storage.Account) (*storage.Registration, error) {
+	if acct.RegistrationID == "" {
+		return nil, nil
+	}
+	reg, err := h.store.GetRegistration(ctx, acct.RegistrationID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, unauthorized("the account's registration was removed")
+	}
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if reg.AccountID != acct.ID {
+		// Deleted, and its key id since given to someone else.
+		return nil, unauthorized("the account's registration was removed")
+	}
+	return reg, h.registrationUsable(reg)
+}
+
+// policyFor is the name policy for an account: the handler's, and its
+// registration's allowed domains.
+func (h *Server) policyFor(reg *storage.Registration) namePolicy {
+	p := namePolicy{allow: h.allow, deny: h.deny, allowWildcards: !h.cfg.NoWildcardNames}
+	if reg != nil {
+		p.registration = reg.AllowedDomains
+	}
+	return p
+}
+
+// externalAccountRequired is the problem of a newAccount without a binding
+// in preregistered mode.
+func externalAccountRequired() *Problem {
+	return newProblem("externalAccountRequired", http.StatusForbidden, "this server requires an external account binding; ask a registration officer for a key id and MAC key")
+}

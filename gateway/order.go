@@ -1,0 +1,280 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// ordersPerPage is the page size of an account's orders list.
+const ordersPerPage = 100
+
+// maxBackdate is how far in the past a requested notBefore may lie: room
+// for clients' clock skew, not for backdated certificates.
+const maxBackdate = time.Hour
+
+type orderBody struct {
+	Status         string       `json:"status"`
+	Expires        string       `json:"expires"`
+	Identifiers    []identifier `json:"identifiers"`
+	NotBefore      string       `json:"notBefore,omitempty"`
+	NotAfter       string       `json:"notAfter,omitempty"`
+	Error          *Problem     `json:"error,omitempty"`
+	Authorizations []string     `json:"authorizations"`
+	Finalize       string       `json:"finalize"`
+	Certificate    string       `json:"certificate,omitempty"`
+}
+
+type newOrderPayload struct {
+	Identifiers []identifier `json:"identifiers"`
+	NotBefore   string       `json:"notBefore"`
+	NotAfter    string       `json:"notAfter"`
+}
+
+func (h *Server) orderURL(r *http.Request, id string) string {
+	return h.baseURL(r) + pathOrder + id
+}
+
+// newOrder serves RFC 8555 §7.4.
+func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, error) {
+	req, err := h.readSigned(r, w, h.baseURL(r)+pathNewOrder, byKID)
+	if err != nil {
+		return nil, err
+	}
+	var p newOrderPayload
+	if err := decodePayload(req.payload, &p); err != nil {
+		return nil, err
+	}
+	ids, err := checkIdentifiers(p.Identifiers, h.cfg.MaxIdentifiers, h.allowIP)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := h.accountRegistration(r.Context(), req.account)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.policyFor(reg).check(ids); err != nil {
+		return nil, err
+	}
+	now := h.now().UTC()
+	notBefore, notAfter, err := h.checkValidity(p.NotBefore, p.NotAfter, now)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	order := &storage.Order{
+		ID:          NewID(),
+		AccountID:   req.account.ID,
+		Status:      storage.StatusPending,
+		Identifiers: ids,
+		NotBefore:   notBefore,
+		NotAfter:    notAfter,
+		Expires:     now.Add(time.Duration(h.cfg.OrderLifetime)),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	authzs := make([]*storage.Authorization, len(ids))
+	for i, id := range ids {
+		a, err := h.authzFor(ctx, req.account.ID, id, now)
+		if err != nil {
+			return nil, asProblem(err)
+		}
+		authzs[i] = a
+		order.AuthzIDs = append(order.AuthzIDs, a.ID)
+		if a.Expires.Before(order.Expires) {
+			order.Expires = a.Expires
+		}
+	}
+	if err := h.store.CreateOrder(detach(ctx), order, authzs); err != nil {
+		return nil, internalError(err)
+	}
+	statuses := make([]string, len(authzs))
+	for i, a := range authzs {
+		statuses[i] = authzStatus(a, now)
+	}
+	return h.orderResponse(r, order, statuses, http.StatusCreated), nil
+}
+
+// authzFor reuses the account's valid authorization for id, or makes a new
+// pending one offering the configured challenges (only dns-01 for a
+// wildcard, RFC 8555 §7.1.3).
+func (h *Server) authzFor(ctx context.Context, accountID string, id identifier, now time.Time) (*storage.Authorization, error) {
+	name, wildcard := splitWildcard(id.Value)
+	ident := identifier{Type: id.Type, Value: name}
+	// Reuse only an authorization that outlives the new order, so that a
+	// ready order cannot turn invalid under the client.
+	a, err := h.store.ValidAuthz(ctx, accountID, ident, wildcard, now.Add(time.Duration(h.cfg.OrderLifetime)))
+	if err == nil {
+		return a, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	a = &storage.Authorization{
+		ID:         NewID(),
+		AccountID:  accountID,
+		Identifier: ident,
+		Wildcard:   wildcard,
+		Status:     storage.StatusPending,
+		Expires:    now.Add(time.Duration(h.cfg.AuthzLifetime)),
+	}
+	for _, typ := range h.cfg.Challenges {
+		if wildcard && typ != challengeDNS01 || id.Type == "ip" && typ == challengeDNS01 {
+			continue // RFC 8555 §7.1.3, RFC 8738 §7
+		}
+		a.Challenges = append(a.Challenges, storage.Challenge{Type: typ, Token: newToken(), Status: storage.StatusPending})
+	}
+	if len(a.Challenges) == 0 {
+		return nil, newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: no offered challenge type can validate it", id.Value)
+	}
+	return a, nil
+}
+
+// checkValidity parses a requested notBefore/notAfter and holds it to the
+// issuer's maximum lifetime. Zero times mean "issuer default".
+func (h *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Time, error) {
+	var notBefore, notAfter time.Time
+	var err error
+	if nb != "" {
+		if notBefore, err = time.Parse(time.RFC3339, nb); err != nil {
+			return notBefore, notAfter, malformed("notBefore is not an RFC 3339 time")
+		}
+	}
+	if na != "" {
+		if notAfter, err = time.Parse(time.RFC3339, na); err != nil {
+			return notBefore, notAfter, malformed("notAfter is not an RFC 3339 time")
+		}
+		if !notAfter.After(now) {
+			return notBefore, notAfter, malformed("notAfter is in the past")
+		}
+	}
+	start := notBefore
+	if start.IsZero() {
+		start = now
+	}
+	maxLife := h.issuer.MaxLifetime()
+	switch {
+	case maxLife == 0 && (!notBefore.IsZero() || !notAfter.IsZero()):
+		return notBefore, notAfter, malformed("this CA sets the validity of its certificates: leave notBefore and notAfter out")
+	case !notBefore.IsZero() && notBefore.Before(now.Add(-maxBackdate)):
+		return notBefore, notAfter, malformed("notBefore may be at most %s in the past", maxBackdate)
+	case !notBefore.IsZero() && notBefore.After(now.Add(maxLife)):
+		return notBefore, notAfter, malformed("notBefore is too far in the future")
+	case !notAfter.IsZero() && !notAfter.After(start):
+		return notBefore, notAfter, malformed("notAfter must be after notBefore")
+	case !notAfter.IsZero() && notAfter.Sub(start) > maxLife:
+		return notBefore, notAfter, malformed("validity longer than the issuer's maximum of %s", maxLife)
+	}
+	return notBefore.UTC(), notAfter.UTC(), nil
+}
+
+// orderResource serves an order URL (§7.1.3) and its finalize URL (§7.4).
+func (h *Server) orderResource(w http.ResponseWriter, r *http.Request, rest string) (*response, error) {
+	id, sub, _ := strings.Cut(rest, "/")
+	switch sub {
+	case "":
+	case "finalize":
+		return h.finalize(w, r, id)
+	default:
+		return nil, notFound("resource")
+	}
+	req, err := h.readSigned(r, w, h.orderURL(r, id), byKID)
+	if err != nil {
+		return nil, err
+	}
+	if !req.postAsGet() {
+		return nil, malformed("an order is read with POST-as-GET (empty payload)")
+	}
+	order, statuses, err := h.loadOrder(r.Context(), req.account, id)
+	if err != nil {
+		return nil, err
+	}
+	order, statuses = h.resumeIfStale(r.Context(), order, statuses)
+	return h.orderResponse(r, order, statuses, http.StatusOK), nil
+}
+
+// loadOrder returns an order of the account with its authorizations'
+// current statuses.
+func (h *Server) loadOrder(ctx context.Context, acct *storage.Account, id string) (*storage.Order, []string, error) {
+	order, err := h.store.GetOrder(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, notFound("order")
+	}
+	if err != nil {
+		return nil, nil, internalError(err)
+	}
+	if order.AccountID != acct.ID {
+		return nil, nil, unauthorized("order belongs to another account")
+	}
+	now := h.now()
+	statuses := make([]string, len(order.AuthzIDs))
+	for i, aid := range order.AuthzIDs {
+		a, err := h.store.GetAuthz(ctx, aid)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			statuses[i] = storage.StatusExpired // cleaned up after it expired
+		case err != nil:
+			return nil, nil, internalError(err)
+		default:
+			statuses[i] = authzStatus(a, now)
+		}
+	}
+	return order, statuses, nil
+}
+
+func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses []string, status int) *response {
+	base := h.baseURL(r)
+	url := h.orderURL(r, o.ID)
+	st := orderStatus(o, authzStatuses, h.now())
+	body := orderBody{
+		Status:      st,
+		Expires:     o.Expires.UTC().Format(time.RFC3339),
+		Identifiers: o.Identifiers,
+		Error:       storedProblem(o.Error),
+		Finalize:    url + "/finalize",
+	}
+	if !o.NotBefore.IsZero() {
+		body.NotBefore = o.NotBefore.Format(time.RFC3339)
+	}
+	if !o.NotAfter.IsZero() {
+		body.NotAfter = o.NotAfter.Format(time.RFC3339)
+	}
+	for _, aid := range o.AuthzIDs {
+		body.Authorizations = append(body.Authorizations, base+pathAuthz+aid)
+	}
+	if st == storage.StatusValid {
+		body.Certificate = base + pathCert + o.CertificateSerial
+	}
+	resp := &response{status: status, location: url, body: body}
+	if st == storage.StatusProcessing {
+		resp.retryAfter = 1
+	}
+	return resp
+}
+
+// ordersList serves an account's orders (§7.1.2.1), paged by cursor.
+func (h *Server) ordersList(r *http.Request, req *signedRequest) (*response, error) {
+	if !req.postAsGet() {
+		return nil, malformed("the orders list is read with POST-as-GET (empty payload)")
+	}
+	cursor := r.URL.Query().Get("cursor")
+	ids, next, err := h.store.ListOrders(r.Context(), req.account.ID, cursor, ordersPerPage)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	urls := make([]string, len(ids))
+	for i, id := range ids {
+		urls[i] = h.orderURL(r, id)
+	}
+	resp := &response{status: http.StatusOK, body: map[string][]string{"orders": urls}}
+	if next != "" {
+		nextURL := h.accountURL(r, req.account.ID) + "/orders?cursor=" + url.QueryEscape(next)
+		resp.links = append(resp.links, linkHeader(nextURL, "next"))
+	}
+	return resp, nil
+}

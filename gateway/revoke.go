@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/netip"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// revocationReasons are the CRL reason codes a client may give (RFC 5280
+// §5.3.1): unspecified, keyCompromise, affiliationChanged, superseded,
+// cessationOfOperation.
+var revocationReasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true}
+
+type revokePayload struct {
+	Certificate string `json:"certificate"`
+	Reason      *int   `json:"reason"`
+}
+
+// revokeCert serves RFC 8555 §7.6. The signer is the issuing account, an
+// account holding valid authorizations for every name, or the
+// certificate's own key.
+func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, error) {
+	req, err := h.readSigned(r, w, h.baseURL(r)+pathRevoke, byEither)
+	if err != nil {
+		return nil, err
+	}
+	var p revokePayload
+	if err := decodePayload(req.payload, &p); err != nil {
+		return nil, err
+	}
+	reason := 0
+	if p.Reason != nil {
+		reason = *p.Reason
+	}
+	if !revocationReasons[reason] {
+		return nil, newProblem("badRevocationReason", http.StatusBadRequest, "reason %d not accepted; use 0, 1, 3, 4 or 5", reason)
+	}
+	der, err := base64.RawURLEncoding.DecodeString(p.Certificate)
+	if err != nil {
+		return nil, malformed("certificate is not base64url")
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, malformed("certificate cannot be parsed")
+	}
+	ctx := r.Context()
+	cert, err := h.store.GetCertificate(ctx, leaf.SerialNumber.Text(16))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, notFound("certificate issued by this server")
+	}
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if block, _ := pem.Decode(cert.ChainPEM); block == nil || !bytes.Equal(block.Bytes, der) {
+		return nil, notFound("certificate issued by this server")
+	}
+	if err := h.mayRevoke(ctx, req, cert, leaf); err != nil {
+		return nil, err
+	}
+	if cert.Status == storage.StatusRevoked {
+		return nil, newProblem("alreadyRevoked", http.StatusBadRequest, "certificate is already revoked")
+	}
+	if !h.now().Before(cert.NotAfter) {
+		return nil, unauthorized("certificate has expired")
+	}
+	ctx = detach(ctx)
+	if err := h.issuer.Revoke(ctx, leaf, reason); err != nil {
+		return nil, issueProblem(err)
+	}
+	cert.Status = storage.StatusRevoked
+	cert.RevokedAt = h.now().UTC()
+	cert.RevocationReason = reason
+	if err := h.store.UpdateCertificate(ctx, cert); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, newProblem("alreadyRevoked", http.StatusBadRequest, "certificate was revoked concurrently")
+		}
+		return nil, internalError(err)
+	}
+	return &response{status: http.StatusOK}, nil
+}
+
+// mayRevoke checks that the signer may revoke cert.
+func (h *Server) mayRevoke(ctx context.Context, req *signedRequest, cert *storage.Certificate, leaf *x509.Certificate) error {
+	if req.jwk != nil {
+		a, errA := thumbprint(req.jwk)
+		b, errB := thumbprint(&jose.JSONWebKey{Key: leaf.PublicKey})
+		if errA != nil || errB != nil || a != b {
+			return unauthorized("JWS key is not the certificate's key")
+		}
+		return nil
+	}
+	if req.account.ID == cert.AccountID {
+		return nil
+	}
+	if len(cert.Names) == 0 {
+		return unauthorized("only the issuing account or the certificate's key may revoke a certificate without names")
+	}
+	now := h.now()
+	for _, n := range cert.Names {
+		name, wildcard := splitWildcard(n)
+		ident := identifier{Type: "dns", Value: name}
+		if _, err := netip.ParseAddr(n); err == nil {
+			ident.Type = "ip"
+		}
+		_, err := h.store.ValidAuthz(ctx, req.account.ID, ident, wildcard, now)
+		if errors.Is(err, storage.ErrNotFound) {
+			return unauthorized("account holds no valid authorization for %s", n)
+		}
+		if err != nil {
+			return internalError(err)
+		}
+	}
+	return nil
+}
+
+// RevocationReasonAllowed reports whether reason is one a revocation may
+// give, by a client or an officer.
+func RevocationReasonAllowed(reason int) bool { return revocationReasons[reason] }
