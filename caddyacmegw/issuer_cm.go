@@ -211,7 +211,7 @@ func (ci *CMIssuer) Resume(ctx context.Context, req *gateway.IssueRequest, ref s
 	case err == nil:
 		return res.Chain, nil
 	case cmissuer.Classify(err) == cmissuer.KindNotFound && !time.Now().Before(sent.Add(ci.lostAnswerSearch())):
-		return nil, &gateway.IssueError{Kind: "serverInternal",
+		return nil, &gateway.IssueError{Kind: gateway.ProblemServerInternal,
 			Detail: "the CA's answer to the issue request was lost, and the CA holds no certificate for it; place a new order"}
 	case cmissuer.Classify(err) == cmissuer.KindNotFound, !cmissuer.IsFinal(err):
 		return nil, &gateway.PendingError{Ref: ref, RetryAfter: cmRetryAfter}
@@ -238,9 +238,9 @@ func (ci *CMIssuer) Revoke(ctx context.Context, cert *x509.Certificate, reason i
 func cmIssueError(err error) error {
 	switch cmissuer.Classify(err) {
 	case cmissuer.KindCSR:
-		return &gateway.IssueError{Kind: "badCSR", Detail: "the CA refused the CSR" + cmMessage(err)}
+		return &gateway.IssueError{Kind: gateway.ProblemBadCSR, Detail: "the CA refused the CSR" + cmMessage(err)}
 	case cmissuer.KindName:
-		return &gateway.IssueError{Kind: "rejectedIdentifier", Detail: "the CA refused a name" + cmMessage(err)}
+		return &gateway.IssueError{Kind: gateway.ProblemRejectedIdentifier, Detail: "the CA refused a name" + cmMessage(err)}
 	case cmissuer.KindTransient:
 		return &gateway.PendingError{RetryAfter: cmRetryAfter}
 	}

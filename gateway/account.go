@@ -52,7 +52,7 @@ func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, 
 	}
 	tp, err := thumbprint(req.jwk)
 	if err != nil {
-		return nil, newProblem("badPublicKey", http.StatusBadRequest, "cannot compute key thumbprint")
+		return nil, problem(ProblemBadPublicKey, "cannot compute key thumbprint")
 	}
 	ctx := r.Context()
 	existing, err := h.store.AccountByThumbprint(ctx, tp)
@@ -63,9 +63,9 @@ func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, 
 		}
 		return h.accountResponse(r, existing, http.StatusOK), nil
 	case !errors.Is(err, storage.ErrNotFound):
-		return nil, internalError(err)
+		return nil, err
 	case p.OnlyReturnExisting:
-		return nil, newProblem("accountDoesNotExist", http.StatusBadRequest, "no account exists with this key")
+		return nil, problem(ProblemAccountDoesNotExist, "no account exists with this key")
 	}
 	if err := checkContacts(p.Contact); err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, 
 	}
 	jwkJSON, err := req.jwk.MarshalJSON()
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	acct := &storage.Account{
 		ID:            NewID(),
@@ -104,7 +104,7 @@ func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, 
 		if reg != nil && errors.Is(err, storage.ErrNotFound) {
 			return nil, unauthorized("external account binding key id is unknown")
 		}
-		return nil, internalError(err)
+		return nil, err
 	}
 	return h.accountResponse(r, acct, http.StatusCreated), nil
 }
@@ -124,15 +124,15 @@ func (h *Server) createAccount(ctx context.Context, acct *storage.Account, reg *
 // checkContacts accepts mailto: URLs holding one plausible address each.
 func checkContacts(contacts []string) error {
 	if len(contacts) > maxContacts {
-		return newProblem("invalidContact", http.StatusBadRequest, "at most %d contacts", maxContacts)
+		return problem(ProblemInvalidContact, "at most %d contacts", maxContacts)
 	}
 	for _, c := range contacts {
 		addr, ok := strings.CutPrefix(c, "mailto:")
 		if !ok {
-			return newProblem("unsupportedContact", http.StatusBadRequest, "contact %q: only mailto: is supported", c)
+			return problem(ProblemUnsupportedContact, "contact %q: only mailto: is supported", c)
 		}
 		if err := plausibleEmail(addr); err != nil {
-			return newProblem("invalidContact", http.StatusBadRequest, "contact %q: %v", c, err)
+			return problem(ProblemInvalidContact, "contact %q: %v", c, err)
 		}
 	}
 	return nil
@@ -209,9 +209,9 @@ func (h *Server) accountResource(w http.ResponseWriter, r *http.Request, rest st
 	}
 	if err := h.store.UpdateAccount(detach(r.Context()), acct); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return nil, newProblem("malformed", http.StatusConflict, "account changed concurrently; retry")
+			return nil, problemWithStatus(ProblemMalformed, http.StatusConflict, "account changed concurrently; retry")
 		}
-		return nil, internalError(err)
+		return nil, err
 	}
 	return h.accountResponse(r, acct, http.StatusOK), nil
 }

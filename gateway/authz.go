@@ -67,7 +67,7 @@ func (h *Server) loadAuthz(r *http.Request, req *signedRequest, id string) (*sto
 		return nil, notFound("authorization")
 	}
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	if a.AccountID != req.account.ID {
 		return nil, unauthorized("authorization belongs to another account")
@@ -109,9 +109,9 @@ func (h *Server) authzResource(w http.ResponseWriter, r *http.Request, id string
 	a.Status = storage.StatusDeactivated
 	if err := h.store.UpdateAuthz(detach(r.Context()), a); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return nil, newProblem("malformed", http.StatusConflict, "authorization changed concurrently; retry")
+			return nil, problemWithStatus(ProblemMalformed, http.StatusConflict, "authorization changed concurrently; retry")
 		}
-		return nil, internalError(err)
+		return nil, err
 	}
 	return h.authzResponse(r, a), nil
 }

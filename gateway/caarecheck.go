@@ -23,7 +23,7 @@ func (h *Server) recheckCAA(r *http.Request, acct *storage.Account, o *storage.O
 	for _, id := range o.AuthzIDs {
 		a, err := h.store.GetAuthz(ctx, id)
 		if err != nil {
-			return internalError(err)
+			return err
 		}
 		if a.Identifier.Type != "dns" {
 			continue
@@ -46,7 +46,7 @@ func (h *Server) recheckCAA(r *http.Request, acct *storage.Account, o *storage.O
 		subs[0].Status = http.StatusForbidden
 		return subs[0]
 	}
-	p := newProblem("caa", http.StatusForbidden, "CAA records forbid issuance for %d names", len(subs))
+	p := problem(ProblemCAA, "CAA records forbid issuance for %d names", len(subs))
 	p.Subproblems = subs
 	return p
 }

@@ -24,7 +24,7 @@ func (h *Server) certResource(w http.ResponseWriter, r *http.Request, serial str
 		return nil, notFound("certificate")
 	}
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	if cert.AccountID != req.account.ID {
 		return nil, unauthorized("certificate belongs to another account")

@@ -107,7 +107,7 @@ func (h *Server) startValidation(r *http.Request, acct *storage.Account, a *stor
 	switch a.Challenges[i].Status {
 	case storage.StatusPending:
 		if !h.validating.reserve(acct.ID, h.cfg.MaxValidationsPerAccount) {
-			p := newProblem("rateLimited", http.StatusTooManyRequests, "too many validations waiting; retry shortly")
+			p := problem(ProblemRateLimited, "too many validations waiting; retry shortly")
 			p.retryAfter = 2
 			return nil, p
 		}
@@ -147,7 +147,7 @@ func (h *Server) startValidation(r *http.Request, acct *storage.Account, a *stor
 			// The outcome, or a racing request, got there first.
 			return h.reloadAuthz(ctx, a.ID)
 		}
-		return nil, internalError(err)
+		return nil, err
 	}
 	return &processing, nil
 }
@@ -198,7 +198,7 @@ func processingIndex(a *storage.Authorization) int {
 func (h *Server) reloadAuthz(ctx context.Context, id string) (*storage.Authorization, error) {
 	a, err := h.store.GetAuthz(ctx, id)
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	return a, nil
 }
@@ -241,15 +241,20 @@ func (h *Server) validateChallenge(ctx context.Context, job validationJob) *stor
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil // shutting down: leave it processing, a retry queues it again
 	}
-	var problem []byte
-	if err != nil {
-		problem = problemJSON(validationProblem(err))
+	var failure []byte
+	if err == nil {
+		h.logger.Debug("challenge validated", zap.String("authz", job.authzID), zap.String("type", job.typ),
+			zap.String("identifier", job.ident.Value))
+	} else {
+		p := validationProblem(err)
+		failure = problemJSON(p)
+		// An operator sees why a client's validation failed.
+		h.logger.Info("challenge failed", zap.String("authz", job.authzID), zap.String("type", job.typ),
+			zap.String("identifier", job.ident.Value), zap.String("problem", p.Type), zap.Error(err))
 	}
-	h.logger.Debug("challenge validated", zap.String("authz", job.authzID), zap.String("type", job.typ),
-		zap.String("identifier", job.ident.Value), zap.Error(err))
 	// Write with a context of its own: an outcome must not be lost because
 	// shutdown began after validation ended.
-	return h.recordOutcome(context.WithoutCancel(ctx), job, problem)
+	return h.recordOutcome(context.WithoutCancel(ctx), job, failure)
 }
 
 func (h *Server) validateOnce(ctx context.Context, job validationJob) error {

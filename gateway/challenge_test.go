@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/validate"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // A validation that ends within challengeWait is answered at once and
@@ -245,5 +248,32 @@ func TestChallenge_LeftProcessingIsValidatedAgainWhenPolled(t *testing.T) {
 				t.Fatalf("authorization is %s", got)
 			}
 		})
+	}
+}
+
+// A failed validation is logged at info level with its problem and cause,
+// where an operator sees it.
+func TestChallenge_FailureIsLoggedWithItsCause(t *testing.T) {
+	g := newGateway(t)
+	core, logs := observer.New(zap.InfoLevel)
+	g.h.logger = zap.New(core)
+	g.valid.failWith(validate.KindIncorrectResponse)
+	c := g.newClient()
+	c.register()
+	r := c.post(g.base+pathNewOrder, map[string]any{"identifiers": []identifier{{Type: "dns", Value: "logged.example.com"}}})
+	var o orderBody
+	r.decode(t, &o)
+	var a authzBody
+	c.post(o.Authorizations[0], nil).decode(t, &a)
+	c.post(a.Challenges[0].URL, map[string]any{})
+	c.waitAuthz(o.Authorizations[0], storage.StatusInvalid)
+	entries := logs.FilterMessage("challenge failed").All()
+	if len(entries) != 1 {
+		t.Fatalf("%d \"challenge failed\" entries, want 1: %v", len(entries), logs.All())
+	}
+	fields := entries[0].ContextMap()
+	if fields["identifier"] != "logged.example.com" || fields["problem"] != problemNS+"incorrectResponse" ||
+		!strings.Contains(fmt.Sprint(fields["error"]), "test says no") {
+		t.Fatalf("log fields %v", fields)
 	}
 }

@@ -22,7 +22,7 @@ type directoryBody struct {
 func (h *Server) directory(w http.ResponseWriter, r *http.Request) (*response, error) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		return nil, newProblem("malformed", http.StatusMethodNotAllowed, "use GET for the directory")
+		return nil, problemWithStatus(ProblemMalformed, http.StatusMethodNotAllowed, "use GET for the directory")
 	}
 	base := h.baseURL(r)
 	return &response{status: http.StatusOK, body: directoryBody{
@@ -49,5 +49,5 @@ func (h *Server) newNonce(w http.ResponseWriter, r *http.Request) (*response, er
 		return &response{status: http.StatusNoContent}, nil
 	}
 	w.Header().Set("Allow", "GET, HEAD")
-	return nil, newProblem("malformed", http.StatusMethodNotAllowed, "use HEAD or GET for newNonce")
+	return nil, problemWithStatus(ProblemMalformed, http.StatusMethodNotAllowed, "use HEAD or GET for newNonce")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"slices"
 
 	"github.com/go-jose/go-jose/v4"
@@ -49,7 +48,7 @@ func (h *Server) checkBinding(ctx context.Context, raw json.RawMessage, url stri
 		return nil, unauthorized("external account binding key id is unknown")
 	}
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	if bits := macKeyBits[jose.SignatureAlgorithm(hdr.Alg)]; len(reg.HMACKey)*8 < bits {
 		return nil, malformed("externalAccountBinding uses %s, which needs a MAC key of at least %d bits (RFC 7518); this key has %d: use HS256", hdr.Alg, bits, len(reg.HMACKey)*8)
@@ -100,7 +99,7 @@ func (h *Server) accountRegistration(ctx context.Context, acct *storage.Account)
 		return nil, unauthorized("the account's registration was removed")
 	}
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	if reg.AccountID != acct.ID {
 		// Deleted, and its key id since given to someone else.
@@ -122,5 +121,5 @@ func (h *Server) policyFor(reg *storage.Registration) namePolicy {
 // externalAccountRequired is the problem of a newAccount without a binding
 // in preregistered mode.
 func externalAccountRequired() *Problem {
-	return newProblem("externalAccountRequired", http.StatusForbidden, "this server requires an external account binding; ask a registration officer for a key id and MAC key")
+	return problem(ProblemExternalAccountRequired, "this server requires an external account binding; ask a registration officer for a key id and MAC key")
 }

@@ -60,7 +60,7 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request, id string) (*r
 	}
 	now := h.now().UTC()
 	if st := orderStatus(order, statuses, now); st != storage.StatusReady {
-		return nil, newProblem("orderNotReady", http.StatusForbidden, "order is %s, not ready", st)
+		return nil, problem(ProblemOrderNotReady, "order is %s, not ready", st)
 	}
 	der, err := base64.RawURLEncoding.DecodeString(p.CSR)
 	if err != nil {
@@ -108,9 +108,9 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request, id string) (*r
 // orderNotReady when another request finalized it first.
 func finalizeRace(err error) error {
 	if errors.Is(err, storage.ErrConflict) {
-		return newProblem("orderNotReady", http.StatusForbidden, "order is being finalized by another request")
+		return problem(ProblemOrderNotReady, "order is being finalized by another request")
 	}
-	return asProblem(err)
+	return err
 }
 
 // mayIssue returns the account's registration when it and the name policy
@@ -214,7 +214,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 			log = h.logger.Debug // another request finalized it first; this one is dropped
 		}
 		log("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
-		return stored, internalError(err)
+		return stored, err
 	}
 	return &o, nil
 }
@@ -303,7 +303,7 @@ func matchesOrder(chain []*x509.Certificate, o *storage.Order) error {
 // updateProcessing writes changed, the successor of stored.
 func (h *Server) updateProcessing(ctx context.Context, stored, changed *storage.Order) (*storage.Order, error) {
 	if err := h.store.UpdateOrder(ctx, changed); err != nil {
-		return stored, internalError(err)
+		return stored, err
 	}
 	return changed, nil
 }

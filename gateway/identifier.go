@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -22,7 +21,7 @@ func checkIdentifiers(ids []identifier, maxIdentifiers int, allowIP []netip.Pref
 		return nil, malformed("order has no identifiers")
 	}
 	if len(ids) > maxIdentifiers {
-		return nil, newProblem("rejectedIdentifier", http.StatusBadRequest, "at most %d identifiers per order", maxIdentifiers)
+		return nil, problem(ProblemRejectedIdentifier, "at most %d identifiers per order", maxIdentifiers)
 	}
 	var out []identifier
 	var subs []*Problem
@@ -36,13 +35,13 @@ func checkIdentifiers(ids []identifier, maxIdentifiers int, allowIP []netip.Pref
 		case id.Type == "ip" && len(allowIP) > 0:
 			id.Value, err = checkIP(id.Value, allowIP)
 		default:
-			sub := newProblem("unsupportedIdentifier", http.StatusBadRequest, "identifier type %q is not supported", id.Type)
+			sub := problem(ProblemUnsupportedIdentifier, "identifier type %q is not supported", id.Type)
 			sub.Identifier = &sent
 			subs = append(subs, sub)
 			continue
 		}
 		if err != nil {
-			sub := newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: %v", sent.Value, err)
+			sub := problem(ProblemRejectedIdentifier, "%s: %v", sent.Value, err)
 			sub.Identifier = &sent
 			subs = append(subs, sub)
 			continue
@@ -55,7 +54,7 @@ func checkIdentifiers(ids []identifier, maxIdentifiers int, allowIP []netip.Pref
 		return nil, subs[0]
 	}
 	if len(subs) > 1 {
-		p := newProblem("rejectedIdentifier", http.StatusBadRequest, "%d identifiers were refused", len(subs))
+		p := problem(ProblemRejectedIdentifier, "%d identifiers were refused", len(subs))
 		p.Subproblems = subs
 		return nil, p
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net/http"
 	"net/netip"
 	"time"
 )
@@ -79,24 +80,24 @@ type PendingError struct {
 
 func (e *PendingError) Error() string { return "issuance pending at the CA" }
 
-// IssueError is a refusal by the CA that the client may see. Kind is the
-// ACME problem type without its namespace ("badCSR", "rejectedIdentifier").
+// IssueError is a refusal by the CA that the client may see, as the ACME
+// problem of Kind (ProblemBadCSR, ProblemRejectedIdentifier, ...).
 type IssueError struct {
-	Kind   string
+	Kind   ProblemType
 	Detail string
 }
 
-func (e *IssueError) Error() string { return e.Kind + ": " + e.Detail }
+func (e *IssueError) Error() string { return string(e.Kind) + ": " + e.Detail }
 
 // issueProblem maps an issuer error to the problem the client sees.
 func issueProblem(err error) *Problem {
 	var ie *IssueError
 	if errors.As(err, &ie) {
-		status := 400
-		if ie.Kind == "serverInternal" {
-			status = 500
+		status := http.StatusBadRequest
+		if ie.Kind == ProblemServerInternal {
+			status = http.StatusInternalServerError
 		}
-		return newProblem(ie.Kind, status, "%s", ie.Detail)
+		return problemWithStatus(ie.Kind, status, "%s", ie.Detail)
 	}
 	return internalError(err)
 }

@@ -91,16 +91,16 @@ type flattenedJWS struct {
 func (h *Server) readSigned(r *http.Request, w http.ResponseWriter, url string, mode keyMode) (*signedRequest, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return nil, newProblem("malformed", http.StatusMethodNotAllowed, "method %s not allowed; use POST", r.Method)
+		return nil, problemWithStatus(ProblemMalformed, http.StatusMethodNotAllowed, "method %s not allowed; use POST", r.Method)
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/jose+json" {
-		return nil, newProblem("malformed", http.StatusUnsupportedMediaType, "Content-Type must be application/jose+json")
+		return nil, problemWithStatus(ProblemMalformed, http.StatusUnsupportedMediaType, "Content-Type must be application/jose+json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJWSBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, newProblem("malformed", http.StatusRequestEntityTooLarge, "request body larger than %d bytes", maxJWSBody)
+			return nil, problemWithStatus(ProblemMalformed, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", maxJWSBody)
 		}
 		return nil, malformed("reading request body: %v", err)
 	}
@@ -148,7 +148,7 @@ func (h *Server) readSigned(r *http.Request, w http.ResponseWriter, url string, 
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, badNonce("nonce unknown, expired or already used")
 		}
-		return nil, internalError(err)
+		return nil, err
 	}
 	return req, nil
 }
@@ -171,7 +171,7 @@ func decodeFlattened(body []byte) (*flattenedJWS, error) {
 		return nil, err
 	}
 	if alg := jws.hdr.Alg; !slices.Contains(signatureAlgorithms, jose.SignatureAlgorithm(alg)) {
-		p := newProblem("badSignatureAlgorithm", http.StatusBadRequest, "JWS algorithm %q is not accepted", alg)
+		p := problem(ProblemBadSignatureAlgorithm, "JWS algorithm %q is not accepted", alg)
 		p.Algorithms = algorithmNames()
 		return nil, p
 	}
@@ -256,16 +256,16 @@ func decodeProtected(protected string, hdr *protectedHeader) error {
 // and Ed25519 keys.
 func checkAccountKey(jwk *jose.JSONWebKey) error {
 	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
-		return newProblem("badPublicKey", http.StatusBadRequest, "jwk is not a valid public key")
+		return problem(ProblemBadPublicKey, "jwk is not a valid public key")
 	}
 	switch k := jwk.Key.(type) {
 	case *rsa.PublicKey:
 		if n := k.N.BitLen(); n < 2048 || n > 4096 {
-			return newProblem("badPublicKey", http.StatusBadRequest, "RSA key of %d bits; 2048 to 4096 accepted", n)
+			return problem(ProblemBadPublicKey, "RSA key of %d bits; 2048 to 4096 accepted", n)
 		}
 	case *ecdsa.PublicKey, ed25519.PublicKey:
 	default:
-		return newProblem("badPublicKey", http.StatusBadRequest, "key type %T not accepted", jwk.Key)
+		return problem(ProblemBadPublicKey, "key type %T not accepted", jwk.Key)
 	}
 	return nil
 }
@@ -330,7 +330,7 @@ func (h *Server) verifyKID(r *http.Request, jws *flattenedJWS, kid string) (*sto
 func (h *Server) verifyBy(jws *flattenedJWS, acct *storage.Account) ([]byte, error) {
 	key, err := h.accountKeys.publicKey(acct.KeyJWK)
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	return jws.verify(key)
 }
@@ -340,7 +340,7 @@ func (h *Server) accountByKID(r *http.Request, kid string) (*storage.Account, er
 	prefix := h.baseURL(r) + "/account/"
 	id, ok := strings.CutPrefix(kid, prefix)
 	if !ok || id == "" || strings.Contains(id, "/") {
-		return nil, newProblem("accountDoesNotExist", http.StatusBadRequest, "kid %q is not an account URL of this server", kid)
+		return nil, problem(ProblemAccountDoesNotExist, "kid %q is not an account URL of this server", kid)
 	}
 	acct, err := h.store.GetAccount(r.Context(), id)
 	if err := usableAccount(id, acct, err); err != nil {
@@ -354,9 +354,9 @@ func (h *Server) accountByKID(r *http.Request, kid string) (*storage.Account, er
 func usableAccount(id string, acct *storage.Account, err error) error {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return newProblem("accountDoesNotExist", http.StatusBadRequest, "account %s does not exist", id)
+		return problem(ProblemAccountDoesNotExist, "account %s does not exist", id)
 	case err != nil:
-		return internalError(err)
+		return err
 	case acct.Status != storage.StatusValid:
 		return unauthorized("account is %s", acct.Status)
 	}

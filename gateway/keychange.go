@@ -59,25 +59,25 @@ func (h *Server) keyChange(w http.ResponseWriter, r *http.Request) (*response, e
 	}
 	tp, err := thumbprint(newKey)
 	if err != nil {
-		return nil, newProblem("badPublicKey", http.StatusBadRequest, "cannot compute key thumbprint")
+		return nil, problem(ProblemBadPublicKey, "cannot compute key thumbprint")
 	}
 	if other, err := h.store.AccountByThumbprint(r.Context(), tp); err == nil {
-		p := newProblem("malformed", http.StatusConflict, "the new key is already in use by an account")
+		p := problemWithStatus(ProblemMalformed, http.StatusConflict, "the new key is already in use by an account")
 		p.location = h.accountURL(r, other.ID)
 		return nil, p
 	} else if !errors.Is(err, storage.ErrNotFound) {
-		return nil, internalError(err)
+		return nil, err
 	}
 	jwkJSON, err := newKey.MarshalJSON()
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	acct.KeyThumbprint, acct.KeyJWK = tp, jwkJSON
 	if err := h.store.UpdateAccount(detach(r.Context()), acct); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return nil, newProblem("malformed", http.StatusConflict, "the new key is in use, or the account changed concurrently")
+			return nil, problemWithStatus(ProblemMalformed, http.StatusConflict, "the new key is in use, or the account changed concurrently")
 		}
-		return nil, internalError(err)
+		return nil, err
 	}
 	return h.accountResponse(r, acct, http.StatusOK), nil
 }
@@ -90,7 +90,7 @@ func sameKey(oldKey json.RawMessage, current []byte) error {
 	}
 	cur, err := parseJWK(current)
 	if err != nil {
-		return internalError(err)
+		return err
 	}
 	a, errA := thumbprint(&sent)
 	b, errB := thumbprint(cur)

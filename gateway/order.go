@@ -82,7 +82,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 	for i, id := range ids {
 		a, err := h.authzFor(ctx, req.account.ID, id, now)
 		if err != nil {
-			return nil, asProblem(err)
+			return nil, err
 		}
 		authzs[i] = a
 		order.AuthzIDs = append(order.AuthzIDs, a.ID)
@@ -91,7 +91,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		}
 	}
 	if err := h.store.CreateOrder(detach(ctx), order, authzs); err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	statuses := make([]string, len(authzs))
 	for i, a := range authzs {
@@ -130,7 +130,7 @@ func (h *Server) authzFor(ctx context.Context, accountID string, id identifier, 
 		a.Challenges = append(a.Challenges, storage.Challenge{Type: typ, Token: newToken(), Status: storage.StatusPending})
 	}
 	if len(a.Challenges) == 0 {
-		return nil, newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: no offered challenge type can validate it", id.Value)
+		return nil, problem(ProblemRejectedIdentifier, "%s: no offered challenge type can validate it", id.Value)
 	}
 	return a, nil
 }
@@ -206,7 +206,7 @@ func (h *Server) loadOrder(ctx context.Context, acct *storage.Account, id string
 		return nil, nil, notFound("order")
 	}
 	if err != nil {
-		return nil, nil, internalError(err)
+		return nil, nil, err
 	}
 	if order.AccountID != acct.ID {
 		return nil, nil, unauthorized("order belongs to another account")
@@ -219,7 +219,7 @@ func (h *Server) loadOrder(ctx context.Context, acct *storage.Account, id string
 		case errors.Is(err, storage.ErrNotFound):
 			statuses[i] = storage.StatusExpired // cleaned up after it expired
 		case err != nil:
-			return nil, nil, internalError(err)
+			return nil, nil, err
 		default:
 			statuses[i] = authzStatus(a, now)
 		}
@@ -265,7 +265,7 @@ func (h *Server) ordersList(r *http.Request, req *signedRequest) (*response, err
 	cursor := r.URL.Query().Get("cursor")
 	ids, next, err := h.store.ListOrders(r.Context(), req.account.ID, cursor, ordersPerPage)
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	urls := make([]string, len(ids))
 	for i, id := range ids {

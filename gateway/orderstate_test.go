@@ -91,7 +91,7 @@ func TestOrderStatus(t *testing.T) {
 }
 
 func TestChallengeOutcome(t *testing.T) {
-	problem := problemJSON(newProblem("incorrectResponse", 400, "wrong key authorization"))
+	problem := problemJSON(problem(ProblemIncorrectResponse, "wrong key authorization"))
 	tests := []struct {
 		name          string
 		problem       []byte

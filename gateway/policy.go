@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -128,7 +127,7 @@ func (p namePolicy) check(ids []identifier) error {
 	var subs []*Problem
 	for _, id := range ids {
 		if why := p.refusal(id); why != "" {
-			sub := newProblem("rejectedIdentifier", http.StatusBadRequest, "%s: %s", id.Value, why)
+			sub := problem(ProblemRejectedIdentifier, "%s: %s", id.Value, why)
 			sub.Identifier = &identifier{Type: id.Type, Value: id.Value}
 			subs = append(subs, sub)
 		}
@@ -139,7 +138,7 @@ func (p namePolicy) check(ids []identifier) error {
 	case 1:
 		return subs[0]
 	}
-	p0 := newProblem("rejectedIdentifier", http.StatusBadRequest, "%d identifiers were refused", len(subs))
+	p0 := problem(ProblemRejectedIdentifier, "%d identifiers were refused", len(subs))
 	p0.Subproblems = subs
 	return p0
 }

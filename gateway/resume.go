@@ -59,7 +59,7 @@ func (h *Server) resumeIfStale(ctx context.Context, o *storage.Order, statuses [
 	var err error
 	switch d, ok := h.issuer.(PendingDeadliner); {
 	case ok && now.Sub(o.CreatedAt) > d.MaxPending():
-		err = &IssueError{Kind: "serverInternal", Detail: "the CA did not issue the certificate within " + d.MaxPending().String()}
+		err = &IssueError{Kind: ProblemServerInternal, Detail: "the CA did not issue the certificate within " + d.MaxPending().String()}
 	case canResume && !retrying:
 		// A lost answer, or a request left behind mid-way by a process
 		// that stopped: a CA that keeps what it signs (CM) may have
@@ -114,13 +114,13 @@ func (h *Server) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueR
 		return nil, retryLater(err)
 	}
 	if acct.Status != storage.StatusValid {
-		return nil, &IssueError{Kind: "unauthorized", Detail: "the account is " + acct.Status}
+		return nil, &IssueError{Kind: ProblemUnauthorized, Detail: "the account is " + acct.Status}
 	}
 	reg, err := h.mayIssue(ctx, acct, o.Identifiers)
 	if err != nil {
 		var p *Problem
 		if errors.As(err, &p) && p.cause == nil {
-			return nil, &IssueError{Kind: strings.TrimPrefix(p.Type, problemNS), Detail: p.Detail}
+			return nil, &IssueError{Kind: ProblemType(strings.TrimPrefix(p.Type, problemNS)), Detail: p.Detail}
 		}
 		return nil, retryLater(err)
 	}

@@ -42,7 +42,7 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 		reason = *p.Reason
 	}
 	if !revocationReasons[reason] {
-		return nil, newProblem("badRevocationReason", http.StatusBadRequest, "reason %d not accepted; use 0, 1, 3, 4 or 5", reason)
+		return nil, problem(ProblemBadRevocationReason, "reason %d not accepted; use 0, 1, 3, 4 or 5", reason)
 	}
 	der, err := base64.RawURLEncoding.DecodeString(p.Certificate)
 	if err != nil {
@@ -58,7 +58,7 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 		return nil, notFound("certificate issued by this server")
 	}
 	if err != nil {
-		return nil, internalError(err)
+		return nil, err
 	}
 	if block, _ := pem.Decode(cert.ChainPEM); block == nil || !bytes.Equal(block.Bytes, der) {
 		return nil, notFound("certificate issued by this server")
@@ -67,7 +67,7 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 		return nil, err
 	}
 	if cert.Status == storage.StatusRevoked {
-		return nil, newProblem("alreadyRevoked", http.StatusBadRequest, "certificate is already revoked")
+		return nil, problem(ProblemAlreadyRevoked, "certificate is already revoked")
 	}
 	if !h.now().Before(cert.NotAfter) {
 		return nil, unauthorized("certificate has expired")
@@ -81,9 +81,9 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 	cert.RevocationReason = reason
 	if err := h.store.UpdateCertificate(ctx, cert); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return nil, newProblem("alreadyRevoked", http.StatusBadRequest, "certificate was revoked concurrently")
+			return nil, problem(ProblemAlreadyRevoked, "certificate was revoked concurrently")
 		}
-		return nil, internalError(err)
+		return nil, err
 	}
 	return &response{status: http.StatusOK}, nil
 }
@@ -116,7 +116,7 @@ func (h *Server) mayRevoke(ctx context.Context, req *signedRequest, cert *storag
 			return unauthorized("account holds no valid authorization for %s", n)
 		}
 		if err != nil {
-			return internalError(err)
+			return err
 		}
 	}
 	return nil
