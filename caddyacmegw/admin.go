@@ -351,3 +351,15 @@ func (q *adminRequest) audit(ctx context.Context, action, target string, detail 
 
 // Interface guards
 var _ caddy.AdminRouter = (*adminAPI)(nil)
+
+func checkStatus(s string, allowed ...string) error {
+	if s == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if s == a {
+			return nil
+		}
+	}
+	return apiError(http.StatusBadRequest, "status %q is none of %s", s, strings.Join(allowed, ", "))
+}

@@ -97,7 +97,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "validation_timeout":
 			err = durationArg(d, &h.ValidationTimeout)
 		case "registration":
-			err = oneArg(d, &h.Registration)
+			err = oneArg(d, &h.RegistrationMode)
 		case "allow":
 			h.Allow = append(h.Allow, d.RemainingArgs()...)
 			if len(h.Allow) == 0 {

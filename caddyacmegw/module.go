@@ -111,12 +111,12 @@ type Handler struct {
 	// Website is the URL shown in the directory's meta.
 	Website string `json:"website,omitempty"`
 
-	// Registration is "open", where any client may create an account, or
+	// RegistrationMode is "open", where any client may create an account, or
 	// "preregistered", where creating one needs an external account
 	// binding with a key an officer registered beforehand. In open mode a
 	// binding, when sent, is verified and links the account to its
 	// registration. Default: "open".
-	Registration string `json:"registration,omitempty"`
+	RegistrationMode string `json:"registration,omitempty"`
 
 	// Allow, when set, limits orders to names equal to or below one of its
 	// domains (whole labels; "*.example.com" covers only names below).
@@ -182,7 +182,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		NonceLifetime:            time.Duration(h.NonceLifetime),
 		MaxValidationsPerAccount: h.MaxValidationsPerAccount, ValidationAttempts: h.ValidationAttempts,
 		CAAIdentities: h.CAAIdentities, TermsOfService: h.TermsOfService, Website: h.Website,
-		RegistrationMode: h.Registration, Allow: h.Allow, Deny: h.Deny,
+		RegistrationMode: h.RegistrationMode, Allow: h.Allow, Deny: h.Deny,
 		NoWildcardNames: !*h.AllowWildcardNames, MaxIdentifiers: h.MaxIdentifiers,
 		AddAccountContactEmail: h.AddAccountContactEmail,
 		Logger:                 h.logger, Now: h.now,
@@ -299,8 +299,8 @@ func (h *Handler) setDefaults() {
 	if h.MaxValidations == 0 {
 		h.MaxValidations = 64
 	}
-	if h.Registration == "" {
-		h.Registration = gateway.RegistrationOpen
+	if h.RegistrationMode == "" {
+		h.RegistrationMode = gateway.RegistrationOpen
 	}
 	if h.AllowWildcardNames == nil {
 		yes := true
@@ -399,8 +399,8 @@ func (h *Handler) Validate() error {
 	if h.BaseURL != "" && !strings.HasPrefix(h.BaseURL, "https://") && !strings.HasPrefix(h.BaseURL, "http://") {
 		return fmt.Errorf("base_url %q must be an absolute http(s) URL", h.BaseURL)
 	}
-	if h.Registration != gateway.RegistrationOpen && h.Registration != gateway.RegistrationPreregistered {
-		return fmt.Errorf("registration must be %q or %q, not %q", gateway.RegistrationOpen, gateway.RegistrationPreregistered, h.Registration)
+	if h.RegistrationMode != gateway.RegistrationOpen && h.RegistrationMode != gateway.RegistrationPreregistered {
+		return fmt.Errorf("registration must be %q or %q, not %q", gateway.RegistrationOpen, gateway.RegistrationPreregistered, h.RegistrationMode)
 	}
 	if _, err := gateway.NormalizeDomainList(h.Allow); err != nil {
 		return fmt.Errorf("allow: %w", err)

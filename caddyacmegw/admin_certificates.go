@@ -3,7 +3,6 @@ package caddyacmegw
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -11,100 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
-
 	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
-
-// accountView is an account as officers see it.
-type accountView struct {
-	ID             string    `json:"id"`
-	Status         string    `json:"status"`
-	Contact        []string  `json:"contact"`
-	RegistrationID string    `json:"registration_id,omitempty"`
-	KeyThumbprint  string    `json:"key_thumbprint"`
-	CreatedAt      time.Time `json:"created_at"`
-}
-
-func viewAccount(a *storage.Account) accountView {
-	v := accountView{
-		ID:             a.ID,
-		Status:         a.Status,
-		Contact:        a.Contact,
-		RegistrationID: a.RegistrationID,
-		KeyThumbprint:  a.KeyThumbprint,
-		CreatedAt:      a.CreatedAt,
-	}
-	if v.Contact == nil {
-		v.Contact = []string{}
-	}
-	return v
-}
-
-func (q *adminRequest) listAccounts() error {
-	v, p, err := q.query("registration", "contact", "status")
-	if err != nil {
-		return err
-	}
-	f := storage.AccountFilter{RegistrationID: v.Get("registration"), Contact: v.Get("contact"), Status: v.Get("status")}
-	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusDeactivated, storage.StatusRevoked); err != nil {
-		return err
-	}
-	accts, next, err := q.h.store.ListAccounts(q.r.Context(), f, p.cursor, p.limit)
-	if err != nil {
-		return storeError(err, "accounts")
-	}
-	out := struct {
-		Accounts []accountView `json:"accounts"`
-		Next     string        `json:"next"`
-	}{Accounts: []accountView{}, Next: next}
-	for _, a := range accts {
-		out.Accounts = append(out.Accounts, viewAccount(a))
-	}
-	return writeJSON(q.w, http.StatusOK, out)
-}
-
-func (q *adminRequest) getAccount(id string) error {
-	a, err := q.h.store.GetAccount(q.r.Context(), id)
-	if err != nil {
-		return storeError(err, "account "+id)
-	}
-	return writeJSON(q.w, http.StatusOK, viewAccount(a))
-}
-
-// deactivateAccount ends an account as RFC 8555 §7.3.6 does for its holder:
-// the gateway refuses every later request signed with its key.
-func (q *adminRequest) deactivateAccount(id string) error {
-	ctx := context.WithoutCancel(q.r.Context())
-	var a *storage.Account
-	var from string
-	errAlready := errors.New("already deactivated")
-	err := retryConflict(func() error {
-		var err error
-		if a, err = q.h.store.GetAccount(ctx, id); err != nil {
-			return err
-		}
-		if a.Status != storage.StatusValid {
-			return errAlready
-		}
-		from = a.Status
-		a.Status = storage.StatusDeactivated
-		return q.h.store.UpdateAccount(ctx, a)
-	})
-	if errors.Is(err, errAlready) {
-		return apiError(http.StatusConflict, "account %s is %s already", id, a.Status)
-	}
-	if err != nil {
-		return storeError(err, "account "+id)
-	}
-	q.audit(ctx, "account.deactivate", id, map[string]any{
-		"from":            from,
-		"registration_id": a.RegistrationID,
-	})
-	return writeJSON(q.w, http.StatusOK, viewAccount(a))
-}
 
 // certificateView is a certificate as officers see it; ChainPEM only when
 // asked for one certificate.
@@ -261,39 +171,6 @@ func (q *adminRequest) revokeCertificate(serial string) error {
 	return writeJSON(q.w, http.StatusOK, viewCertificate(c))
 }
 
-// auditView is an audit entry with its detail as JSON, not base64.
-type auditView struct {
-	ID     string          `json:"id"`
-	Time   time.Time       `json:"time"`
-	Actor  string          `json:"actor"`
-	Action string          `json:"action"`
-	Target string          `json:"target"`
-	Detail json.RawMessage `json:"detail,omitempty"`
-}
-
-func (q *adminRequest) listAudit() error {
-	_, p, err := q.query()
-	if err != nil {
-		return err
-	}
-	entries, next, err := q.h.store.ListAudit(q.r.Context(), p.cursor, p.limit)
-	if err != nil {
-		return storeError(err, "audit")
-	}
-	out := struct {
-		Audit []auditView `json:"audit"`
-		Next  string      `json:"next"`
-	}{Audit: []auditView{}, Next: next}
-	for _, e := range entries {
-		v := auditView{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target}
-		if json.Valid(e.Detail) {
-			v.Detail = e.Detail
-		}
-		out.Audit = append(out.Audit, v)
-	}
-	return writeJSON(q.w, http.StatusOK, out)
-}
-
 // normalizeSerial accepts a serial as officers copy it (upper case, colons,
 // leading zeros) and returns it as stored: lower-case hex, no leading zeros.
 func normalizeSerial(s string) (string, error) {
@@ -305,16 +182,4 @@ func normalizeSerial(s string) (string, error) {
 		return "", apiError(http.StatusBadRequest, "serial %q is not a hexadecimal number", s)
 	}
 	return n.Text(16), nil
-}
-
-func checkStatus(s string, allowed ...string) error {
-	if s == "" {
-		return nil
-	}
-	for _, a := range allowed {
-		if s == a {
-			return nil
-		}
-	}
-	return apiError(http.StatusBadRequest, "status %q is none of %s", s, strings.Join(allowed, ", "))
 }
