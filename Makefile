@@ -15,7 +15,7 @@ test: deps
 	go test -run '^$$' -fuzz FuzzJoinTXT -fuzztime 10s ./validate/
 
 bench:
-	go test -run '^$$' -bench . -benchtime 2s ./caddyacmegw/ ./storage/...
+	go test -run '^$$' -bench . -benchtime 2s ./gateway/ ./storage/...
 	go test -run '^$$' -bench FullIssuance -benchtime 300x ./integration/
 
 # The gateway on each storage against Caddy's acme_server under cmd/acmeload,
