@@ -11,7 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
+	"github.com/caddyacmegw/caddyacmegw/cm"
 	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
@@ -70,7 +70,7 @@ type CMIssuer struct {
 	// cannot be reached before it fails. Default: 24h.
 	PendingDeadline caddy.Duration `json:"pending_deadline,omitempty"`
 
-	client *cmissuer.Client
+	client *cm.Client
 }
 
 // CMProcedure is one token procedure and its PGWY endpoint.
@@ -105,22 +105,22 @@ func (ci *CMIssuer) Provision(caddy.Context) error {
 	if ci.Timeout == 0 {
 		ci.Timeout = caddy.Duration(30 * time.Second)
 	}
-	procs := make([]cmissuer.Procedure, 0, len(ci.Procedures))
+	procs := make([]cm.Procedure, 0, len(ci.Procedures))
 	for _, p := range ci.Procedures {
 		if p.Name == ci.DefaultProcedure {
-			procs = append([]cmissuer.Procedure{{Name: p.Name, URL: p.URL}}, procs...)
+			procs = append([]cm.Procedure{{Name: p.Name, URL: p.URL}}, procs...)
 		} else {
-			procs = append(procs, cmissuer.Procedure{Name: p.Name, URL: p.URL})
+			procs = append(procs, cm.Procedure{Name: p.Name, URL: p.URL})
 		}
 	}
 	if ci.DefaultProcedure != "" && (len(procs) == 0 || procs[0].Name != ci.DefaultProcedure) {
 		return fmt.Errorf("cm issuer: default_procedure %q is not one of the procedures", ci.DefaultProcedure)
 	}
-	client, err := cmissuer.New(cmissuer.Config{
+	client, err := cm.New(cm.Config{
 		Procedures:     procs,
 		CertFile:       ci.ClientCertificate,
 		KeyFile:        ci.ClientKey,
-		Signing:        cmissuer.Signing(ci.Signing),
+		Signing:        cm.Signing(ci.Signing),
 		SignerCertFile: ci.SignerCertificate,
 		SignerKeyFile:  ci.SignerKey,
 		ChainFile:      ci.Chain,
@@ -139,7 +139,7 @@ func (ci *CMIssuer) Validate() error {
 	if (ci.SignerCertificate == "") != (ci.SignerKey == "") {
 		return errors.New("cm issuer: signer needs both a certificate and a key file")
 	}
-	if ci.Signing == string(cmissuer.SigningServer) && ci.SignerCertificate != "" {
+	if ci.Signing == string(cm.SigningServer) && ci.SignerCertificate != "" {
 		return errors.New("cm issuer: a signer is used only with signing caller")
 	}
 	return nil
@@ -181,7 +181,7 @@ func (ci *CMIssuer) lostAnswerSearch() time.Duration { return 3 * time.Duration(
 func (ci *CMIssuer) Issue(ctx context.Context, req *gateway.IssueRequest) ([]*x509.Certificate, error) {
 	sent := time.Now()
 	res, err := ci.client.Issue(ctx, req.CSR.Raw, req.Procedure)
-	var ce *cmissuer.Error
+	var ce *cm.Error
 	if errors.As(err, &ce) && ce.Ambiguous {
 		return nil, &gateway.PendingError{Ref: lostAnswerRef + sent.UTC().Format(time.RFC3339Nano), RetryAfter: cmRetryAfter}
 	}
@@ -210,10 +210,10 @@ func (ci *CMIssuer) Resume(ctx context.Context, req *gateway.IssueRequest, ref s
 	switch {
 	case err == nil:
 		return res.Chain, nil
-	case cmissuer.Classify(err) == cmissuer.KindNotFound && !time.Now().Before(sent.Add(ci.lostAnswerSearch())):
+	case cm.Classify(err) == cm.KindNotFound && !time.Now().Before(sent.Add(ci.lostAnswerSearch())):
 		return nil, &gateway.IssueError{Kind: gateway.ProblemServerInternal,
 			Detail: "the CA's answer to the issue request was lost, and the CA holds no certificate for it; place a new order"}
-	case cmissuer.Classify(err) == cmissuer.KindNotFound, !cmissuer.IsFinal(err):
+	case cm.Classify(err) == cm.KindNotFound, !cm.IsFinal(err):
 		return nil, &gateway.PendingError{Ref: ref, RetryAfter: cmRetryAfter}
 	}
 	return nil, err
@@ -236,12 +236,12 @@ func (ci *CMIssuer) Revoke(ctx context.Context, cert *x509.Certificate, reason i
 
 // cmIssueError maps a CM failure to what the gateway does with the order.
 func cmIssueError(err error) error {
-	switch cmissuer.Classify(err) {
-	case cmissuer.KindCSR:
+	switch cm.Classify(err) {
+	case cm.KindCSR:
 		return &gateway.IssueError{Kind: gateway.ProblemBadCSR, Detail: "the CA refused the CSR" + cmMessage(err)}
-	case cmissuer.KindName:
+	case cm.KindName:
 		return &gateway.IssueError{Kind: gateway.ProblemRejectedIdentifier, Detail: "the CA refused a name" + cmMessage(err)}
-	case cmissuer.KindTransient:
+	case cm.KindTransient:
 		return &gateway.PendingError{RetryAfter: cmRetryAfter}
 	}
 	return err // config and other refusals: logged, the client sees serverInternal
@@ -249,7 +249,7 @@ func cmIssueError(err error) error {
 
 // cmMessage is CM's own message, already bounded by the client.
 func cmMessage(err error) string {
-	var ce *cmissuer.Error
+	var ce *cm.Error
 	if errors.As(err, &ce) && ce.Message != "" {
 		return ": " + ce.Message
 	}
@@ -298,8 +298,8 @@ func (ci *CMIssuer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "signing":
 			err = oneArg(d, &ci.Signing)
-			if err == nil && ci.Signing != string(cmissuer.SigningCaller) && ci.Signing != string(cmissuer.SigningServer) {
-				err = d.Errf("signing must be %q or %q, not %q", cmissuer.SigningCaller, cmissuer.SigningServer, ci.Signing)
+			if err == nil && ci.Signing != string(cm.SigningCaller) && ci.Signing != string(cm.SigningServer) {
+				err = d.Errf("signing must be %q or %q, not %q", cm.SigningCaller, cm.SigningServer, ci.Signing)
 			}
 		case "signer":
 			if !d.AllArgs(&ci.SignerCertificate, &ci.SignerKey) {

@@ -20,7 +20,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
 )
 
 // cmIssuer describes the `issuer cm` block of a gateway.

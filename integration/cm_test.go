@@ -11,7 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/mholt/acmez/v3/acme"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
 )
 
 // The tests here issue through the `cm` issuer against cmtest, the

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
+	"github.com/caddyacmegw/caddyacmegw/cm"
 )
 
 // maxBody bounds a request body.
@@ -102,11 +102,11 @@ func dropConnection(w http.ResponseWriter) {
 
 // normSerial is the key of s.bySerial for a wire serial.
 func normSerial(serialHex string) string {
-	n, ok := cmissuer.ParseSerialHex(serialHex)
+	n, ok := cm.ParseSerialHex(serialHex)
 	if !ok {
 		return ""
 	}
-	return cmissuer.SerialHex(n)
+	return cm.SerialHex(n)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -117,7 +117,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError answers a refusal in the one JSON shape seen, {"msg": ...}.
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, cmissuer.ErrorResponse{Msg: fmt.Sprintf(format, args...)})
+	writeJSON(w, status, cm.ErrorResponse{Msg: fmt.Sprintf(format, args...)})
 }
 
 // decodeBase64Lines reads standard base64 with or without line breaks.

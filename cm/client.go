@@ -1,11 +1,11 @@
-// Package cmissuer is a client for Smart ID Certificate Manager's REST API
+// Package cm is a client for Smart ID Certificate Manager's REST API
 // as Protocol Gateway (PGWY) serves it: it issues certificates from PKCS#10
 // requests through token procedure endpoints, signs PGWY's write operations
 // as an officer (CMS), searches certificates, and revokes. It authenticates
 // with an officer certificate (mutual TLS) and knows nothing of Caddy or
 // ACME; cmtest is a CM simulator to test against. Every wire shape it
 // relies on is in wire.go, with its evidence.
-package cmissuer
+package cm
 
 import (
 	"bytes"
@@ -48,7 +48,7 @@ type Result struct {
 func New(cfg Config) (*Client, error) {
 	eps, err := cfg.endpoints()
 	if err != nil {
-		return nil, fmt.Errorf("cmissuer: %w", err)
+		return nil, fmt.Errorf("cm: %w", err)
 	}
 	c := &Client{endpoints: eps, signing: cfg.Signing,
 		timeout: cfg.Timeout, attempts: cfg.Attempts, backoff: cfg.Backoff}
@@ -60,21 +60,21 @@ func New(cfg Config) (*Client, error) {
 		c.signing = SigningCaller
 	case SigningCaller, SigningServer:
 	default:
-		return nil, fmt.Errorf("cmissuer: signing %q: want %q or %q", cfg.Signing, SigningCaller, SigningServer)
+		return nil, fmt.Errorf("cm: signing %q: want %q or %q", cfg.Signing, SigningCaller, SigningServer)
 	}
 	if c.signing == SigningCaller {
 		if c.signer, err = cfg.signer(); err != nil {
-			return nil, fmt.Errorf("cmissuer: %w", err)
+			return nil, fmt.Errorf("cm: %w", err)
 		}
 	}
 	if cfg.ChainFile != "" {
 		if c.chain, err = readCertificates("chain", cfg.ChainFile); err != nil {
-			return nil, fmt.Errorf("cmissuer: %w", err)
+			return nil, fmt.Errorf("cm: %w", err)
 		}
 	}
 	tc, err := cfg.tlsConfig()
 	if err != nil {
-		return nil, fmt.Errorf("cmissuer: %w", err)
+		return nil, fmt.Errorf("cm: %w", err)
 	}
 	if c.timeout <= 0 {
 		c.timeout = defaultTimeout
@@ -132,7 +132,7 @@ func (c *Client) endpoint(procedure string) (string, error) {
 func (c *Client) Issue(ctx context.Context, csrDER []byte, procedure string) (*Result, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
-		return nil, fmt.Errorf("cmissuer: issue: %w", err)
+		return nil, fmt.Errorf("cm: issue: %w", err)
 	}
 	base, err := c.endpoint(procedure)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
+	"github.com/caddyacmegw/caddyacmegw/cm"
 )
 
 // searchParams are the documented parameters of GET {base}/certificates
@@ -22,7 +22,7 @@ var searchParams = map[string]bool{
 
 // search serves GET {base}/certificates over every certificate CM issued,
 // whichever procedure issued it. The answer's schema is unknown [U]: the
-// simulator answers cmissuer.SearchResult.
+// simulator answers cm.SearchResult.
 func (s *Server) search(w http.ResponseWriter, r *http.Request, _ string, _ Procedure) {
 	q := r.URL.Query()
 	for k := range q {
@@ -59,18 +59,18 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, _ string, _ Proc
 		return
 	}
 	cn := q.Get("subjectCommonName")
-	var res cmissuer.SearchResult
+	var res cm.SearchResult
 	s.mu.Lock()
 	for _, c := range s.certs {
 		switch {
-		case serial != "" && cmissuer.SerialHex(c.cert.SerialNumber) != serial,
+		case serial != "" && cm.SerialHex(c.cert.SerialNumber) != serial,
 			cn != "" && !strings.EqualFold(c.cert.Subject.CommonName, cn),
 			notRevoked == "true" && c.revoked, notRevoked == "false" && !c.revoked,
 			reason >= 0 && (!c.revoked || c.reason != reason):
 			continue
 		}
-		res.Certificates = append(res.Certificates, cmissuer.SearchEntry{
-			CertificateSerialNumber: cmissuer.SerialHex(c.cert.SerialNumber),
+		res.Certificates = append(res.Certificates, cm.SearchEntry{
+			CertificateSerialNumber: cm.SerialHex(c.cert.SerialNumber),
 			Certificate:             base64.StdEncoding.EncodeToString(c.cert.Raw),
 			Revoked:                 c.revoked,
 		})

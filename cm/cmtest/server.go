@@ -1,7 +1,7 @@
 // Package cmtest is an in-process Certificate Manager simulator for testing
-// cmissuer and the gateway. It serves Protocol Gateway's REST API over
+// cm and the gateway. It serves Protocol Gateway's REST API over
 // mutual TLS, strictly where CM's contract is documented or seen in a
-// working client (the shapes of cmissuer/wire.go marked [D] and [P]) and
+// working client (the shapes of cm/wire.go marked [D] and [P]) and
 // leniently where it is not: each token procedure at its own endpoint,
 // multipart PKCS#10 issuance, the caller-signing challenge with single-use
 // data to sign and CMS verification against the officer CA, VRO signing,

@@ -12,7 +12,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
+	"github.com/caddyacmegw/caddyacmegw/cm"
 )
 
 // challengeLife is how long a dataToSign may be answered. CM's own rule is
@@ -66,7 +66,7 @@ func (s *Server) challenge(w http.ResponseWriter, wr write) {
 	s.challenges[data] = challenge{route: wr.route, digest: wr.digest, expires: time.Now().Add(challengeLife)}
 	s.counts.Challenges++
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, cmissuer.SignChallenge{Msg: "Sign request and send again",
+	writeJSON(w, http.StatusOK, cm.SignChallenge{Msg: "Sign request and send again",
 		DataToSign: base64.StdEncoding.EncodeToString([]byte(data))})
 }
 

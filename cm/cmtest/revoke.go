@@ -9,19 +9,19 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
+	"github.com/caddyacmegw/caddyacmegw/cm"
 )
 
 // revoke serves POST {base}/certificates/revoke, a signed write [D]. Its
 // body and answers are unknown [U]: the simulator reads the assumed
-// cmissuer.RevokeRequest strictly, and answers 404 for an unknown serial,
+// cm.RevokeRequest strictly, and answers 404 for an unknown serial,
 // 409 for a certificate revoked already, and 200 {"msg": "revoked"}.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, _ string, proc Procedure) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, "want application/json")
 		return
 	}
-	var req cmissuer.RevokeRequest
+	var req cm.RevokeRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -68,7 +68,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, _ string, proc P
 	case again:
 		writeError(w, http.StatusConflict, "certificate already revoked")
 	default:
-		writeJSON(w, http.StatusOK, cmissuer.ErrorResponse{Msg: "revoked"})
+		writeJSON(w, http.StatusOK, cm.ErrorResponse{Msg: "revoked"})
 	}
 }
 

@@ -1,15 +1,15 @@
-package cmissuer_test
+package cm_test
 
 import (
 	"math/big"
 	"testing"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
-	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/cm"
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
 )
 
 // issueOne issues a certificate through c and returns its serial.
-func issueOne(t *testing.T, c *cmissuer.Client, name string) *big.Int {
+func issueOne(t *testing.T, c *cm.Client, name string) *big.Int {
 	t.Helper()
 	res, err := c.Issue(t.Context(), newCSR(t, name), "")
 	if err != nil {
@@ -26,7 +26,7 @@ func TestRevoke_SignedAndRecorded(t *testing.T) {
 	if err := c.Revoke(t.Context(), serial, 4); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
-	if reason, ok := s.Revocation(cmissuer.SerialHex(serial)); !ok || reason != 4 {
+	if reason, ok := s.Revocation(cm.SerialHex(serial)); !ok || reason != 4 {
 		t.Errorf("Revocation = %d, %v; want 4, true", reason, ok)
 	}
 	if got := s.Counts(); got.Revoked != 1 || len(s.Signatures()) != 2 {
@@ -52,7 +52,7 @@ func TestRevoke_LostAnswerIsDecidedBySearch(t *testing.T) {
 			serial := issueOne(t, c, "d.example.com")
 			s.FaultSigned(cmtest.SignedFault{N: 1, AfterWrite: afterWrite})
 			err := c.Revoke(t.Context(), serial, 1)
-			_, revoked := s.Revocation(cmissuer.SerialHex(serial))
+			_, revoked := s.Revocation(cm.SerialHex(serial))
 			if (err == nil) != afterWrite || revoked != afterWrite {
 				t.Fatalf("Revoke = %v with CM's record revoked=%v; want confirmed only when carried out", err, revoked)
 			}
@@ -67,7 +67,7 @@ func TestRevoke_LostAnswerIsDecidedBySearch(t *testing.T) {
 func TestRevoke_ServerSigning(t *testing.T) {
 	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {VRO: true}}})
 	cfg := writeConfig(t, s, goodOfficer)
-	cfg.Signing = cmissuer.SigningServer
+	cfg.Signing = cm.SigningServer
 	c := newClient(t, cfg)
 	serial := issueOne(t, c, "v.example.com")
 	if err := c.Revoke(t.Context(), serial, 5); err != nil {

@@ -1,4 +1,4 @@
-package cmissuer_test
+package cm_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
 )
 
 // needOpenSSL returns the openssl binary: missing, the test fails under CI

@@ -23,8 +23,8 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
-	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/cm"
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
 )
 
 // client is an HTTP client that trusts s and presents certPEM/keyPEM (none
@@ -83,14 +83,14 @@ func multipartBody(t *testing.T, parts ...part) (body []byte, contentType string
 	return b.Bytes(), mw.FormDataContentType()
 }
 
-func csrPart(der []byte) part { return part{cmissuer.PartPKCS10, cmissuer.MediaPKCS10, der} }
-func sigPart(sig []byte) part { return part{cmissuer.PartSignature, cmissuer.MediaSignature, sig} }
+func csrPart(der []byte) part { return part{cm.PartPKCS10, cm.MediaPKCS10, der} }
+func sigPart(sig []byte) part { return part{cm.PartSignature, cm.MediaSignature, sig} }
 
 // post sends an issue request and returns the status and body.
 func post(t *testing.T, c *http.Client, url, accept string, parts ...part) (int, []byte) {
 	t.Helper()
 	body, ct := multipartBody(t, parts...)
-	req, _ := http.NewRequest(http.MethodPost, url+cmissuer.PathPKCS10, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url+cm.PathPKCS10, bytes.NewReader(body))
 	req.Header.Set("Content-Type", ct)
 	if accept != "" {
 		req.Header.Set("Accept", accept)
@@ -107,7 +107,7 @@ func post(t *testing.T, c *http.Client, url, accept string, parts ...part) (int,
 // dataToSign reads a challenge answer.
 func dataToSign(t *testing.T, status int, body []byte) []byte {
 	t.Helper()
-	var ch cmissuer.SignChallenge
+	var ch cm.SignChallenge
 	if status != http.StatusOK || json.Unmarshal(body, &ch) != nil || ch.DataToSign == "" {
 		t.Fatalf("answer %d %s, want data to sign", status, body)
 	}
@@ -159,7 +159,7 @@ func TestIssue_IsStrict(t *testing.T) {
 		{"JSON body", good, "application/json", nil, 415},
 		{"unknown part", good, "", []part{csrPart(csr), {"procedure", "text/plain", []byte("x")}}, 400},
 		{"pkcs10 part twice", good, "", []part{csrPart(csr), csrPart(csr)}, 400},
-		{"pkcs10 part of another type", good, "", []part{{cmissuer.PartPKCS10, "application/octet-stream", csr}}, 400},
+		{"pkcs10 part of another type", good, "", []part{{cm.PartPKCS10, "application/octet-stream", csr}}, 400},
 		{"no pkcs10 part", good, "", nil, 400},
 		{"CSR signature does not verify", good, "", []part{csrPart(newCSR(t, "a.test", true))}, 400},
 		{"officer without the role", auditor, "", []part{csrPart(csr)}, 403},
@@ -171,7 +171,7 @@ func TestIssue_IsStrict(t *testing.T) {
 			if tt.ct != "" {
 				body, ct = []byte(`{"pkcs10":"`+base64.StdEncoding.EncodeToString(csr)+`"}`), tt.ct
 			}
-			res, err := tt.client.Post(s.URL()+cmissuer.PathPKCS10, ct, bytes.NewReader(body))
+			res, err := tt.client.Post(s.URL()+cm.PathPKCS10, ct, bytes.NewReader(body))
 			if tt.want == 0 {
 				if err == nil {
 					res.Body.Close()
@@ -201,13 +201,13 @@ func TestIssue_SignatureRules(t *testing.T) {
 	c := client(t, s, certPEM, keyPEM)
 	csr := newCSR(t, "b.test", false)
 	challenge := func(csr []byte) []byte {
-		st, b := post(t, c, s.URL(), cmissuer.MediaPKIXCert, csrPart(csr))
+		st, b := post(t, c, s.URL(), cm.MediaPKIXCert, csrPart(csr))
 		return dataToSign(t, st, b)
 	}
 
 	otherCert, otherKey := s.Officer(t) // another officer may sign
 	sig := sign(t, challenge(csr), otherCert, otherKey)
-	if st, b := post(t, c, s.URL(), cmissuer.MediaPKIXCert, csrPart(csr), sigPart(sig)); st != 200 {
+	if st, b := post(t, c, s.URL(), cm.MediaPKIXCert, csrPart(csr), sigPart(sig)); st != 200 {
 		t.Fatalf("signed request: %d %s", st, b)
 	} else if _, err := x509.ParseCertificate(b); err != nil {
 		t.Fatalf("answer is not a DER certificate: %v", err)
@@ -243,7 +243,7 @@ func TestIssue_AcceptsOpenSSLSignature(t *testing.T) {
 	certPEM, keyPEM := s.Officer(t)
 	c := client(t, s, certPEM, keyPEM)
 	csr := newCSR(t, "openssl.test", false)
-	st, b := post(t, c, s.URL(), cmissuer.MediaPKIXCert, csrPart(csr))
+	st, b := post(t, c, s.URL(), cm.MediaPKIXCert, csrPart(csr))
 	dir := t.TempDir()
 	files := map[string][]byte{"data": dataToSign(t, st, b), "officer.crt": certPEM, "officer.key": keyPEM}
 	for name, data := range files {
@@ -261,7 +261,7 @@ func TestIssue_AcceptsOpenSSLSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, b := post(t, c, s.URL(), cmissuer.MediaPKIXCert, csrPart(csr), sigPart(sig)); st != 200 {
+	if st, b := post(t, c, s.URL(), cm.MediaPKIXCert, csrPart(csr), sigPart(sig)); st != 200 {
 		t.Fatalf("openssl's signature: %d %s", st, b)
 	}
 }
@@ -292,7 +292,7 @@ func TestSearch(t *testing.T) {
 	c := client(t, s, certPEM, keyPEM)
 	var serials []string
 	for _, name := range []string{"s1.test", "s2.test"} {
-		_, b := post(t, c, s.URL(), cmissuer.MediaPKIXCert, csrPart(newCSR(t, name, false)))
+		_, b := post(t, c, s.URL(), cm.MediaPKIXCert, csrPart(newCSR(t, name, false)))
 		cert, err := x509.ParseCertificate(b)
 		if err != nil {
 			t.Fatal(err)
@@ -300,15 +300,15 @@ func TestSearch(t *testing.T) {
 		if cert.Subject.CommonName != name {
 			t.Errorf("common name %q, want the CSR's first name %q", cert.Subject.CommonName, name)
 		}
-		serials = append(serials, cmissuer.SerialHex(cert.SerialNumber))
+		serials = append(serials, cm.SerialHex(cert.SerialNumber))
 	}
 	search := func(q string) (int, []string) {
-		res, err := c.Get(s.URL() + cmissuer.PathCertificates + "?" + q)
+		res, err := c.Get(s.URL() + cm.PathCertificates + "?" + q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		var r cmissuer.SearchResult
+		var r cm.SearchResult
 		_ = json.NewDecoder(res.Body).Decode(&r)
 		var got []string
 		for _, e := range r.Certificates {
@@ -345,14 +345,14 @@ func TestRevoke_SignedRoundTrip(t *testing.T) {
 	certPEM, keyPEM := s.Officer(t)
 	c := client(t, s, certPEM, keyPEM)
 	csr := newCSR(t, "r.test", false)
-	st, b := post(t, c, s.URL(), cmissuer.MediaPKIXCert, csrPart(csr))
-	_, b = post(t, c, s.URL(), cmissuer.MediaPKIXCert, csrPart(csr), sigPart(sign(t, dataToSign(t, st, b), certPEM, keyPEM)))
+	st, b := post(t, c, s.URL(), cm.MediaPKIXCert, csrPart(csr))
+	_, b = post(t, c, s.URL(), cm.MediaPKIXCert, csrPart(csr), sigPart(sign(t, dataToSign(t, st, b), certPEM, keyPEM)))
 	cert, err := x509.ParseCertificate(b)
 	if err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
 	revoke := func(body string) (int, []byte) {
-		res, err := c.Post(s.URL()+cmissuer.PathRevoke, "application/json", strings.NewReader(body))
+		res, err := c.Post(s.URL()+cm.PathRevoke, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,7 +360,7 @@ func TestRevoke_SignedRoundTrip(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, b
 	}
-	serial := cmissuer.SerialHex(cert.SerialNumber)
+	serial := cm.SerialHex(cert.SerialNumber)
 	req := `{"certificateSerialNumber":"` + serial + `","revocationReason":4`
 	if st, _ := revoke(req + `,"comment":"x"}`); st != 400 {
 		t.Errorf("unknown field: %d, want 400", st)

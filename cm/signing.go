@@ -1,4 +1,4 @@
-package cmissuer
+package cm
 
 import (
 	"crypto"

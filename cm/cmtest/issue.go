@@ -14,7 +14,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
+	"github.com/caddyacmegw/caddyacmegw/cm"
 )
 
 // issue serves POST {base}/certificates/pkcs10: multipart/form-data with
@@ -25,12 +25,12 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, name string, proc
 		writeError(w, status, "%s", msg)
 		return
 	}
-	csr, status, msg := s.checkCSR(parts[cmissuer.PartPKCS10], proc)
+	csr, status, msg := s.checkCSR(parts[cm.PartPKCS10], proc)
 	if status != 0 {
 		writeError(w, status, "%s", msg)
 		return
 	}
-	wr := write{route: RouteIssue, digest: sha256.Sum256(csr.Raw), signature: parts[cmissuer.PartSignature]}
+	wr := write{route: RouteIssue, digest: sha256.Sum256(csr.Raw), signature: parts[cm.PartSignature]}
 	if !s.authorize(w, proc, wr) {
 		return
 	}
@@ -62,7 +62,7 @@ func readParts(r *http.Request) (map[string][]byte, int, string) {
 	if err != nil {
 		return nil, http.StatusBadRequest, "malformed multipart body"
 	}
-	want := map[string]string{cmissuer.PartPKCS10: cmissuer.MediaPKCS10, cmissuer.PartSignature: cmissuer.MediaSignature}
+	want := map[string]string{cm.PartPKCS10: cm.MediaPKCS10, cm.PartSignature: cm.MediaSignature}
 	parts := map[string][]byte{}
 	for {
 		p, err := mr.NextPart()
@@ -91,7 +91,7 @@ func readParts(r *http.Request) (map[string][]byte, int, string) {
 			return nil, http.StatusBadRequest, "part " + name + " is not base64"
 		}
 	}
-	if parts[cmissuer.PartPKCS10] == nil {
+	if parts[cm.PartPKCS10] == nil {
 		return nil, http.StatusBadRequest, "no pkcs10 part"
 	}
 	return parts, 0, ""
@@ -159,7 +159,7 @@ func (s *Server) issueCert(csr *x509.CertificateRequest, procedure string) (*x50
 	defer s.mu.Unlock()
 	c := &issued{cert: cert, procedure: procedure}
 	s.certs = append(s.certs, c)
-	s.bySerial[cmissuer.SerialHex(cert.SerialNumber)] = c
+	s.bySerial[cm.SerialHex(cert.SerialNumber)] = c
 	s.counts.Issued++
 	s.counts.IssuedBy[procedure]++
 	return cert, nil
@@ -170,7 +170,7 @@ func (s *Server) issueCert(csr *x509.CertificateRequest, procedure string) (*x50
 // PKCS#7 holding the certificate and the intermediate [D].
 func (s *Server) answerCert(w http.ResponseWriter, r *http.Request, proc Procedure, cert *x509.Certificate) {
 	if !proc.PKCS7 && acceptsPKIXCert(r.Header.Get("Accept")) {
-		w.Header().Set("Content-Type", cmissuer.MediaPKIXCert)
+		w.Header().Set("Content-Type", cm.MediaPKIXCert)
 		_, _ = w.Write(cert.Raw)
 		return
 	}
@@ -185,7 +185,7 @@ func (s *Server) answerCert(w http.ResponseWriter, r *http.Request, proc Procedu
 
 func acceptsPKIXCert(accept string) bool {
 	for _, v := range strings.Split(accept, ",") {
-		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(v)); err == nil && mt == cmissuer.MediaPKIXCert {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(v)); err == nil && mt == cm.MediaPKIXCert {
 			return true
 		}
 	}

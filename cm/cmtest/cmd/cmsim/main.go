@@ -1,8 +1,8 @@
 // Command cmsim runs the cmtest Certificate Manager simulator on its own,
 // for trying the gateway by hand:
 //
-//	go run ./cmissuer/cmtest/cmd/cmsim            # caller signing, 127.0.0.1:9443
-//	go run ./cmissuer/cmtest/cmd/cmsim -vro       # PGWY signs (server signing)
+//	go run ./cm/cmtest/cmd/cmsim            # caller signing, 127.0.0.1:9443
+//	go run ./cm/cmtest/cmd/cmsim -vro       # PGWY signs (server signing)
 //
 // It writes officer credentials, CM's TLS roots and its issuing chain to a
 // temporary directory, prints the `issuer cm` block that points at them,
@@ -21,7 +21,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-package cmissuer_test
+package cm_test
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
-	"github.com/caddyacmegw/caddyacmegw/cmissuer"
-	"github.com/caddyacmegw/caddyacmegw/cmissuer/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/cm"
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
 )
 
 type officerFunc func(t *testing.T, s *cmtest.Server) (certPEM, keyPEM []byte)
@@ -28,12 +28,12 @@ func goodOfficer(t *testing.T, s *cmtest.Server) ([]byte, []byte) { return s.Off
 
 // writeConfig writes the officer credentials and roots for s and returns a
 // Config with fast timeouts.
-func writeConfig(t *testing.T, s *cmtest.Server, officer officerFunc) cmissuer.Config {
+func writeConfig(t *testing.T, s *cmtest.Server, officer officerFunc) cm.Config {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM := officer(t, s)
-	cfg := cmissuer.Config{
-		Procedures: []cmissuer.Procedure{{Name: cmtest.DefaultProcedure, URL: s.URL()}},
+	cfg := cm.Config{
+		Procedures: []cm.Procedure{{Name: cmtest.DefaultProcedure, URL: s.URL()}},
 		CertFile:   filepath.Join(dir, "officer.crt"),
 		KeyFile:    filepath.Join(dir, "officer.key"),
 		ChainFile:  filepath.Join(dir, "chain.pem"),
@@ -49,9 +49,9 @@ func writeConfig(t *testing.T, s *cmtest.Server, officer officerFunc) cmissuer.C
 	return cfg
 }
 
-func newClient(t *testing.T, cfg cmissuer.Config) *cmissuer.Client {
+func newClient(t *testing.T, cfg cm.Config) *cm.Client {
 	t.Helper()
-	c, err := cmissuer.New(cfg)
+	c, err := cm.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -102,7 +102,7 @@ func TestIssue_CallerSigningRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
-	if len(res.Chain) != 2 || res.Serial != cmissuer.SerialHex(res.Chain[0].SerialNumber) {
+	if len(res.Chain) != 2 || res.Serial != cm.SerialHex(res.Chain[0].SerialNumber) {
 		t.Fatalf("result = %+v, want a leaf and the intermediate", res)
 	}
 	verify(t, s, res.Chain, "a.example.com")
@@ -119,7 +119,7 @@ func TestIssue_CallerSigningRoundTrip(t *testing.T) {
 func TestIssue_ServerSigning(t *testing.T) {
 	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {VRO: true}}})
 	cfg := writeConfig(t, s, goodOfficer)
-	cfg.Signing = cmissuer.SigningServer
+	cfg.Signing = cm.SigningServer
 	c := newClient(t, cfg)
 	res, err := c.Issue(t.Context(), newCSR(t, "vro.example.com"), "")
 	if err != nil {
@@ -157,7 +157,7 @@ func TestIssue_SeparateSigner(t *testing.T) {
 func TestIssue_ProcedureEndpoints(t *testing.T) {
 	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {}, "Client": {}}})
 	cfg := writeConfig(t, s, goodOfficer)
-	cfg.Procedures = append(cfg.Procedures, cmissuer.Procedure{Name: "Client", URL: s.ProcedureURL("Client")})
+	cfg.Procedures = append(cfg.Procedures, cm.Procedure{Name: "Client", URL: s.ProcedureURL("Client")})
 	c := newClient(t, cfg)
 	for _, p := range []string{"", "Client", "Client"} {
 		if _, err := c.Issue(t.Context(), newCSR(t, "p.example.com"), p); err != nil {
@@ -167,7 +167,7 @@ func TestIssue_ProcedureEndpoints(t *testing.T) {
 	if got := s.Counts().IssuedBy; got[cmtest.DefaultProcedure] != 1 || got["Client"] != 2 {
 		t.Errorf("issued by procedure %v", got)
 	}
-	if _, err := c.Issue(t.Context(), newCSR(t, "p.example.com"), "Nope"); cmissuer.Classify(err) != cmissuer.KindConfig {
+	if _, err := c.Issue(t.Context(), newCSR(t, "p.example.com"), "Nope"); cm.Classify(err) != cm.KindConfig {
 		t.Errorf("Issue through an unknown procedure = %v, want a config error", err)
 	}
 }
@@ -203,7 +203,7 @@ func TestIssue_ChainIsCheckedAgainstTheChainFile(t *testing.T) {
 			}
 			c := newClient(t, cfg)
 			_, err := c.Issue(t.Context(), newCSR(t, "chain.example.com"), "")
-			var e *cmissuer.Error
+			var e *cm.Error
 			if !errors.As(err, &e) || !e.Final || e.Ambiguous {
 				t.Fatalf("Issue = %v, want a final refusal", err)
 			}
@@ -216,10 +216,10 @@ func TestIssue_ChainIsCheckedAgainstTheChainFile(t *testing.T) {
 func TestIssue_SigningModeMismatch(t *testing.T) {
 	s := cmtest.New(t, cmtest.Options{})
 	cfg := writeConfig(t, s, goodOfficer)
-	cfg.Signing = cmissuer.SigningServer
+	cfg.Signing = cm.SigningServer
 	c := newClient(t, cfg)
 	_, err := c.Issue(t.Context(), newCSR(t, "m.example.com"), "")
-	if cmissuer.Classify(err) != cmissuer.KindConfig || !strings.Contains(err.Error(), "signing caller") || !strings.Contains(err.Error(), "virtual registration officer") {
+	if cm.Classify(err) != cm.KindConfig || !strings.Contains(err.Error(), "signing caller") || !strings.Contains(err.Error(), "virtual registration officer") {
 		t.Fatalf("Issue = %v, want a config error naming both remedies", err)
 	}
 	if got := s.Counts(); got.Issued != 0 || got.Requests[cmtest.RouteIssue] != 1 {
@@ -238,7 +238,7 @@ func TestIssue_LostAnswerIsFoundBySearch(t *testing.T) {
 	sent := time.Now()
 	s.FaultSigned(cmtest.SignedFault{N: 1, AfterWrite: true})
 	_, err := c.Issue(t.Context(), csrDER, "")
-	var e *cmissuer.Error
+	var e *cm.Error
 	if !errors.As(err, &e) || !e.Ambiguous {
 		t.Fatalf("Issue = %v, want an ambiguous failure", err)
 	}
@@ -254,10 +254,10 @@ func TestIssue_LostAnswerIsFoundBySearch(t *testing.T) {
 		t.Fatal("found a certificate for another key")
 	}
 	other, _ := x509.ParseCertificateRequest(newCSR(t, "lost.example.com", "www.lost.example.com"))
-	if _, err := c.FindIssued(t.Context(), other, "", sent); cmissuer.Classify(err) != cmissuer.KindNotFound {
+	if _, err := c.FindIssued(t.Context(), other, "", sent); cm.Classify(err) != cm.KindNotFound {
 		t.Fatalf("FindIssued for another key = %v, want not found", err)
 	}
-	if _, err := c.FindIssued(t.Context(), csr, "", time.Now().Add(time.Hour)); cmissuer.Classify(err) != cmissuer.KindNotFound {
+	if _, err := c.FindIssued(t.Context(), csr, "", time.Now().Add(time.Hour)); cm.Classify(err) != cm.KindNotFound {
 		t.Fatalf("FindIssued after the certificate = %v, want not found", err)
 	}
 }
@@ -270,33 +270,33 @@ func TestIssue_Failures(t *testing.T) {
 		timeout   time.Duration
 		arrange   func(*cmtest.Server)
 		final     bool
-		kind      cmissuer.Kind
+		kind      cm.Kind
 		status    int
 		ambiguous bool
 		requests  int // issue requests the simulator saw
 	}{
 		{name: "rejected CSR is a final CSR problem", arrange: func(s *cmtest.Server) { s.RejectCSR(true) },
-			final: true, kind: cmissuer.KindCSR, status: 400, requests: 1},
+			final: true, kind: cm.KindCSR, status: 400, requests: 1},
 		{name: "name outside the procedure is a final name problem",
 			opts:  cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {Domains: []string{"other.test"}}}},
-			final: true, kind: cmissuer.KindName, status: 403, requests: 1},
+			final: true, kind: cm.KindName, status: 403, requests: 1},
 		{name: "5xx to the unsigned request is retried: it cannot issue", arrange: func(s *cmtest.Server) { s.FailNext(3, 503) },
-			kind: cmissuer.KindTransient, status: 503, requests: 3},
+			kind: cm.KindTransient, status: 503, requests: 3},
 		{name: "5xx to the signed request is ambiguous and not retried",
 			arrange: func(s *cmtest.Server) { s.FaultSigned(cmtest.SignedFault{N: 1, Status: 503}) },
-			kind:    cmissuer.KindTransient, status: 503, ambiguous: true, requests: 2},
+			kind:    cm.KindTransient, status: 503, ambiguous: true, requests: 2},
 		{name: "dropped signed request is ambiguous and not retried",
 			arrange: func(s *cmtest.Server) { s.FaultSigned(cmtest.SignedFault{N: 1}) },
-			kind:    cmissuer.KindTransient, ambiguous: true, requests: 2},
+			kind:    cm.KindTransient, ambiguous: true, requests: 2},
 		{name: "latency beyond the timeout is transient", timeout: 100 * time.Millisecond,
 			arrange: func(s *cmtest.Server) { s.SetLatency(time.Second) },
-			kind:    cmissuer.KindTransient, requests: 3},
+			kind:    cm.KindTransient, requests: 3},
 		{name: "officer from another CA is a final config error",
 			officer: func(t *testing.T, s *cmtest.Server) ([]byte, []byte) { return s.WrongOfficer(t) },
-			final:   true, kind: cmissuer.KindConfig, requests: 0},
+			final:   true, kind: cm.KindConfig, requests: 0},
 		{name: "officer without the required role is a final config error",
 			officer: func(t *testing.T, s *cmtest.Server) ([]byte, []byte) { return s.Officer(t, "auditor") },
-			final:   true, kind: cmissuer.KindConfig, status: 403, requests: 1},
+			final:   true, kind: cm.KindConfig, status: 403, requests: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,9 +314,9 @@ func TestIssue_Failures(t *testing.T) {
 				tt.arrange(s)
 			}
 			res, err := c.Issue(t.Context(), newCSR(t, "e.example.com"), "")
-			var e *cmissuer.Error
+			var e *cm.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("Issue = %+v, %v; want *cmissuer.Error", res, err)
+				t.Fatalf("Issue = %+v, %v; want *cm.Error", res, err)
 			}
 			t.Logf("err: %v", err)
 			if e.Final != tt.final || e.Kind() != tt.kind || e.Status != tt.status || e.Ambiguous != tt.ambiguous {
@@ -339,7 +339,7 @@ func TestIssue_UnreachableCMIsTransientAndUnambiguous(t *testing.T) {
 	s.Close() // nothing listens on the port now: connection refused
 	c := newClient(t, cfg)
 	_, err := c.Issue(t.Context(), newCSR(t, "f.example.com"), "")
-	var e *cmissuer.Error
+	var e *cm.Error
 	if !errors.As(err, &e) || e.Final || e.Ambiguous {
 		t.Fatalf("Issue = %v, want transient and not ambiguous", err)
 	}
@@ -349,23 +349,23 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 	s := cmtest.New(t, cmtest.Options{})
 	tests := []struct {
 		name   string
-		mutate func(t *testing.T, cfg *cmissuer.Config)
+		mutate func(t *testing.T, cfg *cm.Config)
 		want   error // nil: any error
 	}{
-		{"PKCS#8 encrypted key", func(t *testing.T, cfg *cmissuer.Config) {
+		{"PKCS#8 encrypted key", func(t *testing.T, cfg *cm.Config) {
 			writeKey(t, cfg, &pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte("secret-key-bytes")})
-		}, cmissuer.ErrEncryptedKey},
-		{"legacy encrypted key", func(t *testing.T, cfg *cmissuer.Config) {
+		}, cm.ErrEncryptedKey},
+		{"legacy encrypted key", func(t *testing.T, cfg *cm.Config) {
 			writeKey(t, cfg, &pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte("secret-key-bytes"),
 				Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00000000000000000000000000000000"}})
-		}, cmissuer.ErrEncryptedKey},
-		{"plain http", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Procedures[0].URL = "http://127.0.0.1/pgwy/api" }, nil},
-		{"no procedure", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Procedures = nil }, nil},
-		{"procedure named twice", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Procedures = append(cfg.Procedures, cfg.Procedures[0]) }, nil},
-		{"unknown signing", func(_ *testing.T, cfg *cmissuer.Config) { cfg.Signing = "officer" }, nil},
-		{"no chain in the chain file", func(_ *testing.T, cfg *cmissuer.Config) { cfg.ChainFile = cfg.KeyFile }, nil},
-		{"no roots", func(_ *testing.T, cfg *cmissuer.Config) { cfg.RootsFile = cfg.CertFile + ".missing" }, nil},
-		{"key of another certificate", func(t *testing.T, cfg *cmissuer.Config) {
+		}, cm.ErrEncryptedKey},
+		{"plain http", func(_ *testing.T, cfg *cm.Config) { cfg.Procedures[0].URL = "http://127.0.0.1/pgwy/api" }, nil},
+		{"no procedure", func(_ *testing.T, cfg *cm.Config) { cfg.Procedures = nil }, nil},
+		{"procedure named twice", func(_ *testing.T, cfg *cm.Config) { cfg.Procedures = append(cfg.Procedures, cfg.Procedures[0]) }, nil},
+		{"unknown signing", func(_ *testing.T, cfg *cm.Config) { cfg.Signing = "officer" }, nil},
+		{"no chain in the chain file", func(_ *testing.T, cfg *cm.Config) { cfg.ChainFile = cfg.KeyFile }, nil},
+		{"no roots", func(_ *testing.T, cfg *cm.Config) { cfg.RootsFile = cfg.CertFile + ".missing" }, nil},
+		{"key of another certificate", func(t *testing.T, cfg *cm.Config) {
 			_, key := s.Officer(t)
 			if err := os.WriteFile(cfg.KeyFile, key, 0o600); err != nil {
 				t.Fatal(err)
@@ -376,7 +376,7 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := writeConfig(t, s, goodOfficer)
 			tt.mutate(t, &cfg)
-			_, err := cmissuer.New(cfg)
+			_, err := cm.New(cfg)
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Fatalf("New = %v, want %v", err, tt.want)
 			}
@@ -387,7 +387,7 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 	}
 }
 
-func writeKey(t *testing.T, cfg *cmissuer.Config, b *pem.Block) {
+func writeKey(t *testing.T, cfg *cm.Config, b *pem.Block) {
 	t.Helper()
 	writeFile(t, cfg.KeyFile, pem.EncodeToMemory(b))
 }
