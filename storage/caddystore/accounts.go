@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateAccount implements storage.Accounts. Like every account write, it
@@ -44,7 +45,7 @@ func (s *Store) createAccount(ctx context.Context, a *storage.Account, regID str
 			if err := s.putString(ctx, s.thumbprintKey(a.KeyThumbprint), a.ID); err != nil {
 				return err
 			}
-			if err := s.putString(ctx, s.accountIndex()+"/"+listKey(a.CreatedAt, a.ID), a.ID); err != nil {
+			if err := s.putString(ctx, s.accountIndex()+"/"+listing.Key(a.CreatedAt, a.ID), a.ID); err != nil {
 				return err
 			}
 			if err := s.put(ctx, key, &rec); err != nil {

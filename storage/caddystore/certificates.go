@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // StoreCertificate implements storage.Certificates. It holds the order's lock
@@ -33,7 +34,7 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 			}
 			cert, order := *c, *o
 			cert.Version, order.Version = 1, o.Version+1
-			if err := s.putString(ctx, s.certificateIndex()+"/"+listKey(c.IssuedAt, c.Serial), c.Serial); err != nil {
+			if err := s.putString(ctx, s.certificateIndex()+"/"+listing.Key(c.IssuedAt, c.Serial), c.Serial); err != nil {
 				return err
 			}
 			if err := s.put(ctx, certKey, &cert); err != nil {

@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"path"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateOrder implements storage.Orders. It takes no lock: the gateway's ids
@@ -52,7 +48,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 			return err
 		}
 	}
-	if err := s.putString(ctx, s.accountOrders(o.AccountID)+"/"+listKey(o.CreatedAt, o.ID), o.ID); err != nil {
+	if err := s.putString(ctx, s.accountOrders(o.AccountID)+"/"+listing.Key(o.CreatedAt, o.ID), o.ID); err != nil {
 		return err
 	}
 	rec := *o
@@ -66,28 +62,6 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	o.Version = 1
 	return nil
 }
-
-// listKey names an account's order in its index so that keys sort oldest
-// first, ties broken by id. It is also the ListOrders cursor.
-func listKey(created time.Time, id string) string {
-	ns := created.UnixNano()
-	switch {
-	case created.Before(minTime):
-		ns = 0
-	case created.After(maxTime):
-		ns = math.MaxInt64
-	}
-	n := strconv.FormatInt(ns, 10)
-	return zeros[len(n):] + n + "." + id
-}
-
-// UnixNano is undefined outside these.
-var (
-	minTime = time.Unix(0, 0)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-const zeros = "0000000000000000000" // as many digits as math.MaxInt64
 
 // GetOrder implements storage.Orders.
 func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error) {
@@ -152,20 +126,12 @@ func (s *Store) ListOrders(ctx context.Context, accountID, cursor string, limit 
 		return nil, "", err
 	}
 	// Skip what is not an index entry, such as an editor's backup file.
-	keys = slices.DeleteFunc(keys, func(k string) bool { return len(k) <= len(zeros) || k[len(zeros)] != '.' })
+	keys = slices.DeleteFunc(keys, func(k string) bool { _, ok := listing.ID(k); return !ok })
 	slices.Sort(keys)
-	i := sort.SearchStrings(keys, cursor)
-	if i < len(keys) && keys[i] == cursor {
-		i++
-	}
-	page := keys[i:min(i+limit, len(keys))]
+	page, next := listing.Page(keys, self, cursor, limit)
 	ids := make([]string, len(page))
 	for j, k := range page {
-		_, ids[j], _ = strings.Cut(k, ".")
-	}
-	var next string
-	if i+len(page) < len(keys) {
-		next = page[len(page)-1]
+		ids[j], _ = listing.ID(k)
 	}
 	return ids, next, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // StoreCertificate implements storage.Certificates.
@@ -23,7 +24,7 @@ func (s *Store) StoreCertificate(_ context.Context, c *storage.Certificate, o *s
 	}
 	c.Version = 1
 	s.certs[c.Serial] = copyCertificate(c)
-	s.certList = insertEntry(s.certList, listEntry{listKey(c.IssuedAt, c.Serial), c.Serial})
+	s.certList = insertEntry(s.certList, listEntry{listing.Key(c.IssuedAt, c.Serial), c.Serial}, listEntry.sortKey)
 	o.Version++
 	s.orders[o.ID] = copyOrder(o)
 	return nil

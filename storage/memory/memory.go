@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // Store is an in-memory storage.Store. The zero value is not usable; call
@@ -25,7 +26,7 @@ type Store struct {
 	accounts map[string]*storage.Account
 	byKey    map[string]string // key thumbprint -> account id
 	orders   map[string]*storage.Order
-	// accountOrders holds each account's orders sorted by listKey.
+	// accountOrders holds each account's orders sorted by listing.Key.
 	accountOrders map[string][]listEntry
 	authzs        map[string]*storage.Authorization
 	// valid indexes the authorizations whose Status is valid, oldest first;
@@ -33,7 +34,7 @@ type Store struct {
 	valid map[authzKey][]string
 	certs map[string]*storage.Certificate
 	// accountList and certList hold every account and certificate sorted
-	// by listKey of CreatedAt or IssuedAt, for officers' listings.
+	// by listing.Key of CreatedAt or IssuedAt, for officers' listings.
 	accountList []listEntry
 	certList    []listEntry
 	regs        map[string]*storage.Registration
@@ -42,15 +43,17 @@ type Store struct {
 	auditIDs    map[string]bool
 }
 
-// listEntry is a record's sort key (see listKey) and its id.
+// listEntry is a record's sort key (see listing.Key) and its id.
 type listEntry struct{ key, id string }
 
+func (e listEntry) sortKey() string { return e.key }
+
 // insertEntry adds e to list, which is sorted by key.
-func insertEntry(list []listEntry, e listEntry) []listEntry {
-	if n := len(list); n == 0 || list[n-1].key < e.key {
+func insertEntry[E any](list []E, e E, key func(E) string) []E {
+	if n := len(list); n == 0 || key(list[n-1]) < key(e) {
 		return append(list, e) // the common case
 	}
-	i := sort.Search(len(list), func(i int) bool { return list[i].key > e.key })
+	i := sort.Search(len(list), func(i int) bool { return key(list[i]) > key(e) })
 	return slices.Insert(list, i, e)
 }
 
@@ -107,7 +110,7 @@ func (s *Store) accountFree(a *storage.Account) error {
 func (s *Store) insertAccount(a *storage.Account) {
 	s.accounts[a.ID] = copyAccount(a)
 	s.byKey[a.KeyThumbprint] = a.ID
-	s.accountList = insertEntry(s.accountList, listEntry{listKey(a.CreatedAt, a.ID), a.ID})
+	s.accountList = insertEntry(s.accountList, listEntry{listing.Key(a.CreatedAt, a.ID), a.ID}, listEntry.sortKey)
 }
 
 // GetAccount implements storage.Accounts.

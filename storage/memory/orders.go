@@ -3,13 +3,11 @@ package memory
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateOrder implements storage.Orders.
@@ -37,32 +35,10 @@ func (s *Store) CreateOrder(_ context.Context, o *storage.Order, authzs []*stora
 	}
 	o.Version = 1
 	s.orders[o.ID] = copyOrder(o)
-	e := listEntry{listKey(o.CreatedAt, o.ID), o.ID}
-	s.accountOrders[o.AccountID] = insertEntry(s.accountOrders[o.AccountID], e)
+	e := listEntry{listing.Key(o.CreatedAt, o.ID), o.ID}
+	s.accountOrders[o.AccountID] = insertEntry(s.accountOrders[o.AccountID], e, listEntry.sortKey)
 	return nil
 }
-
-// listKey sorts records oldest first, ties broken by id. It is also the
-// cursor of ListOrders, ListAccounts, ListCertificates and ListAudit.
-func listKey(created time.Time, id string) string {
-	ns := created.UnixNano()
-	switch {
-	case created.Before(minTime):
-		ns = 0
-	case created.After(maxTime):
-		ns = math.MaxInt64
-	}
-	n := strconv.FormatInt(ns, 10)
-	return zeros[len(n):] + n + "." + id
-}
-
-// UnixNano is undefined outside these.
-var (
-	minTime = time.Unix(0, 0)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-const zeros = "0000000000000000000" // as many digits as math.MaxInt64
 
 // GetOrder implements storage.Orders.
 func (s *Store) GetOrder(_ context.Context, id string) (*storage.Order, error) {
@@ -99,16 +75,10 @@ func (s *Store) ListOrders(_ context.Context, accountID, cursor string, limit in
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	list := s.accountOrders[accountID]
-	i := sort.Search(len(list), func(i int) bool { return list[i].key > cursor })
-	page := list[i:min(i+limit, len(list))]
+	page, next := listing.Page(s.accountOrders[accountID], listEntry.sortKey, cursor, limit)
 	ids := make([]string, len(page))
 	for j, e := range page {
 		ids[j] = e.id
-	}
-	var next string
-	if i+len(page) < len(list) {
-		next = page[len(page)-1].key
 	}
 	return ids, next, nil
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateRegistration implements storage.Registrations.
@@ -84,16 +84,10 @@ func (s *Store) ListRegistrations(_ context.Context, cursor string, limit int) (
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	keys := s.regKeys
-	i := sort.Search(len(keys), func(i int) bool { return keys[i] > cursor })
-	page := keys[i:min(i+limit, len(keys))]
+	page, next := listing.Page(s.regKeys, func(k string) string { return k }, cursor, limit)
 	regs := make([]*storage.Registration, len(page))
 	for j, k := range page {
 		regs[j] = copyRegistration(s.regs[k])
-	}
-	var next string
-	if i+len(page) < len(keys) {
-		next = page[len(page)-1]
 	}
 	return regs, next, nil
 }
