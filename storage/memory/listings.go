@@ -17,7 +17,7 @@ func (s *Store) ListAccounts(_ context.Context, f storage.AccountFilter, cursor 
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	accts, next := walk(s.accountList, cursor, limit, s.accounts, func(a *storage.Account) bool { return accountMatches(a, f) })
+	accts, next := walk(s.accountList, cursor, limit, s.accounts.records, func(a *storage.Account) bool { return accountMatches(a, f) })
 	for i, a := range accts {
 		accts[i] = copyAccount(a)
 	}
@@ -37,7 +37,7 @@ func (s *Store) ListCertificates(_ context.Context, f storage.CertificateFilter,
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	certs, next := walk(s.certList, cursor, limit, s.certs, func(c *storage.Certificate) bool { return certificateMatches(c, f) })
+	certs, next := walk(s.certList, cursor, limit, s.certs.records, func(c *storage.Certificate) bool { return certificateMatches(c, f) })
 	for i, c := range certs {
 		certs[i] = copyCertificate(c)
 	}
