@@ -22,7 +22,7 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 	}
 	orderKey, certKey := s.orderKey(o.ID), s.certKey(c.Serial)
 	return s.locked(ctx, orderKey, func() error {
-		if err := s.orderCurrent(ctx, o); err != nil {
+		if _, err := current(ctx, s, orders, o); err != nil {
 			return err
 		}
 		return s.locked(ctx, certKey, func() error {
@@ -53,39 +53,10 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 
 // GetCertificate implements storage.Certificates.
 func (s *Store) GetCertificate(ctx context.Context, serial string) (*storage.Certificate, error) {
-	var c storage.Certificate
-	if !safe(serial) {
-		return nil, fmt.Errorf("caddystore: certificate %q: %w", serial, storage.ErrNotFound)
-	}
-	if err := s.load(ctx, s.certKey(serial), &c); err != nil {
-		return nil, err
-	}
-	if c.Serial != serial {
-		return nil, fmt.Errorf("caddystore: certificate %q: %w", serial, storage.ErrNotFound)
-	}
-	return &c, nil
+	return getRecord(ctx, s, certificates, serial)
 }
 
 // UpdateCertificate implements storage.Certificates.
 func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) error {
-	if !safe(c.Serial) {
-		return fmt.Errorf("caddystore: certificate %q: %w", c.Serial, storage.ErrNotFound)
-	}
-	key := s.certKey(c.Serial)
-	return s.locked(ctx, key, func() error {
-		old, err := s.GetCertificate(ctx, c.Serial)
-		if err != nil {
-			return err
-		}
-		if old.Version != c.Version {
-			return conflict("certificate", c.Serial, old.Version, c.Version)
-		}
-		rec := *c
-		rec.Version++
-		if err := s.put(ctx, key, &rec); err != nil {
-			return err
-		}
-		c.Version = rec.Version
-		return nil
-	})
+	return updateRecord(ctx, s, certificates, c, nil)
 }

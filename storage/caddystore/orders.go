@@ -65,50 +65,12 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 
 // GetOrder implements storage.Orders.
 func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error) {
-	var o storage.Order
-	if !safe(id) {
-		return nil, fmt.Errorf("caddystore: order %q: %w", id, storage.ErrNotFound)
-	}
-	if err := s.load(ctx, s.orderKey(id), &o); err != nil {
-		return nil, err
-	}
-	if o.ID != id { // a case-insensitive file system matched another id
-		return nil, fmt.Errorf("caddystore: order %q: %w", id, storage.ErrNotFound)
-	}
-	return &o, nil
+	return getRecord(ctx, s, orders, id)
 }
 
 // UpdateOrder implements storage.Orders.
 func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
-	if !safe(o.ID) {
-		return fmt.Errorf("caddystore: order %q: %w", o.ID, storage.ErrNotFound)
-	}
-	key := s.orderKey(o.ID)
-	return s.locked(ctx, key, func() error {
-		if err := s.orderCurrent(ctx, o); err != nil {
-			return err
-		}
-		rec := *o
-		rec.Version++
-		if err := s.put(ctx, key, &rec); err != nil {
-			return err
-		}
-		o.Version = rec.Version
-		return nil
-	})
-}
-
-// orderCurrent returns nil when the stored order has o's Version. The caller
-// holds the order's lock.
-func (s *Store) orderCurrent(ctx context.Context, o *storage.Order) error {
-	old, err := s.GetOrder(ctx, o.ID)
-	if err != nil {
-		return err
-	}
-	if old.Version != o.Version {
-		return conflict("order", o.ID, old.Version, o.Version)
-	}
-	return nil
+	return updateRecord(ctx, s, orders, o, nil)
 }
 
 // ListOrders implements storage.Orders. It lists the account's whole index
