@@ -146,7 +146,7 @@ func TestCM_ApprovalSurvivesCaddyRestart(t *testing.T) {
 		http_port %d
 		storage caddy
 		%s
-	`, dns.Addr(), resp01.Port, cmIssuer{Procedure: cmApprovalProcedure}.block(t, srv)))
+	`, dns.Addr(), resp01.Port(), cmIssuer{Procedure: cmApprovalProcedure}.block(t, srv)))
 	g := rc.start(t)
 	e := newACMEEnv(g, dns, resp01)
 	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
