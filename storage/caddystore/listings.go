@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
@@ -123,17 +122,10 @@ func (s *Store) ListAudit(ctx context.Context, cursor string, limit int) ([]*sto
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("caddystore: ListAudit limit %d is not positive", limit)
 	}
-	names, err := s.list(ctx, s.auditDir())
+	keys, err := s.recordNames(ctx, s.auditDir(), isEntry)
 	if err != nil {
 		return nil, "", err
 	}
-	var keys []string
-	for _, n := range names {
-		if k, ok := strings.CutSuffix(n, ".json"); ok && isEntry(k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
 	page, next := listing.Page(keys, self, cursor, limit)
 	entries := make([]*storage.AuditEntry, 0, len(page))
 	for _, k := range page {

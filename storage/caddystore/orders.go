@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
@@ -112,4 +113,21 @@ func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
 		keys[i] = path.Base(k)
 	}
 	return keys, nil
+}
+
+// recordNames returns the sorted names, without ".json", of the records
+// directly under dir whose names valid accepts.
+func (s *Store) recordNames(ctx context.Context, dir string, valid func(name string) bool) ([]string, error) {
+	keys, err := s.list(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, k := range keys {
+		if name, ok := strings.CutSuffix(k, ".json"); ok && valid(name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
-	"strings"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -64,17 +62,10 @@ func (s *Store) ListRegistrations(ctx context.Context, cursor string, limit int)
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("caddystore: ListRegistrations limit %d is not positive", limit)
 	}
-	names, err := s.list(ctx, s.registrations())
+	ids, err := s.recordNames(ctx, s.registrations(), storage.ValidKeyID)
 	if err != nil {
 		return nil, "", err
 	}
-	var ids []string
-	for _, n := range names {
-		if id, ok := strings.CutSuffix(n, ".json"); ok && storage.ValidKeyID(id) {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
 	i := sort.SearchStrings(ids, cursor)
 	if i < len(ids) && ids[i] == cursor {
 		i++
