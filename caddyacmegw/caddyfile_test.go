@@ -103,11 +103,7 @@ acme.example.com {
 	if err != nil {
 		t.Fatalf("adapt: %v", err)
 	}
-	hs := gatewayHandlers(t, out)
-	if len(hs) != 1 {
-		t.Fatalf("%d acme_gateway handlers in %s", len(hs), out)
-	}
-	jsonEqual(t, hs[0], `{
+	jsonEqual(t, oneGatewayHandler(t, out), `{
 		"handler": "acme_gateway",
 		"name": "corp",
 		"path_prefix": "/acme/corp",
@@ -132,11 +128,7 @@ func TestCaddyfile_AdaptEmptyBlockLeavesDefaultsToProvision(t *testing.T) {
 	if err != nil {
 		t.Fatalf("adapt: %v", err)
 	}
-	hs := gatewayHandlers(t, out)
-	if len(hs) != 1 {
-		t.Fatalf("%d acme_gateway handlers in %s", len(hs), out)
-	}
-	jsonEqual(t, hs[0], `{"handler": "acme_gateway"}`)
+	jsonEqual(t, oneGatewayHandler(t, out), `{"handler": "acme_gateway"}`)
 }
 
 func TestCaddyfile_AdaptTwoGateways(t *testing.T) {
@@ -205,11 +197,7 @@ acme.example.com {
 }
 
 func TestCaddyfile_AdaptErrors(t *testing.T) {
-	tests := []struct {
-		name      string
-		block     string
-		wantInErr string
-	}{
+	testAdaptErrors(t, []adaptErrorCase{
 		{"unknown subdirective", "frobnicate yes", "frobnicate"},
 		// Value errors name the value and the line (Caddyfile:3), not the
 		// subdirective: intArg and durationArg take d.Val() after AllArgs.
@@ -229,18 +217,7 @@ func TestCaddyfile_AdaptErrors(t *testing.T) {
 		{"local issuer with an unknown option", "issuer local {\n\t\t\tcolour blue\n\t\t}", "colour"},
 		{"local issuer with a bad lifetime", "issuer local {\n\t\t\tlifetime forever\n\t\t}", `"forever"`},
 		{"unknown issuer module", "issuer nosuch", "nosuch"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := adaptCaddyfile(t, "acme.example.com {\n\tacme_gateway {\n\t\t"+tt.block+"\n\t}\n}\n")
-			if err == nil {
-				t.Fatalf("adapted %q without error", tt.block)
-			}
-			if !strings.Contains(err.Error(), tt.wantInErr) {
-				t.Fatalf("error %q does not mention %q", err, tt.wantInErr)
-			}
-		})
-	}
+	})
 }
 
 func TestCaddyfile_AdaptRefusesArgumentOnDirective(t *testing.T) {
@@ -252,12 +229,7 @@ func TestCaddyfile_AdaptRefusesArgumentOnDirective(t *testing.T) {
 }
 
 func TestCaddyfile_UnmarshalHandler(t *testing.T) {
-	tests := []struct {
-		name    string
-		input   string
-		want    Handler
-		wantErr bool
-	}{
+	testUnmarshal(t, []unmarshalCase[Handler]{
 		{"bare directive", `acme_gateway`, Handler{}, false},
 		{"scalars", `acme_gateway {
 			name corp
@@ -298,50 +270,18 @@ func TestCaddyfile_UnmarshalHandler(t *testing.T) {
 		{"bad integer", `acme_gateway {
 			max_validations many
 		}`, Handler{}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var h Handler
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("UnmarshalCaddyfile error %v, want error %v", err, tt.wantErr)
-			}
-			if tt.wantErr {
-				return
-			}
-			if !reflect.DeepEqual(h, tt.want) {
-				t.Fatalf("got %+v\nwant %+v", h, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestCaddyfile_UnmarshalLocalIssuer(t *testing.T) {
-	tests := []struct {
-		name    string
-		input   string
-		want    LocalIssuer
-		wantErr bool
-	}{
+	testUnmarshal(t, []unmarshalCase[LocalIssuer]{
 		{"defaults", `local`, LocalIssuer{}, false},
 		{"CA id", `local myca`, LocalIssuer{CA: "myca"}, false},
 		{"lifetime", "local myca {\n lifetime 12h\n}", LocalIssuer{CA: "myca", Lifetime: caddy.Duration(12 * time.Hour)}, false},
 		{"two CA ids", `local a b`, LocalIssuer{}, true},
 		{"unknown option", "local {\n ttl 1h\n}", LocalIssuer{}, true},
 		{"lifetime without value", "local {\n lifetime\n}", LocalIssuer{}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var li LocalIssuer
-			err := li.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("UnmarshalCaddyfile error %v, want error %v", err, tt.wantErr)
-			}
-			if !tt.wantErr && !reflect.DeepEqual(li, tt.want) {
-				t.Fatalf("got %+v, want %+v", li, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestHandlerValidate(t *testing.T) {

@@ -1,7 +1,6 @@
 package caddyacmegw
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/caddyacmegw/caddyacmegw/gateway"
@@ -51,25 +50,17 @@ func TestCaddyfile_AdaptValidationSubdirectives(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := adaptCaddyfile(t, "acme.example.com {\n\tacme_gateway {\n\t\t"+tt.block+"\n\t}\n}\n")
+			out, err := adaptGatewayBlock(t, tt.block)
 			if err != nil {
 				t.Fatalf("adapt: %v", err)
 			}
-			hs := gatewayHandlers(t, out)
-			if len(hs) != 1 {
-				t.Fatalf("%d acme_gateway handlers in %s", len(hs), out)
-			}
-			jsonEqual(t, hs[0], tt.want)
+			jsonEqual(t, oneGatewayHandler(t, out), tt.want)
 		})
 	}
 }
 
 func TestCaddyfile_AdaptValidationSubdirectiveErrors(t *testing.T) {
-	tests := []struct {
-		name      string
-		block     string
-		wantInErr string
-	}{
+	testAdaptErrors(t, []adaptErrorCase{
 		{"max_validations_per_account not a number", "max_validations_per_account many", `"many"`},
 		{"max_validations_per_account without value", "max_validations_per_account", "argument"},
 		{"validation_attempts not a number", "validation_attempts twice", `"twice"`},
@@ -79,18 +70,7 @@ func TestCaddyfile_AdaptValidationSubdirectiveErrors(t *testing.T) {
 		{"deny_validation_to without networks", "deny_validation_to", "argument"},
 		{"caa_identities without names", "caa_identities", "argument"},
 		{"dnssec_required with a value", "dnssec_required yes", "argument"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := adaptCaddyfile(t, "acme.example.com {\n\tacme_gateway {\n\t\t"+tt.block+"\n\t}\n}\n")
-			if err == nil {
-				t.Fatalf("adapted %q without error", tt.block)
-			}
-			if !strings.Contains(err.Error(), tt.wantInErr) {
-				t.Fatalf("error %q does not mention %q", err, tt.wantInErr)
-			}
-		})
-	}
+	})
 }
 
 func TestHandler_DefaultsForValidationSettings(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // acmeEnv is a gateway wired to a loopback DNS server and an http-01
@@ -23,8 +25,8 @@ import (
 // any name reaches HTTP01, and dns-01 reads the TXT records in TXT.
 type acmeEnv struct {
 	G    *gateway
-	DNS  *testDNS
-	HTTP *http01Responder
+	DNS  *testsrv.ZoneDNS
+	HTTP *testsrv.HTTP01
 	TXT  *txtRecords
 }
 
@@ -46,13 +48,13 @@ func startACMEEnvWith(t testing.TB, more string) *acmeEnv {
 		resolvers %s
 		http_port %d
 		%s
-	`, dns.Addr(), resp.Port, more))
+	`, dns.Addr(), resp.Port(), more))
 	return newACMEEnv(g, dns, resp)
 }
 
 // newACMEEnv wires gateway g to dns and, unless nil, the http-01
 // responder resp.
-func newACMEEnv(g *gateway, dns *testDNS, resp *http01Responder) *acmeEnv {
+func newACMEEnv(g *gateway, dns *testsrv.ZoneDNS, resp *testsrv.HTTP01) *acmeEnv {
 	return &acmeEnv{G: g, DNS: dns, HTTP: resp, TXT: &txtRecords{dns: dns, values: map[string][]string{}}}
 }
 
@@ -60,7 +62,7 @@ func newACMEEnv(g *gateway, dns *testDNS, resp *http01Responder) *acmeEnv {
 // and its base name are validated through the same _acme-challenge name
 // with two values at once.
 type txtRecords struct {
-	dns *testDNS
+	dns *testsrv.ZoneDNS
 
 	mu     sync.Mutex
 	values map[string][]string

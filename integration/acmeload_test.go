@@ -10,6 +10,7 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 
 	"github.com/caddyacmegw/caddyacmegw/cmd/acmeload/loadgen"
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // TestAcmeload_RunsLoadAgainstGateway runs cmd/acmeload's load generator,
@@ -33,12 +34,12 @@ func TestAcmeload_RunsLoadAgainstGateway(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The DNS server and responder start first: the gateway is
 			// configured with their addresses.
-			http01, err := loadgen.StartHTTP01("127.0.0.1:0")
+			http01, err := testsrv.StartHTTP01("127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = http01.Close() })
-			dns, err := loadgen.StartDNS("127.0.0.1:0", net.IPv4(127, 0, 0, 1))
+			dns, err := testsrv.StartZoneDNS("127.0.0.1:0", net.IPv4(127, 0, 0, 1))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // The tests here drive the gateway with acmez (the ACME library under
@@ -403,7 +405,7 @@ func wantACMEZProblem(t *testing.T, err error, typ string) {
 }
 
 type acmezHTTP01Solver struct {
-	http      *http01Responder
+	http      *testsrv.HTTP01
 	presented *atomic.Int32
 }
 

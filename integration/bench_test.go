@@ -15,6 +15,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
 
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 	"github.com/caddyacmegw/caddyacmegw/storage/postgres/pgtest"
 )
 
@@ -122,7 +123,7 @@ type benchAccount struct {
 
 // benchClient registers a fresh account with an acmez client whose
 // dns-01 solver writes to the loopback DNS server.
-func benchClient(b *testing.B, g *gateway, directory string, dns *testDNS) (*acmez.Client, acme.Account) {
+func benchClient(b *testing.B, g *gateway, directory string, dns *testsrv.ZoneDNS) (*acmez.Client, acme.Account) {
 	client := &acmez.Client{
 		Client: &acme.Client{
 			Directory:    directory,
@@ -144,7 +145,7 @@ func benchClient(b *testing.B, g *gateway, directory string, dns *testDNS) (*acm
 }
 
 // dnsSolver presents dns-01 records on the loopback DNS server.
-type dnsSolver struct{ dns *testDNS }
+type dnsSolver struct{ dns *testsrv.ZoneDNS }
 
 func (s dnsSolver) Present(_ context.Context, c acme.Challenge) error {
 	s.dns.SetTXT(c.DNS01TXTRecordName(), c.DNS01KeyAuthorization())

@@ -19,7 +19,7 @@ import (
 func TestDefaultStorage_IsAnEmbeddedDatabaseThatOutlivesARestart(t *testing.T) {
 	dns := startDNS(t)
 	resp := startHTTP01(t)
-	rc := newRestartableCaddy(t, fmt.Sprintf("resolvers %s\nhttp_port %d", dns.Addr(), resp.Port))
+	rc := newRestartableCaddy(t, fmt.Sprintf("resolvers %s\nhttp_port %d", dns.Addr(), resp.Port()))
 	g := rc.start(t)
 	e := newACMEEnv(g, dns, resp)
 	c, _ := acmezClient(e, acme.ChallengeTypeDNS01)
@@ -59,7 +59,7 @@ func TestDefaultStorage_IsAnEmbeddedDatabaseThatOutlivesARestart(t *testing.T) {
 func TestDefaultStorage_StaysInCaddyStorageWhereRecordsAre(t *testing.T) {
 	dns := startDNS(t)
 	resp := startHTTP01(t)
-	directives := fmt.Sprintf("resolvers %s\nhttp_port %d", dns.Addr(), resp.Port)
+	directives := fmt.Sprintf("resolvers %s\nhttp_port %d", dns.Addr(), resp.Port())
 	rc := newRestartableCaddy(t, directives+"\nstorage caddy")
 	g := rc.start(t)
 	e := newACMEEnv(g, dns, resp)

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // certbotTimeout bounds one certbot run: issuance over loopback takes a
@@ -208,7 +210,7 @@ func readCertChain(t testing.TB, path string) []*x509.Certificate {
 // several values at once (a wildcard and its base domain share one).
 type txtHookServer struct {
 	url string
-	dns *testDNS
+	dns *testsrv.ZoneDNS
 
 	mu     sync.Mutex
 	values map[string][]string
@@ -216,7 +218,7 @@ type txtHookServer struct {
 	dels   int
 }
 
-func startTXTHookServer(t testing.TB, dns *testDNS) *txtHookServer {
+func startTXTHookServer(t testing.TB, dns *testsrv.ZoneDNS) *txtHookServer {
 	t.Helper()
 	s := &txtHookServer{dns: dns, values: map[string][]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

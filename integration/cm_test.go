@@ -167,7 +167,7 @@ func TestCM_LostAnswerSurvivesCaddyRestart(t *testing.T) {
 		http_port %d
 		storage caddy
 		%s
-	`, dns.Addr(), resp01.Port, cmIssuer{Extra: "timeout 5s"}.block(t, srv)))
+	`, dns.Addr(), resp01.Port(), cmIssuer{Extra: "timeout 5s"}.block(t, srv)))
 	g := rc.start(t)
 	e := newACMEEnv(g, dns, resp01)
 	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)

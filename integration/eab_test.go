@@ -16,6 +16,8 @@ import (
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // Pre-registration: in `registration preregistered` mode an account is
@@ -25,7 +27,7 @@ import (
 
 // preregistered configures an in-memory gateway that requires external
 // account binding and validates through the test DNS server and httpPort.
-func preregistered(dns *testDNS, httpPort int) string {
+func preregistered(dns *testsrv.ZoneDNS, httpPort int) string {
 	return fmt.Sprintf(`
 		storage memory
 		registration preregistered
@@ -39,7 +41,7 @@ func startEABEnv(t testing.TB) *acmeEnv {
 	t.Helper()
 	dns := startDNS(t)
 	resp := startHTTP01(t)
-	g := startCaddy(t, preregistered(dns, resp.Port))
+	g := startCaddy(t, preregistered(dns, resp.Port()))
 	return newACMEEnv(g, dns, resp)
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/go-acme/lego/v5/challenge/dns01"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // The tests here drive the gateway with lego v5, through its high-level
@@ -258,7 +260,7 @@ func wantLegoProblem(t *testing.T, err error, typ string) {
 }
 
 type legoHTTP01Provider struct {
-	http      *http01Responder
+	http      *testsrv.HTTP01
 	presented *atomic.Int32
 }
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/go-acme/lego/v5/challenge/tlsalpn01"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
-	"github.com/miekg/dns"
 )
 
 // The tests here show the validation added for a public CA's standard
@@ -91,7 +89,7 @@ func TestLego_IssuesCertificateForIPIdentifier(t *testing.T) {
 }
 
 func TestLego_CAARecordsDecideIssuance(t *testing.T) {
-	dnsSrv := startCAADNS(t)
+	dnsSrv := startDNS(t)
 	// The parent names another CA; one name below it overrides that with
 	// a record of its own, which is the relevant set (RFC 8659 §3).
 	dnsSrv.SetCAA("caa.example.org", `other-ca.example`)
@@ -183,50 +181,4 @@ type countingProvider struct {
 func (p *countingProvider) Present(ctx context.Context, domain, token, keyAuth string) error {
 	p.presented.Add(1)
 	return p.Provider.Present(ctx, domain, token, keyAuth)
-}
-
-// caaDNS is testDNS that also answers CAA queries with the issue records
-// a test sets; other names have no CAA records.
-type caaDNS struct {
-	*testDNS
-
-	mu  sync.Mutex
-	caa map[string][]string // lower-case FQDN -> issue values
-}
-
-// startCAADNS starts a server that is shut down when the test ends.
-func startCAADNS(t testing.TB) *caaDNS {
-	t.Helper()
-	s := &caaDNS{testDNS: &testDNS{txt: map[string][]string{}}, caa: map[string][]string{}}
-	s.addr = serveDNS(t, s)
-	return s
-}
-
-// SetCAA makes `0 issue "<value>"` for each value the CAA records of name.
-func (s *caaDNS) SetCAA(name string, values ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.caa[txtKey(name)] = append([]string(nil), values...)
-}
-
-func (s *caaDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	if len(req.Question) != 1 || req.Question[0].Qtype != dns.TypeCAA {
-		s.testDNS.ServeDNS(w, req)
-		return
-	}
-	q := req.Question[0]
-	m := new(dns.Msg)
-	m.SetReply(req)
-	m.Authoritative = true
-	s.mu.Lock()
-	for _, v := range s.caa[txtKey(q.Name)] {
-		m.Answer = append(m.Answer, &dns.CAA{
-			Hdr:   dns.RR_Header{Name: q.Name, Rrtype: dns.TypeCAA, Class: dns.ClassINET},
-			Flag:  0,
-			Tag:   "issue",
-			Value: v,
-		})
-	}
-	s.mu.Unlock()
-	_ = w.WriteMsg(m)
 }

@@ -2,13 +2,14 @@ package validate
 
 import (
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // testDNS is an authoritative-style DNS server on 127.0.0.1, listening on
@@ -50,43 +51,16 @@ func newTestDNS(t *testing.T, records ...string) *testDNS {
 		s.add(t, r)
 	}
 
-	pc, ln := listenSamePort(t)
-	s.addr = pc.LocalAddr().String()
-	udp := &dns.Server{PacketConn: pc, Handler: s}
-	tcp := &dns.Server{Listener: ln, Handler: s}
-	var started sync.WaitGroup
-	for _, srv := range []*dns.Server{udp, tcp} {
-		started.Add(1)
-		srv.NotifyStartedFunc = started.Done
-		go func() { _ = srv.ActivateAndServe() }()
+	srv, err := testsrv.ServeDNS("127.0.0.1:0", s)
+	if err != nil {
+		t.Fatal(err)
 	}
-	started.Wait()
+	s.addr = srv.Addr()
 	t.Cleanup(func() {
 		close(s.stop)
-		_ = udp.Shutdown()
-		_ = tcp.Shutdown()
+		_ = srv.Close()
 	})
 	return s
-}
-
-// listenSamePort opens UDP and TCP on one free loopback port, so a single
-// "host:port" resolver serves both the UDP query and the TCP retry.
-func listenSamePort(t *testing.T) (net.PacketConn, net.Listener) {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			return pc, ln
-		}
-		pc.Close()
-	}
-	t.Fatal("no free port for both UDP and TCP")
-	return nil, nil
 }
 
 func (s *testDNS) add(t *testing.T, record string) {

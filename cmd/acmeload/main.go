@@ -47,6 +47,7 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 
 	"github.com/caddyacmegw/caddyacmegw/cmd/acmeload/loadgen"
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 func main() {
@@ -116,7 +117,7 @@ func run(args []string) int {
 	}
 
 	if *challenge == acme.ChallengeTypeHTTP01 {
-		srv, err := loadgen.StartHTTP01(*httpAddr)
+		srv, err := testsrv.StartHTTP01(*httpAddr)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -124,7 +125,7 @@ func run(args []string) int {
 		cfg.HTTP01 = srv
 		fmt.Fprintf(os.Stderr, "acmeload: http-01 responder on %s (the server's http_port must be %d)\n", srv.Addr(), srv.Port())
 	}
-	dns, err := loadgen.StartDNS(*dnsAddr, aRecord(*httpAddr))
+	dns, err := testsrv.StartZoneDNS(*dnsAddr, aRecord(*httpAddr))
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateAccount implements storage.Accounts. Like every account write, it
@@ -27,10 +28,7 @@ func (s *Store) createAccount(ctx context.Context, a *storage.Account, regID str
 	}
 	key := s.accountKey(a.ID)
 	return s.locked(ctx, key, func() error {
-		switch err := s.load(ctx, key, new(storage.Account)); {
-		case err == nil:
-			return fmt.Errorf("caddystore: account %q: %w", a.ID, storage.ErrConflict)
-		case !errors.Is(err, storage.ErrNotFound):
+		if err := absent(ctx, s, accounts, a.ID); err != nil {
 			return err
 		}
 		return s.locked(ctx, s.thumbprintKey(a.KeyThumbprint), func() error {
@@ -44,7 +42,7 @@ func (s *Store) createAccount(ctx context.Context, a *storage.Account, regID str
 			if err := s.putString(ctx, s.thumbprintKey(a.KeyThumbprint), a.ID); err != nil {
 				return err
 			}
-			if err := s.putString(ctx, s.accountIndex()+"/"+listKey(a.CreatedAt, a.ID), a.ID); err != nil {
+			if err := s.putString(ctx, s.accountIndex()+"/"+listing.Key(a.CreatedAt, a.ID), a.ID); err != nil {
 				return err
 			}
 			if err := s.put(ctx, key, &rec); err != nil {
@@ -64,17 +62,7 @@ func (s *Store) createAccount(ctx context.Context, a *storage.Account, regID str
 
 // GetAccount implements storage.Accounts.
 func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
-	if !safe(id) {
-		return nil, fmt.Errorf("caddystore: account %q: %w", id, storage.ErrNotFound)
-	}
-	var a storage.Account
-	if err := s.load(ctx, s.accountKey(id), &a); err != nil {
-		return nil, err
-	}
-	if a.ID != id { // a case-insensitive file system matched another id
-		return nil, fmt.Errorf("caddystore: account %q: %w", id, storage.ErrNotFound)
-	}
-	return &a, nil
+	return getRecord(ctx, s, accounts, id)
 }
 
 // AccountByThumbprint implements storage.Accounts.
@@ -110,26 +98,9 @@ func (s *Store) keyFree(ctx context.Context, thumbprint, id string) error {
 
 // UpdateAccount implements storage.Accounts.
 func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
-	if !safe(a.ID) {
-		return fmt.Errorf("caddystore: account %q: %w", a.ID, storage.ErrNotFound)
-	}
-	key := s.accountKey(a.ID)
-	return s.locked(ctx, key, func() error {
-		old, err := s.GetAccount(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		if old.Version != a.Version {
-			return conflict("account", a.ID, old.Version, a.Version)
-		}
-		rec := *a
-		rec.Version++
+	return updateRecord(ctx, s, accounts, a, func(old *storage.Account, write func() error) error {
 		if a.KeyThumbprint == old.KeyThumbprint {
-			if err := s.put(ctx, key, &rec); err != nil {
-				return err
-			}
-			a.Version = rec.Version
-			return nil
+			return write()
 		}
 		if !safe(a.KeyThumbprint) {
 			return unsafeName("key thumbprint", a.KeyThumbprint)
@@ -144,10 +115,9 @@ func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 			if err := s.putString(ctx, keys[1], a.ID); err != nil {
 				return err
 			}
-			if err := s.put(ctx, key, &rec); err != nil {
+			if err := write(); err != nil {
 				return err
 			}
-			a.Version = rec.Version
 			// The rollover is done; an old index entry that cannot be
 			// deleted no longer matches the account and is ignored.
 			_ = s.storage.Delete(ctx, keys[0])

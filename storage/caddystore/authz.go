@@ -11,35 +11,14 @@ import (
 
 // GetAuthz implements storage.Authorizations.
 func (s *Store) GetAuthz(ctx context.Context, id string) (*storage.Authorization, error) {
-	var a storage.Authorization
-	if !safe(id) {
-		return nil, fmt.Errorf("caddystore: authz %q: %w", id, storage.ErrNotFound)
-	}
-	if err := s.load(ctx, s.authzKey(id), &a); err != nil {
-		return nil, err
-	}
-	if a.ID != id { // a case-insensitive file system matched another id
-		return nil, fmt.Errorf("caddystore: authz %q: %w", id, storage.ErrNotFound)
-	}
-	return &a, nil
+	return getRecord(ctx, s, authzs, id)
 }
 
 // UpdateAuthz implements storage.Authorizations. It keeps the index of valid
 // authorizations: an entry is written before the authorization turns valid
 // and deleted after it stops being valid, so the index never misses one.
 func (s *Store) UpdateAuthz(ctx context.Context, a *storage.Authorization) error {
-	if !safe(a.ID) {
-		return fmt.Errorf("caddystore: authz %q: %w", a.ID, storage.ErrNotFound)
-	}
-	key := s.authzKey(a.ID)
-	return s.locked(ctx, key, func() error {
-		old, err := s.GetAuthz(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		if old.Version != a.Version {
-			return conflict("authz", a.ID, old.Version, a.Version)
-		}
+	return updateRecord(ctx, s, authzs, a, func(old *storage.Authorization, write func() error) error {
 		oldEntry := s.validAuthzDir(old.AccountID, old.Identifier, old.Wildcard) + "/" + a.ID
 		newEntry := s.validAuthzDir(a.AccountID, a.Identifier, a.Wildcard) + "/" + a.ID
 		wasValid, isValid := old.Status == storage.StatusValid, a.Status == storage.StatusValid
@@ -51,12 +30,9 @@ func (s *Store) UpdateAuthz(ctx context.Context, a *storage.Authorization) error
 				return err
 			}
 		}
-		rec := *a
-		rec.Version++
-		if err := s.put(ctx, key, &rec); err != nil {
+		if err := write(); err != nil {
 			return err
 		}
-		a.Version = rec.Version
 		if wasValid && (!isValid || oldEntry != newEntry) {
 			// The update is done; an entry that cannot be deleted is
 			// checked against the authorization and ignored.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // StoreCertificate implements storage.Certificates. It holds the order's lock
@@ -21,7 +22,7 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 	}
 	orderKey, certKey := s.orderKey(o.ID), s.certKey(c.Serial)
 	return s.locked(ctx, orderKey, func() error {
-		if err := s.orderCurrent(ctx, o); err != nil {
+		if _, err := current(ctx, s, orders, o); err != nil {
 			return err
 		}
 		return s.locked(ctx, certKey, func() error {
@@ -33,7 +34,7 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 			}
 			cert, order := *c, *o
 			cert.Version, order.Version = 1, o.Version+1
-			if err := s.putString(ctx, s.certificateIndex()+"/"+listKey(c.IssuedAt, c.Serial), c.Serial); err != nil {
+			if err := s.putString(ctx, s.certificateIndex()+"/"+listing.Key(c.IssuedAt, c.Serial), c.Serial); err != nil {
 				return err
 			}
 			if err := s.put(ctx, certKey, &cert); err != nil {
@@ -52,39 +53,10 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 
 // GetCertificate implements storage.Certificates.
 func (s *Store) GetCertificate(ctx context.Context, serial string) (*storage.Certificate, error) {
-	var c storage.Certificate
-	if !safe(serial) {
-		return nil, fmt.Errorf("caddystore: certificate %q: %w", serial, storage.ErrNotFound)
-	}
-	if err := s.load(ctx, s.certKey(serial), &c); err != nil {
-		return nil, err
-	}
-	if c.Serial != serial {
-		return nil, fmt.Errorf("caddystore: certificate %q: %w", serial, storage.ErrNotFound)
-	}
-	return &c, nil
+	return getRecord(ctx, s, certificates, serial)
 }
 
 // UpdateCertificate implements storage.Certificates.
 func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) error {
-	if !safe(c.Serial) {
-		return fmt.Errorf("caddystore: certificate %q: %w", c.Serial, storage.ErrNotFound)
-	}
-	key := s.certKey(c.Serial)
-	return s.locked(ctx, key, func() error {
-		old, err := s.GetCertificate(ctx, c.Serial)
-		if err != nil {
-			return err
-		}
-		if old.Version != c.Version {
-			return conflict("certificate", c.Serial, old.Version, c.Version)
-		}
-		rec := *c
-		rec.Version++
-		if err := s.put(ctx, key, &rec); err != nil {
-			return err
-		}
-		c.Version = rec.Version
-		return nil
-	})
+	return updateRecord(ctx, s, certificates, c, nil)
 }

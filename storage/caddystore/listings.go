@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
-	"strings"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // ListAccounts implements storage.Listings (O(n): see the package doc).
@@ -25,9 +24,9 @@ func (s *Store) ListAccounts(ctx context.Context, f storage.AccountFilter, curso
 			(f.Contact == "" || slices.Contains(a.Contact, f.Contact)) &&
 			(f.Status == "" || a.Status == f.Status)
 		if !match {
-			return nil, listKey(a.CreatedAt, a.ID), nil
+			return nil, listing.Key(a.CreatedAt, a.ID), nil
 		}
-		return a, listKey(a.CreatedAt, a.ID), nil
+		return a, listing.Key(a.CreatedAt, a.ID), nil
 	})
 }
 
@@ -46,9 +45,9 @@ func (s *Store) ListCertificates(ctx context.Context, f storage.CertificateFilte
 			(f.Serial == "" || c.Serial == f.Serial) &&
 			(f.Status == "" || c.Status == f.Status)
 		if !match {
-			return nil, listKey(c.IssuedAt, c.Serial), nil
+			return nil, listing.Key(c.IssuedAt, c.Serial), nil
 		}
-		return c, listKey(c.IssuedAt, c.Serial), nil
+		return c, listing.Key(c.IssuedAt, c.Serial), nil
 	})
 }
 
@@ -62,32 +61,14 @@ func scan[T any](ctx context.Context, s *Store, dir, cursor string, limit int, l
 	if err != nil {
 		return nil, "", err
 	}
-	i := sort.SearchStrings(keys, cursor)
-	if i < len(keys) && keys[i] == cursor {
-		i++
-	}
-	var (
-		page []*T
-		next string
-	)
-	for _, k := range keys[i:] {
-		_, id, _ := strings.Cut(k, ".")
+	return listing.Filter(keys, self, cursor, limit, func(k string) (*T, bool, error) {
+		id, _ := listing.ID(k)
 		rec, own, err := load(id)
 		if errors.Is(err, storage.ErrNotFound) || err == nil && own != k {
-			continue
+			return nil, false, nil
 		}
-		if err != nil {
-			return nil, "", err
-		}
-		if rec == nil {
-			continue
-		}
-		if len(page) == limit {
-			return page, next, nil
-		}
-		page, next = append(page, rec), k
-	}
-	return page, "", nil
+		return rec, err == nil && rec != nil, err
+	})
 }
 
 // indexKeys returns the sorted entries of a creation-ordered index,
@@ -97,10 +78,20 @@ func (s *Store) indexKeys(ctx context.Context, dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys = slices.DeleteFunc(keys, func(k string) bool { return len(k) <= len(zeros)+1 || k[len(zeros)] != '.' })
+	keys = slices.DeleteFunc(keys, func(k string) bool { return !isEntry(k) })
 	slices.Sort(keys)
 	return keys, nil
 }
+
+// isEntry reports whether k is an entry of a creation-ordered index: a
+// listing.Key with an id.
+func isEntry(k string) bool {
+	id, ok := listing.ID(k)
+	return ok && id != ""
+}
+
+// self is the sort key of a key in a sorted list of keys.
+func self(k string) string { return k }
 
 // AppendAudit implements storage.Audit. The id's key is written first and
 // claims the id; the entry follows. A crash in between loses one entry
@@ -117,7 +108,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry) error {
 		case !errors.Is(err, storage.ErrNotFound):
 			return err
 		}
-		k := listKey(e.Time, e.ID)
+		k := listing.Key(e.Time, e.ID)
 		if err := s.putString(ctx, idKey, k); err != nil {
 			return err
 		}
@@ -131,22 +122,11 @@ func (s *Store) ListAudit(ctx context.Context, cursor string, limit int) ([]*sto
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("caddystore: ListAudit limit %d is not positive", limit)
 	}
-	names, err := s.list(ctx, s.auditDir())
+	keys, err := s.recordNames(ctx, s.auditDir(), isEntry)
 	if err != nil {
 		return nil, "", err
 	}
-	var keys []string
-	for _, n := range names {
-		if k, ok := strings.CutSuffix(n, ".json"); ok && len(k) > len(zeros)+1 && k[len(zeros)] == '.' {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	i := sort.SearchStrings(keys, cursor)
-	if i < len(keys) && keys[i] == cursor {
-		i++
-	}
-	page := keys[i:min(i+limit, len(keys))]
+	page, next := listing.Page(keys, self, cursor, limit)
 	entries := make([]*storage.AuditEntry, 0, len(page))
 	for _, k := range page {
 		var e storage.AuditEntry
@@ -154,10 +134,6 @@ func (s *Store) ListAudit(ctx context.Context, cursor string, limit int) ([]*sto
 			return nil, "", err
 		}
 		entries = append(entries, &e)
-	}
-	var next string
-	if i+len(page) < len(keys) {
-		next = page[len(page)-1]
 	}
 	return entries, next, nil
 }

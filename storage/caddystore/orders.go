@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"path"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateOrder implements storage.Orders. It takes no lock: the gateway's ids
@@ -52,7 +49,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 			return err
 		}
 	}
-	if err := s.putString(ctx, s.accountOrders(o.AccountID)+"/"+listKey(o.CreatedAt, o.ID), o.ID); err != nil {
+	if err := s.putString(ctx, s.accountOrders(o.AccountID)+"/"+listing.Key(o.CreatedAt, o.ID), o.ID); err != nil {
 		return err
 	}
 	rec := *o
@@ -67,74 +64,14 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	return nil
 }
 
-// listKey names an account's order in its index so that keys sort oldest
-// first, ties broken by id. It is also the ListOrders cursor.
-func listKey(created time.Time, id string) string {
-	ns := created.UnixNano()
-	switch {
-	case created.Before(minTime):
-		ns = 0
-	case created.After(maxTime):
-		ns = math.MaxInt64
-	}
-	n := strconv.FormatInt(ns, 10)
-	return zeros[len(n):] + n + "." + id
-}
-
-// UnixNano is undefined outside these.
-var (
-	minTime = time.Unix(0, 0)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-const zeros = "0000000000000000000" // as many digits as math.MaxInt64
-
 // GetOrder implements storage.Orders.
 func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error) {
-	var o storage.Order
-	if !safe(id) {
-		return nil, fmt.Errorf("caddystore: order %q: %w", id, storage.ErrNotFound)
-	}
-	if err := s.load(ctx, s.orderKey(id), &o); err != nil {
-		return nil, err
-	}
-	if o.ID != id { // a case-insensitive file system matched another id
-		return nil, fmt.Errorf("caddystore: order %q: %w", id, storage.ErrNotFound)
-	}
-	return &o, nil
+	return getRecord(ctx, s, orders, id)
 }
 
 // UpdateOrder implements storage.Orders.
 func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
-	if !safe(o.ID) {
-		return fmt.Errorf("caddystore: order %q: %w", o.ID, storage.ErrNotFound)
-	}
-	key := s.orderKey(o.ID)
-	return s.locked(ctx, key, func() error {
-		if err := s.orderCurrent(ctx, o); err != nil {
-			return err
-		}
-		rec := *o
-		rec.Version++
-		if err := s.put(ctx, key, &rec); err != nil {
-			return err
-		}
-		o.Version = rec.Version
-		return nil
-	})
-}
-
-// orderCurrent returns nil when the stored order has o's Version. The caller
-// holds the order's lock.
-func (s *Store) orderCurrent(ctx context.Context, o *storage.Order) error {
-	old, err := s.GetOrder(ctx, o.ID)
-	if err != nil {
-		return err
-	}
-	if old.Version != o.Version {
-		return conflict("order", o.ID, old.Version, o.Version)
-	}
-	return nil
+	return updateRecord(ctx, s, orders, o, nil)
 }
 
 // ListOrders implements storage.Orders. It lists the account's whole index
@@ -152,20 +89,12 @@ func (s *Store) ListOrders(ctx context.Context, accountID, cursor string, limit 
 		return nil, "", err
 	}
 	// Skip what is not an index entry, such as an editor's backup file.
-	keys = slices.DeleteFunc(keys, func(k string) bool { return len(k) <= len(zeros) || k[len(zeros)] != '.' })
+	keys = slices.DeleteFunc(keys, func(k string) bool { _, ok := listing.ID(k); return !ok })
 	slices.Sort(keys)
-	i := sort.SearchStrings(keys, cursor)
-	if i < len(keys) && keys[i] == cursor {
-		i++
-	}
-	page := keys[i:min(i+limit, len(keys))]
+	page, next := listing.Page(keys, self, cursor, limit)
 	ids := make([]string, len(page))
 	for j, k := range page {
-		_, ids[j], _ = strings.Cut(k, ".")
-	}
-	var next string
-	if i+len(page) < len(keys) {
-		next = page[len(page)-1]
+		ids[j], _ = listing.ID(k)
 	}
 	return ids, next, nil
 }
@@ -184,4 +113,21 @@ func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
 		keys[i] = path.Base(k)
 	}
 	return keys, nil
+}
+
+// recordNames returns the sorted names, without ".json", of the records
+// directly under dir whose names valid accepts.
+func (s *Store) recordNames(ctx context.Context, dir string, valid func(name string) bool) ([]string, error) {
+	keys, err := s.list(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, k := range keys {
+		if name, ok := strings.CutSuffix(k, ".json"); ok && valid(name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }

@@ -4,16 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
-	"strings"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
-
-func registrationNotFound(keyID string) error {
-	return fmt.Errorf("caddystore: registration %q: %w", keyID, storage.ErrNotFound)
-}
 
 // CreateRegistration implements storage.Registrations.
 func (s *Store) CreateRegistration(ctx context.Context, r *storage.Registration) error {
@@ -22,12 +16,7 @@ func (s *Store) CreateRegistration(ctx context.Context, r *storage.Registration)
 	}
 	key := s.registrationKey(r.KeyID)
 	return s.locked(ctx, key, func() error {
-		// Any record at the key conflicts, even one whose KeyID differs in
-		// case on a case-insensitive file system.
-		switch err := s.load(ctx, key, new(storage.Registration)); {
-		case err == nil:
-			return fmt.Errorf("caddystore: registration %q: %w", r.KeyID, storage.ErrConflict)
-		case !errors.Is(err, storage.ErrNotFound):
+		if err := absent(ctx, s, registrations, r.KeyID); err != nil {
 			return err
 		}
 		rec := *r
@@ -42,56 +31,18 @@ func (s *Store) CreateRegistration(ctx context.Context, r *storage.Registration)
 
 // GetRegistration implements storage.Registrations.
 func (s *Store) GetRegistration(ctx context.Context, keyID string) (*storage.Registration, error) {
-	if !storage.ValidKeyID(keyID) {
-		return nil, registrationNotFound(keyID)
-	}
-	var r storage.Registration
-	if err := s.load(ctx, s.registrationKey(keyID), &r); err != nil {
-		return nil, err
-	}
-	if r.KeyID != keyID { // a case-insensitive file system matched another
-		return nil, registrationNotFound(keyID)
-	}
-	return &r, nil
-}
-
-// registrationCurrent returns nil when the stored registration has r's
-// Version, and the stored one. The caller holds the registration's lock.
-func (s *Store) registrationCurrent(ctx context.Context, r *storage.Registration) (*storage.Registration, error) {
-	old, err := s.GetRegistration(ctx, r.KeyID)
-	if err != nil {
-		return nil, err
-	}
-	if old.Version != r.Version {
-		return nil, conflict("registration", r.KeyID, old.Version, r.Version)
-	}
-	return old, nil
+	return getRecord(ctx, s, registrations, keyID)
 }
 
 // UpdateRegistration implements storage.Registrations.
 func (s *Store) UpdateRegistration(ctx context.Context, r *storage.Registration) error {
-	if !storage.ValidKeyID(r.KeyID) {
-		return registrationNotFound(r.KeyID)
-	}
-	key := s.registrationKey(r.KeyID)
-	return s.locked(ctx, key, func() error {
-		if _, err := s.registrationCurrent(ctx, r); err != nil {
-			return err
-		}
-		rec := *r
-		rec.Version++
-		if err := s.put(ctx, key, &rec); err != nil {
-			return err
-		}
-		r.Version = rec.Version
-		return nil
-	})
+	return updateRecord(ctx, s, registrations, r, nil)
 }
 
 // DeleteRegistration implements storage.Registrations.
 func (s *Store) DeleteRegistration(ctx context.Context, keyID string) error {
 	if !storage.ValidKeyID(keyID) {
-		return registrationNotFound(keyID)
+		return registrations.notFound(keyID)
 	}
 	key := s.registrationKey(keyID)
 	return s.locked(ctx, key, func() error {
@@ -111,17 +62,10 @@ func (s *Store) ListRegistrations(ctx context.Context, cursor string, limit int)
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("caddystore: ListRegistrations limit %d is not positive", limit)
 	}
-	names, err := s.list(ctx, s.registrations())
+	ids, err := s.recordNames(ctx, s.registrations(), storage.ValidKeyID)
 	if err != nil {
 		return nil, "", err
 	}
-	var ids []string
-	for _, n := range names {
-		if id, ok := strings.CutSuffix(n, ".json"); ok && storage.ValidKeyID(id) {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
 	i := sort.SearchStrings(ids, cursor)
 	if i < len(ids) && ids[i] == cursor {
 		i++
@@ -152,11 +96,11 @@ func (s *Store) ListRegistrations(ctx context.Context, cursor string, limit int)
 // then still be bound once more.
 func (s *Store) BindAccount(ctx context.Context, a *storage.Account, r *storage.Registration) error {
 	if !storage.ValidKeyID(r.KeyID) {
-		return registrationNotFound(r.KeyID)
+		return registrations.notFound(r.KeyID)
 	}
 	key := s.registrationKey(r.KeyID)
 	return s.locked(ctx, key, func() error {
-		old, err := s.registrationCurrent(ctx, r)
+		old, err := current(ctx, s, registrations, r)
 		if err != nil {
 			return err
 		}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // ListAccounts implements storage.Listings. It walks accounts in creation
@@ -17,10 +17,9 @@ func (s *Store) ListAccounts(_ context.Context, f storage.AccountFilter, cursor 
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ids, next := walk(s.accountList, cursor, limit, func(id string) bool { return accountMatches(s.accounts[id], f) })
-	accts := make([]*storage.Account, len(ids))
-	for i, id := range ids {
-		accts[i] = copyAccount(s.accounts[id])
+	accts, next := walk(s.accountList, cursor, limit, s.accounts.records, func(a *storage.Account) bool { return accountMatches(a, f) })
+	for i, a := range accts {
+		accts[i] = copyAccount(a)
 	}
 	return accts, next, nil
 }
@@ -38,10 +37,9 @@ func (s *Store) ListCertificates(_ context.Context, f storage.CertificateFilter,
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	serials, next := walk(s.certList, cursor, limit, func(serial string) bool { return certificateMatches(s.certs[serial], f) })
-	certs := make([]*storage.Certificate, len(serials))
-	for i, serial := range serials {
-		certs[i] = copyCertificate(s.certs[serial])
+	certs, next := walk(s.certList, cursor, limit, s.certs.records, func(c *storage.Certificate) bool { return certificateMatches(c, f) })
+	for i, c := range certs {
+		certs[i] = copyCertificate(c)
 	}
 	return certs, next, nil
 }
@@ -53,27 +51,22 @@ func certificateMatches(c *storage.Certificate, f storage.CertificateFilter) boo
 		(f.Status == "" || c.Status == f.Status)
 }
 
-// walk returns the ids of up to limit entries of list after cursor that
-// match, and the next cursor: the key of the last one returned when a later
-// entry matches too, else "".
-func walk(list []listEntry, cursor string, limit int, match func(id string) bool) (ids []string, next string) {
-	i := sort.Search(len(list), func(i int) bool { return list[i].key > cursor })
-	for ; i < len(list); i++ {
-		if !match(list[i].id) {
-			continue
-		}
-		if len(ids) == limit {
-			return ids, next
-		}
-		ids, next = append(ids, list[i].id), list[i].key
-	}
-	return ids, ""
+// walk returns up to limit of the stored records in list after cursor that
+// match, and the next cursor (see listing.Filter). The caller copies them.
+func walk[T any](list []listEntry, cursor string, limit int, records map[string]*T, match func(*T) bool) ([]*T, string) {
+	out, next, _ := listing.Filter(list, listEntry.sortKey, cursor, limit, func(e listEntry) (*T, bool, error) {
+		rec := records[e.id]
+		return rec, match(rec), nil
+	})
+	return out, next
 }
 
 type auditRecord struct {
 	key   string
 	entry *storage.AuditEntry
 }
+
+func (r auditRecord) sortKey() string { return r.key }
 
 // AppendAudit implements storage.Audit.
 func (s *Store) AppendAudit(_ context.Context, e *storage.AuditEntry) error {
@@ -83,13 +76,8 @@ func (s *Store) AppendAudit(_ context.Context, e *storage.AuditEntry) error {
 		return fmt.Errorf("memory: audit entry %q: %w", e.ID, storage.ErrConflict)
 	}
 	s.auditIDs[e.ID] = true
-	rec := auditRecord{listKey(e.Time, e.ID), copyAudit(e)}
-	if n := len(s.audit); n == 0 || s.audit[n-1].key < rec.key {
-		s.audit = append(s.audit, rec)
-	} else {
-		i := sort.Search(n, func(i int) bool { return s.audit[i].key > rec.key })
-		s.audit = slices.Insert(s.audit, i, rec)
-	}
+	rec := auditRecord{listing.Key(e.Time, e.ID), copyAudit(e)}
+	s.audit = insertEntry(s.audit, rec, auditRecord.sortKey)
 	return nil
 }
 
@@ -100,15 +88,10 @@ func (s *Store) ListAudit(_ context.Context, cursor string, limit int) ([]*stora
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i := sort.Search(len(s.audit), func(i int) bool { return s.audit[i].key > cursor })
-	page := s.audit[i:min(i+limit, len(s.audit))]
+	page, next := listing.Page(s.audit, auditRecord.sortKey, cursor, limit)
 	entries := make([]*storage.AuditEntry, len(page))
 	for j, r := range page {
 		entries[j] = copyAudit(r.entry)
-	}
-	var next string
-	if i+len(page) < len(s.audit) {
-		next = page[len(page)-1].key
 	}
 	return entries, next, nil
 }

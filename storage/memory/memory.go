@@ -16,41 +16,44 @@ import (
 	"sync"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // Store is an in-memory storage.Store. The zero value is not usable; call
 // New. It is safe for concurrent use.
 type Store struct {
 	mu       sync.RWMutex
-	accounts map[string]*storage.Account
+	accounts table[storage.Account]
 	byKey    map[string]string // key thumbprint -> account id
-	orders   map[string]*storage.Order
-	// accountOrders holds each account's orders sorted by listKey.
+	orders   table[storage.Order]
+	// accountOrders holds each account's orders sorted by listing.Key.
 	accountOrders map[string][]listEntry
-	authzs        map[string]*storage.Authorization
+	authzs        table[storage.Authorization]
 	// valid indexes the authorizations whose Status is valid, oldest first;
 	// ValidAuthz still checks each one, since expiry depends on its now.
 	valid map[authzKey][]string
-	certs map[string]*storage.Certificate
+	certs table[storage.Certificate]
 	// accountList and certList hold every account and certificate sorted
-	// by listKey of CreatedAt or IssuedAt, for officers' listings.
+	// by listing.Key of CreatedAt or IssuedAt, for officers' listings.
 	accountList []listEntry
 	certList    []listEntry
-	regs        map[string]*storage.Registration
+	regs        table[storage.Registration]
 	regKeys     []string // sorted
 	audit       []auditRecord
 	auditIDs    map[string]bool
 }
 
-// listEntry is a record's sort key (see listKey) and its id.
+// listEntry is a record's sort key (see listing.Key) and its id.
 type listEntry struct{ key, id string }
 
+func (e listEntry) sortKey() string { return e.key }
+
 // insertEntry adds e to list, which is sorted by key.
-func insertEntry(list []listEntry, e listEntry) []listEntry {
-	if n := len(list); n == 0 || list[n-1].key < e.key {
+func insertEntry[E any](list []E, e E, key func(E) string) []E {
+	if n := len(list); n == 0 || key(list[n-1]) < key(e) {
 		return append(list, e) // the common case
 	}
-	i := sort.Search(len(list), func(i int) bool { return list[i].key > e.key })
+	i := sort.Search(len(list), func(i int) bool { return key(list[i]) > key(e) })
 	return slices.Insert(list, i, e)
 }
 
@@ -66,15 +69,20 @@ func keyOf(a *storage.Authorization) authzKey {
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		accounts:      make(map[string]*storage.Account),
-		byKey:         make(map[string]string),
-		orders:        make(map[string]*storage.Order),
+		accounts: newTable("account", func(a *storage.Account) string { return a.ID },
+			func(a *storage.Account) *int64 { return &a.Version }, copyAccount),
+		byKey: make(map[string]string),
+		orders: newTable("order", func(o *storage.Order) string { return o.ID },
+			func(o *storage.Order) *int64 { return &o.Version }, copyOrder),
 		accountOrders: make(map[string][]listEntry),
-		authzs:        make(map[string]*storage.Authorization),
-		valid:         make(map[authzKey][]string),
-		certs:         make(map[string]*storage.Certificate),
-		regs:          make(map[string]*storage.Registration),
-		auditIDs:      make(map[string]bool),
+		authzs: newTable("authz", func(a *storage.Authorization) string { return a.ID },
+			func(a *storage.Authorization) *int64 { return &a.Version }, copyAuthz),
+		valid: make(map[authzKey][]string),
+		certs: newTable("certificate", func(c *storage.Certificate) string { return c.Serial },
+			func(c *storage.Certificate) *int64 { return &c.Version }, copyCertificate),
+		regs: newTable("registration", func(r *storage.Registration) string { return r.KeyID },
+			func(r *storage.Registration) *int64 { return &r.Version }, copyRegistration),
+		auditIDs: make(map[string]bool),
 	}
 }
 
@@ -85,7 +93,6 @@ func (s *Store) CreateAccount(_ context.Context, a *storage.Account) error {
 	if err := s.accountFree(a); err != nil {
 		return err
 	}
-	a.Version = 1
 	s.insertAccount(a)
 	return nil
 }
@@ -93,8 +100,8 @@ func (s *Store) CreateAccount(_ context.Context, a *storage.Account) error {
 // accountFree returns ErrConflict when a's id or key is taken. The caller
 // holds s.mu.
 func (s *Store) accountFree(a *storage.Account) error {
-	if _, ok := s.accounts[a.ID]; ok {
-		return fmt.Errorf("memory: account %q: %w", a.ID, storage.ErrConflict)
+	if err := s.accounts.free(a.ID); err != nil {
+		return err
 	}
 	if _, ok := s.byKey[a.KeyThumbprint]; ok {
 		return fmt.Errorf("memory: account key: %w", storage.ErrConflict)
@@ -102,23 +109,17 @@ func (s *Store) accountFree(a *storage.Account) error {
 	return nil
 }
 
-// insertAccount stores a copy of a, which accountFree has admitted. The
-// caller holds s.mu.
+// insertAccount stores a copy of a, which accountFree has admitted, with
+// Version 1. The caller holds s.mu.
 func (s *Store) insertAccount(a *storage.Account) {
-	s.accounts[a.ID] = copyAccount(a)
+	s.accounts.insert(a)
 	s.byKey[a.KeyThumbprint] = a.ID
-	s.accountList = insertEntry(s.accountList, listEntry{listKey(a.CreatedAt, a.ID), a.ID})
+	s.accountList = insertEntry(s.accountList, listEntry{listing.Key(a.CreatedAt, a.ID), a.ID}, listEntry.sortKey)
 }
 
 // GetAccount implements storage.Accounts.
 func (s *Store) GetAccount(_ context.Context, id string) (*storage.Account, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	a, ok := s.accounts[id]
-	if !ok {
-		return nil, notFound("account", id)
-	}
-	return copyAccount(a), nil
+	return getRecord(s, s.accounts, id)
 }
 
 // AccountByThumbprint implements storage.Accounts.
@@ -129,20 +130,17 @@ func (s *Store) AccountByThumbprint(_ context.Context, thumbprint string) (*stor
 	if !ok {
 		return nil, fmt.Errorf("memory: account key: %w", storage.ErrNotFound)
 	}
-	return copyAccount(s.accounts[id]), nil
+	return s.accounts.get(id)
 }
 
 // UpdateAccount implements storage.Accounts.
 func (s *Store) UpdateAccount(_ context.Context, a *storage.Account) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, ok := s.accounts[a.ID]
-	if !ok {
-		return notFound("account", a.ID)
-	}
-	if old.Version != a.Version {
-		return conflict("account", a.ID, old.Version, a.Version)
-	}
+	return updateRecord(s, s.accounts, a, (*Store).rekeyAccount)
+}
+
+// rekeyAccount moves the key index from old's key to a's, unless another
+// account holds a's. The caller holds s.mu.
+func (s *Store) rekeyAccount(old, a *storage.Account) error {
 	if a.KeyThumbprint != old.KeyThumbprint {
 		if _, ok := s.byKey[a.KeyThumbprint]; ok {
 			return fmt.Errorf("memory: account key: %w", storage.ErrConflict)
@@ -150,17 +148,7 @@ func (s *Store) UpdateAccount(_ context.Context, a *storage.Account) error {
 		delete(s.byKey, old.KeyThumbprint)
 		s.byKey[a.KeyThumbprint] = a.ID
 	}
-	a.Version++
-	s.accounts[a.ID] = copyAccount(a)
 	return nil
-}
-
-func notFound(kind, key string) error {
-	return fmt.Errorf("memory: %s %q: %w", kind, key, storage.ErrNotFound)
-}
-
-func conflict(kind, key string, stored, given int64) error {
-	return fmt.Errorf("memory: %s %q is at version %d, not %d: %w", kind, key, stored, given, storage.ErrConflict)
 }
 
 // The copies below are written out field by field rather than through JSON

@@ -3,92 +3,52 @@ package memory
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateOrder implements storage.Orders.
 func (s *Store) CreateOrder(_ context.Context, o *storage.Order, authzs []*storage.Authorization) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.orders[o.ID]; ok {
-		return fmt.Errorf("memory: order %q: %w", o.ID, storage.ErrConflict)
+	if err := s.orders.free(o.ID); err != nil {
+		return err
 	}
 	for _, a := range authzs {
-		if _, ok := s.authzs[a.ID]; ok && a.Version == 0 {
-			return fmt.Errorf("memory: authz %q: %w", a.ID, storage.ErrConflict)
+		if a.Version != 0 {
+			continue
+		}
+		if err := s.authzs.free(a.ID); err != nil {
+			return err
 		}
 	}
 	for _, a := range authzs {
 		if a.Version != 0 {
 			continue
 		}
-		a.Version = 1
-		s.authzs[a.ID] = copyAuthz(a)
+		s.authzs.insert(a)
 		if a.Status == storage.StatusValid {
 			k := keyOf(a)
 			s.valid[k] = append(s.valid[k], a.ID)
 		}
 	}
-	o.Version = 1
-	s.orders[o.ID] = copyOrder(o)
-	e := listEntry{listKey(o.CreatedAt, o.ID), o.ID}
-	s.accountOrders[o.AccountID] = insertEntry(s.accountOrders[o.AccountID], e)
+	s.orders.insert(o)
+	e := listEntry{listing.Key(o.CreatedAt, o.ID), o.ID}
+	s.accountOrders[o.AccountID] = insertEntry(s.accountOrders[o.AccountID], e, listEntry.sortKey)
 	return nil
 }
 
-// listKey sorts records oldest first, ties broken by id. It is also the
-// cursor of ListOrders, ListAccounts, ListCertificates and ListAudit.
-func listKey(created time.Time, id string) string {
-	ns := created.UnixNano()
-	switch {
-	case created.Before(minTime):
-		ns = 0
-	case created.After(maxTime):
-		ns = math.MaxInt64
-	}
-	n := strconv.FormatInt(ns, 10)
-	return zeros[len(n):] + n + "." + id
-}
-
-// UnixNano is undefined outside these.
-var (
-	minTime = time.Unix(0, 0)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-const zeros = "0000000000000000000" // as many digits as math.MaxInt64
-
 // GetOrder implements storage.Orders.
 func (s *Store) GetOrder(_ context.Context, id string) (*storage.Order, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	o, ok := s.orders[id]
-	if !ok {
-		return nil, notFound("order", id)
-	}
-	return copyOrder(o), nil
+	return getRecord(s, s.orders, id)
 }
 
 // UpdateOrder implements storage.Orders.
 func (s *Store) UpdateOrder(_ context.Context, o *storage.Order) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, ok := s.orders[o.ID]
-	if !ok {
-		return notFound("order", o.ID)
-	}
-	if old.Version != o.Version {
-		return conflict("order", o.ID, old.Version, o.Version)
-	}
-	o.Version++
-	s.orders[o.ID] = copyOrder(o)
-	return nil
+	return updateRecord(s, s.orders, o, nil)
 }
 
 // ListOrders implements storage.Orders. Its cursor is the sort key of the
@@ -99,42 +59,27 @@ func (s *Store) ListOrders(_ context.Context, accountID, cursor string, limit in
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	list := s.accountOrders[accountID]
-	i := sort.Search(len(list), func(i int) bool { return list[i].key > cursor })
-	page := list[i:min(i+limit, len(list))]
+	page, next := listing.Page(s.accountOrders[accountID], listEntry.sortKey, cursor, limit)
 	ids := make([]string, len(page))
 	for j, e := range page {
 		ids[j] = e.id
-	}
-	var next string
-	if i+len(page) < len(list) {
-		next = page[len(page)-1].key
 	}
 	return ids, next, nil
 }
 
 // GetAuthz implements storage.Authorizations.
 func (s *Store) GetAuthz(_ context.Context, id string) (*storage.Authorization, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	a, ok := s.authzs[id]
-	if !ok {
-		return nil, notFound("authz", id)
-	}
-	return copyAuthz(a), nil
+	return getRecord(s, s.authzs, id)
 }
 
 // UpdateAuthz implements storage.Authorizations.
 func (s *Store) UpdateAuthz(_ context.Context, a *storage.Authorization) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, ok := s.authzs[a.ID]
-	if !ok {
-		return notFound("authz", a.ID)
-	}
-	if old.Version != a.Version {
-		return conflict("authz", a.ID, old.Version, a.Version)
-	}
+	return updateRecord(s, s.authzs, a, (*Store).reindexAuthz)
+}
+
+// reindexAuthz keeps the index of valid authorizations as a replaces old.
+// The caller holds s.mu.
+func (s *Store) reindexAuthz(old, a *storage.Authorization) error {
 	wasValid, isValid := old.Status == storage.StatusValid, a.Status == storage.StatusValid
 	if wasValid && (!isValid || keyOf(old) != keyOf(a)) {
 		k := keyOf(old)
@@ -147,8 +92,6 @@ func (s *Store) UpdateAuthz(_ context.Context, a *storage.Authorization) error {
 		k := keyOf(a)
 		s.valid[k] = append(s.valid[k], a.ID)
 	}
-	a.Version++
-	s.authzs[a.ID] = copyAuthz(a)
 	return nil
 }
 
@@ -159,7 +102,7 @@ func (s *Store) ValidAuthz(_ context.Context, accountID string, ident storage.Id
 	defer s.mu.RUnlock()
 	ids := s.valid[authzKey{accountID, ident.Type, ident.Value, wildcard}]
 	for i := len(ids) - 1; i >= 0; i-- {
-		if a := s.authzs[ids[i]]; a.Expires.After(now) {
+		if a := s.authzs.records[ids[i]]; a.Expires.After(now) {
 			return copyAuthz(a), nil
 		}
 	}

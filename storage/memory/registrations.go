@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/internal/listing"
 )
 
 // CreateRegistration implements storage.Registrations.
@@ -16,11 +16,10 @@ func (s *Store) CreateRegistration(_ context.Context, r *storage.Registration) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.regs[r.KeyID]; ok {
-		return fmt.Errorf("memory: registration %q: %w", r.KeyID, storage.ErrConflict)
+	if err := s.regs.free(r.KeyID); err != nil {
+		return err
 	}
-	r.Version = 1
-	s.regs[r.KeyID] = copyRegistration(r)
+	s.regs.insert(r)
 	i, _ := slices.BinarySearch(s.regKeys, r.KeyID)
 	s.regKeys = slices.Insert(s.regKeys, i, r.KeyID)
 	return nil
@@ -28,48 +27,22 @@ func (s *Store) CreateRegistration(_ context.Context, r *storage.Registration) e
 
 // GetRegistration implements storage.Registrations.
 func (s *Store) GetRegistration(_ context.Context, keyID string) (*storage.Registration, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	r, ok := s.regs[keyID]
-	if !ok {
-		return nil, notFound("registration", keyID)
-	}
-	return copyRegistration(r), nil
+	return getRecord(s, s.regs, keyID)
 }
 
 // UpdateRegistration implements storage.Registrations.
 func (s *Store) UpdateRegistration(_ context.Context, r *storage.Registration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.registrationCurrent(r); err != nil {
-		return err
-	}
-	r.Version++
-	s.regs[r.KeyID] = copyRegistration(r)
-	return nil
-}
-
-// registrationCurrent returns nil when the stored registration has r's
-// Version. The caller holds s.mu.
-func (s *Store) registrationCurrent(r *storage.Registration) error {
-	old, ok := s.regs[r.KeyID]
-	if !ok {
-		return notFound("registration", r.KeyID)
-	}
-	if old.Version != r.Version {
-		return conflict("registration", r.KeyID, old.Version, r.Version)
-	}
-	return nil
+	return updateRecord(s, s.regs, r, nil)
 }
 
 // DeleteRegistration implements storage.Registrations.
 func (s *Store) DeleteRegistration(_ context.Context, keyID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.regs[keyID]; !ok {
+	if _, ok := s.regs.records[keyID]; !ok {
 		return notFound("registration", keyID)
 	}
-	delete(s.regs, keyID)
+	delete(s.regs.records, keyID)
 	if i, ok := slices.BinarySearch(s.regKeys, keyID); ok {
 		s.regKeys = slices.Delete(s.regKeys, i, i+1)
 	}
@@ -84,16 +57,10 @@ func (s *Store) ListRegistrations(_ context.Context, cursor string, limit int) (
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	keys := s.regKeys
-	i := sort.Search(len(keys), func(i int) bool { return keys[i] > cursor })
-	page := keys[i:min(i+limit, len(keys))]
+	page, next := listing.Page(s.regKeys, func(k string) string { return k }, cursor, limit)
 	regs := make([]*storage.Registration, len(page))
 	for j, k := range page {
-		regs[j] = copyRegistration(s.regs[k])
-	}
-	var next string
-	if i+len(page) < len(keys) {
-		next = page[len(page)-1]
+		regs[j] = copyRegistration(s.regs.records[k])
 	}
 	return regs, next, nil
 }
@@ -102,22 +69,22 @@ func (s *Store) ListRegistrations(_ context.Context, cursor string, limit int) (
 func (s *Store) BindAccount(_ context.Context, a *storage.Account, r *storage.Registration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.registrationCurrent(r); err != nil {
+	old, err := s.regs.current(r)
+	if err != nil {
 		return err
 	}
-	if id := s.regs[r.KeyID].AccountID; id != "" {
+	if id := old.AccountID; id != "" {
 		return fmt.Errorf("memory: registration %q is bound to account %q: %w", r.KeyID, id, storage.ErrConflict)
 	}
 	if err := s.accountFree(a); err != nil {
 		return err
 	}
 	acct := copyAccount(a)
-	acct.RegistrationID, acct.Version = r.KeyID, 1
+	acct.RegistrationID = r.KeyID
 	s.insertAccount(acct)
 	a.RegistrationID, a.Version = acct.RegistrationID, acct.Version
 	r.AccountID = a.ID
-	r.Version++
-	s.regs[r.KeyID] = copyRegistration(r)
+	s.regs.replace(r)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -63,16 +62,8 @@ func (s *Store) AccountByThumbprint(ctx context.Context, thumbprint string) (*st
 }
 
 func (s *Store) getAccount(ctx context.Context, column, key string) (*storage.Account, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE namespace = $1 AND `+column+` = $2`, s.ns, key))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, notFound("account", key)
-	case err != nil:
-		return nil, fail(ctx, "get account", err)
-	}
-	return a, nil
+	return getRow(ctx, s, "account", key, scanAccount,
+		`SELECT `+accountColumns+` FROM accounts WHERE namespace = $1 AND `+column+` = $2`, s.ns, key)
 }
 
 var accountSwap = swapSQL(`UPDATE accounts
@@ -82,19 +73,8 @@ var accountSwap = swapSQL(`UPDATE accounts
 // UpdateAccount implements storage.Accounts. A key rollover to a
 // thumbprint another account holds violates the unique index: ErrConflict.
 func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
 	// Forgotten at once here; other instances hear of it (accountwatch.go).
 	defer s.cached.Invalidate(a.ID)
-	var swapped, exists bool
-	err := s.pool.QueryRow(ctx, accountSwap, s.ns, a.ID, a.Version,
-		a.KeyThumbprint, a.KeyJWK, a.Contact, a.Status, a.RegistrationID).Scan(&swapped, &exists)
-	if err != nil {
-		return fail(ctx, "update account", err)
-	}
-	if err := swapResult("account", a.ID, swapped, exists); err != nil {
-		return err
-	}
-	a.Version++
-	return nil
+	return s.updateRow(ctx, "account", a.ID, &a.Version, accountSwap,
+		a.KeyThumbprint, a.KeyJWK, a.Contact, a.Status, a.RegistrationID)
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -41,16 +40,10 @@ var certificateStore = swapSQL(`UPDATE orders SET `+orderSet+`
 
 // StoreCertificate implements storage.Certificates in one statement.
 func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o *storage.Order) error {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
 	args := append([]any{s.ns, o.ID, o.Version}, orderArgs(o)...)
 	args = append(args, c.Serial, c.AccountID, c.OrderID, c.Names, c.NotBefore, c.NotAfter, c.ChainPEM,
 		c.Status, nullTime(c.RevokedAt), c.RevocationReason, c.IssuedAt)
-	var swapped, exists bool
-	if err := s.pool.QueryRow(ctx, certificateStore, args...).Scan(&swapped, &exists); err != nil {
-		return fail(ctx, "store certificate", err)
-	}
-	if err := swapResult("order", o.ID, swapped, exists); err != nil {
+	if err := s.swap(ctx, "store certificate", "order", o.ID, certificateStore, args...); err != nil {
 		return err
 	}
 	c.Version = 1
@@ -60,16 +53,8 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 
 // GetCertificate implements storage.Certificates.
 func (s *Store) GetCertificate(ctx context.Context, serial string) (*storage.Certificate, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	c, err := scanCertificate(s.pool.QueryRow(ctx, `SELECT `+certificateColumns+` FROM certificates WHERE namespace = $1 AND serial = $2`, s.ns, serial))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, notFound("certificate", serial)
-	case err != nil:
-		return nil, fail(ctx, "get certificate", err)
-	}
-	return c, nil
+	return getRow(ctx, s, "certificate", serial, scanCertificate,
+		`SELECT `+certificateColumns+` FROM certificates WHERE namespace = $1 AND serial = $2`, s.ns, serial)
 }
 
 // certificateSwap never changes the account or order.
@@ -80,17 +65,6 @@ var certificateSwap = swapSQL(`UPDATE certificates
 
 // UpdateCertificate implements storage.Certificates.
 func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) error {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	var swapped, exists bool
-	err := s.pool.QueryRow(ctx, certificateSwap, s.ns, c.Serial, c.Version,
-		c.Names, c.NotBefore, c.NotAfter, c.ChainPEM, c.Status, nullTime(c.RevokedAt), c.RevocationReason, c.IssuedAt).Scan(&swapped, &exists)
-	if err != nil {
-		return fail(ctx, "update certificate", err)
-	}
-	if err := swapResult("certificate", c.Serial, swapped, exists); err != nil {
-		return err
-	}
-	c.Version++
-	return nil
+	return s.updateRow(ctx, "certificate", c.Serial, &c.Version, certificateSwap,
+		c.Names, c.NotBefore, c.NotAfter, c.ChainPEM, c.Status, nullTime(c.RevokedAt), c.RevocationReason, c.IssuedAt)
 }

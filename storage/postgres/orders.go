@@ -91,16 +91,8 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 
 // GetOrder implements storage.Orders.
 func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE namespace = $1 AND id = $2`, s.ns, id))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, notFound("order", id)
-	case err != nil:
-		return nil, fail(ctx, "get order", err)
-	}
-	return o, nil
+	return getRow(ctx, s, "order", id, scanOrder,
+		`SELECT `+orderColumns+` FROM orders WHERE namespace = $1 AND id = $2`, s.ns, id)
 }
 
 var orderSwap = swapSQL(`UPDATE orders SET `+orderSet+`
@@ -108,18 +100,7 @@ var orderSwap = swapSQL(`UPDATE orders SET `+orderSet+`
 
 // UpdateOrder implements storage.Orders.
 func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	var swapped, exists bool
-	args := append([]any{s.ns, o.ID, o.Version}, orderArgs(o)...)
-	if err := s.pool.QueryRow(ctx, orderSwap, args...).Scan(&swapped, &exists); err != nil {
-		return fail(ctx, "update order", err)
-	}
-	if err := swapResult("order", o.ID, swapped, exists); err != nil {
-		return err
-	}
-	o.Version++
-	return nil
+	return s.updateRow(ctx, "order", o.ID, &o.Version, orderSwap, orderArgs(o)...)
 }
 
 // ListOrders implements storage.Orders. Its cursor is that of listAfter.
@@ -162,16 +143,8 @@ func scanAuthz(row pgx.Row) (*storage.Authorization, error) {
 
 // GetAuthz implements storage.Authorizations.
 func (s *Store) GetAuthz(ctx context.Context, id string) (*storage.Authorization, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	a, err := scanAuthz(s.pool.QueryRow(ctx, `SELECT `+authzColumns+` FROM authzs WHERE namespace = $1 AND id = $2`, s.ns, id))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, notFound("authz", id)
-	case err != nil:
-		return nil, fail(ctx, "get authz", err)
-	}
-	return a, nil
+	return getRow(ctx, s, "authz", id, scanAuthz,
+		`SELECT `+authzColumns+` FROM authzs WHERE namespace = $1 AND id = $2`, s.ns, id)
 }
 
 // authzSwap never changes the account: AccountID is fixed at creation.
@@ -181,19 +154,8 @@ var authzSwap = swapSQL(`UPDATE authzs
 
 // UpdateAuthz implements storage.Authorizations.
 func (s *Store) UpdateAuthz(ctx context.Context, a *storage.Authorization) error {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	var swapped, exists bool
-	err := s.pool.QueryRow(ctx, authzSwap, s.ns, a.ID, a.Version,
-		a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status, a.Expires, a.Challenges).Scan(&swapped, &exists)
-	if err != nil {
-		return fail(ctx, "update authz", err)
-	}
-	if err := swapResult("authz", a.ID, swapped, exists); err != nil {
-		return err
-	}
-	a.Version++
-	return nil
+	return s.updateRow(ctx, "authz", a.ID, &a.Version, authzSwap,
+		a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status, a.Expires, a.Challenges)
 }
 
 // ValidAuthz implements storage.Authorizations from the partial index

@@ -321,38 +321,6 @@ func unavailable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-func notFound(kind, key string) error {
-	return fmt.Errorf("postgres: %s %q: %w", kind, key, storage.ErrNotFound)
-}
-
-// swapResult turns the outcome of a compare-and-swap statement (see
-// swapSQL) into nil, ErrConflict or ErrNotFound.
-func swapResult(kind, key string, swapped, exists bool) error {
-	switch {
-	case swapped:
-		return nil
-	case exists:
-		return fmt.Errorf("postgres: %s %q changed since it was read: %w", kind, key, storage.ErrConflict)
-	}
-	return notFound(kind, key)
-}
-
-// swapSQL wraps update, an UPDATE whose WHERE names the row by namespace
-// ($1) and keyColumn ($2) and compares its version, in a statement that
-// returns whether it swapped and whether the row exists (as of the
-// statement's snapshot), so one round trip tells a lost swap from a
-// missing row. The update is the CTE "swapped"; more CTEs (also) may
-// write FROM it, so that they write only when the swap succeeds.
-func swapSQL(update, table, keyColumn string, also ...string) string {
-	q := "WITH swapped AS (" + update + "\n\tRETURNING 1)"
-	for _, cte := range also {
-		q += ",\n" + cte
-	}
-	return q + `
-SELECT EXISTS (SELECT 1 FROM swapped),
-	EXISTS (SELECT 1 FROM ` + table + ` WHERE namespace = $1 AND ` + keyColumn + ` = $2)`
-}
-
 // nullTime stores the zero time as NULL.
 func nullTime(t time.Time) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -63,17 +62,8 @@ func (s *Store) GetRegistration(ctx context.Context, keyID string) (*storage.Reg
 	if !storage.ValidKeyID(keyID) {
 		return nil, notFound("registration", keyID)
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+registrationColumns+` FROM registrations
-		WHERE namespace = $1 AND key_id = $2`, s.ns, keyID))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, notFound("registration", keyID)
-	case err != nil:
-		return nil, fail(ctx, "get registration", err)
-	}
-	return r, nil
+	return getRow(ctx, s, "registration", keyID, scanRegistration, `SELECT `+registrationColumns+` FROM registrations
+		WHERE namespace = $1 AND key_id = $2`, s.ns, keyID)
 }
 
 var registrationSwap = swapSQL(`UPDATE registrations SET `+registrationSet+`
@@ -84,18 +74,7 @@ func (s *Store) UpdateRegistration(ctx context.Context, r *storage.Registration)
 	if !storage.ValidKeyID(r.KeyID) {
 		return notFound("registration", r.KeyID)
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	var swapped, exists bool
-	args := append([]any{s.ns, r.KeyID, r.Version}, registrationArgs(r)...)
-	if err := s.pool.QueryRow(ctx, registrationSwap, args...).Scan(&swapped, &exists); err != nil {
-		return fail(ctx, "update registration", err)
-	}
-	if err := swapResult("registration", r.KeyID, swapped, exists); err != nil {
-		return err
-	}
-	r.Version++
-	return nil
+	return s.updateRow(ctx, "registration", r.KeyID, &r.Version, registrationSwap, registrationArgs(r)...)
 }
 
 // DeleteRegistration implements storage.Registrations.

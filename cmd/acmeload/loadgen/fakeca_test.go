@@ -17,6 +17,8 @@ import (
 
 	"github.com/mholt/acmez/v3/acme"
 	"github.com/miekg/dns"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // fakeCA is an ACME server for the worker's tests. It checks no
@@ -27,8 +29,8 @@ import (
 // in which order.
 type fakeCA struct {
 	srv    *httptest.Server
-	dns    *DNSServer
-	http01 *HTTP01Server
+	dns    *testsrv.ZoneDNS
+	http01 *testsrv.HTTP01
 
 	// authzValid makes new authorizations valid already, as a server
 	// does that reuses earlier ones.

@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // worker is one client and its account. The issuance is written out here
@@ -162,7 +164,7 @@ func challengeFailed(c acme.Challenge) error {
 }
 
 // dnsSolver presents dns-01 records on the DNS server.
-type dnsSolver struct{ dns *DNSServer }
+type dnsSolver struct{ dns *testsrv.ZoneDNS }
 
 func (s dnsSolver) present(c acme.Challenge) {
 	s.dns.AddTXT(c.DNS01TXTRecordName(), c.DNS01KeyAuthorization())
@@ -173,7 +175,7 @@ func (s dnsSolver) cleanUp(c acme.Challenge) {
 }
 
 // http01Solver presents http-01 key authorizations on the responder.
-type http01Solver struct{ srv *HTTP01Server }
+type http01Solver struct{ srv *testsrv.HTTP01 }
 
 func (s http01Solver) present(c acme.Challenge) { s.srv.Set(c.Token, c.KeyAuthorization) }
 

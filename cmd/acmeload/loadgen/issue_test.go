@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // startTestCA starts ca with a DNS server and an http-01 responder of its
@@ -14,7 +16,7 @@ import (
 // run against it.
 func startTestCA(t *testing.T, ca *fakeCA, challenge string) Config {
 	t.Helper()
-	http01, err := StartHTTP01("127.0.0.1:0")
+	http01, err := testsrv.StartHTTP01("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +30,18 @@ func startTestCA(t *testing.T, ca *fakeCA, challenge string) Config {
 		DNS:          ca.dns,
 		HTTP01:       http01,
 	}
+}
+
+// startTestDNS starts a DNS server that resolves every name to a and is
+// shut down when the test ends.
+func startTestDNS(t *testing.T, a net.IP) *testsrv.ZoneDNS {
+	t.Helper()
+	s, err := testsrv.StartZoneDNS("127.0.0.1:0", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 func TestIssue_PollsOnlyWhereTheAnswerIsNotFinal(t *testing.T) {
@@ -80,7 +94,7 @@ func TestIssue_PollsOnlyWhereTheAnswerIsNotFinal(t *testing.T) {
 			if got := tc.ca.requests(); !slices.Equal(got, tc.wantRequests) {
 				t.Errorf("requests %q, want %q", got, tc.wantRequests)
 			}
-			if n := len(cfg.DNS.txt) + len(cfg.HTTP01.keyAuths); n != 0 {
+			if n := cfg.DNS.TXTRecords() + cfg.HTTP01.Tokens(); n != 0 {
 				t.Errorf("%d responses left presented after the issuance", n)
 			}
 		})

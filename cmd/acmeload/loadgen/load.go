@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // Config is one run. Zero fields take the defaults their comments state.
@@ -64,9 +66,9 @@ type Config struct {
 	// registration binds one account only. Extra ones are unused.
 	EAB []acme.EAB
 	// DNS serves the dns-01 TXT records. Required for dns-01.
-	DNS *DNSServer
+	DNS *testsrv.ZoneDNS
 	// HTTP01 serves the http-01 key authorizations. Required for http-01.
-	HTTP01 *HTTP01Server
+	HTTP01 *testsrv.HTTP01
 }
 
 func (c Config) withDefaults() Config {

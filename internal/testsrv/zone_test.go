@@ -1,4 +1,4 @@
-package loadgen
+package testsrv
 
 import (
 	"net"
@@ -9,9 +9,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-func startTestDNS(t *testing.T, a net.IP) *DNSServer {
+func startTestDNS(t *testing.T, a net.IP) *ZoneDNS {
 	t.Helper()
-	s, err := StartDNS("127.0.0.1:0", a)
+	s, err := StartZoneDNS("127.0.0.1:0", a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func startTestDNS(t *testing.T, a net.IP) *DNSServer {
 }
 
 // query asks s over net ("udp" or "tcp") and returns the answer.
-func query(t *testing.T, s *DNSServer, network, name string, qtype uint16) *dns.Msg {
+func query(t *testing.T, s *ZoneDNS, network, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
@@ -89,8 +89,34 @@ func TestDNS_ServesTXTRecordsPresented(t *testing.T) {
 	}
 }
 
-func TestStartDNS_RefusesIPv6ARecord(t *testing.T) {
-	if _, err := StartDNS("127.0.0.1:0", net.ParseIP("::1")); err == nil {
-		t.Fatal("StartDNS accepted an IPv6 address for the A record")
+func TestStartZoneDNS_RefusesIPv6ARecord(t *testing.T) {
+	if _, err := StartZoneDNS("127.0.0.1:0", net.ParseIP("::1")); err == nil {
+		t.Fatal("StartZoneDNS accepted an IPv6 address for the A record")
+	}
+}
+
+func TestDNS_SetTXTReplacesAndSetCAAAnswersIssueRecords(t *testing.T) {
+	s := startTestDNS(t, net.IPv4(127, 0, 0, 1))
+	const name = "_acme-challenge.example.com"
+	s.AddTXT(name, "old")
+	s.SetTXT(name, "a", "b")
+	if got := txtValues(query(t, s, "udp", name, dns.TypeTXT)); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("after SetTXT: TXT %q", got)
+	}
+	if n := s.TXTRecords(); n != 2 {
+		t.Errorf("TXTRecords() = %d, want 2", n)
+	}
+	s.ClearTXT(strings.ToUpper(name))
+	if got := txtValues(query(t, s, "udp", name, dns.TypeTXT)); len(got) != 0 {
+		t.Errorf("after ClearTXT: TXT %q", got)
+	}
+
+	s.SetCAA("Example.com", "ca.example.net")
+	r := query(t, s, "tcp", "example.com", dns.TypeCAA)
+	if len(r.Answer) != 1 {
+		t.Fatalf("CAA answer %v, want one record", r.Answer)
+	}
+	if caa := r.Answer[0].(*dns.CAA); caa.Flag != 0 || caa.Tag != "issue" || caa.Value != "ca.example.net" {
+		t.Errorf("CAA %v", caa)
 	}
 }
