@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs, from Debian packages, the real clients the test suite drives,
-# if they are missing:
+# Installs the real clients the test suite drives, if they are missing;
+# from Debian packages:
 #   certbot  integration/certbot_test.go
 #   curl     the dns-01 hook of that test (it falls back to python3)
 #   openssl  the independent check of the CM client's CMS signatures
 #   postgres the throwaway clusters of storage/postgres/pgtest (initdb and
 #            pg_ctl from `pg_config --bindir`)
-# Idempotent: apt-get runs only when something must be installed.
+# and, with `go install` into $(go env GOPATH)/bin:
+#   step     the smallstep CLI, integration/step_test.go
+# Idempotent: apt-get and go install run only when something must be
+# installed.
 # Under CI=true any failure exits non-zero; elsewhere it is a warning, and
 # the tests that need a missing client skip.
 set -euo pipefail
@@ -22,6 +25,21 @@ fail() {
 	echo "deps: warning: $*; tests that need it will skip" >&2
 	exit 0
 }
+
+# The step CLI the tests drive, pinned; `go version -m` tells which module
+# version a binary was built from. In a subshell: outside CI a failure
+# warns and the Debian packages below are still installed.
+(
+	module=github.com/smallstep/cli
+	version=v0.21.0
+	gopath="$(go env GOPATH)"
+	bin="${gopath%%:*}/bin/step" # its first entry, as go install has it
+	if ! go version -m "$bin" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+${module}[[:space:]]+${version}([[:space:]]|$)"; then
+		echo "deps: installing ${module}/cmd/step@${version}" >&2
+		GOBIN="$(dirname "$bin")" go install "${module}/cmd/step@${version}" ||
+			fail "go install ${module}/cmd/step@${version} failed"
+	fi
+)
 
 missing=()
 for pair in "${needs[@]}"; do

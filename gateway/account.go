@@ -19,6 +19,8 @@ type accountBody struct {
 	Orders  string   `json:"orders"`
 }
 
+// newAccountPayload is a newAccount request; payload.go says what its
+// fields mean when empty.
 type newAccountPayload struct {
 	Contact              []string        `json:"contact"`
 	TermsOfServiceAgreed bool            `json:"termsOfServiceAgreed"`
@@ -70,9 +72,12 @@ func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := checkContacts(p.Contact); err != nil {
 		return nil, err
 	}
+	if len(p.Contact) == 0 {
+		p.Contact = nil
+	}
 	var reg *storage.Registration
 	switch {
-	case len(p.ExternalBinding) > 0:
+	case !absentJSON(p.ExternalBinding):
 		if reg, err = h.checkBinding(ctx, p.ExternalBinding, url, req.jwk); err != nil {
 			return nil, err
 		}
@@ -154,6 +159,8 @@ func plausibleEmail(addr string) error {
 	return nil
 }
 
+// accountUpdate is an update of an account: a nil Contact leaves the
+// contacts, an empty one removes them (RFC 8555 §7.3.2).
 type accountUpdate struct {
 	Contact *[]string `json:"contact"`
 	Status  string    `json:"status"`
@@ -214,15 +221,4 @@ func (h *Server) accountResource(w http.ResponseWriter, r *http.Request, rest st
 		return nil, err
 	}
 	return h.accountResponse(r, acct, http.StatusOK), nil
-}
-
-// decodePayload decodes a JSON payload strictly into v.
-func decodePayload(payload []byte, v any) error {
-	if len(payload) == 0 {
-		return malformed("payload must not be empty")
-	}
-	if err := json.Unmarshal(payload, v); err != nil {
-		return malformed("payload: %v", err)
-	}
-	return nil
 }

@@ -22,7 +22,7 @@ var macKeyBits = map[jose.SignatureAlgorithm]int{jose.HS256: 256, jose.HS384: 38
 // account key. It returns the registration, ready to be bound.
 func (h *Server) checkBinding(ctx context.Context, raw json.RawMessage, url string, accountKey *jose.JSONWebKey) (*storage.Registration, error) {
 	var f flattened
-	if err := json.Unmarshal(raw, &f); err != nil || f.Protected == "" || f.Payload == nil || f.Signature == "" || len(f.Signatures) > 0 || len(f.Header) > 0 {
+	if err := json.Unmarshal(raw, &f); err != nil || f.Protected == "" || f.Payload == nil || f.Signature == "" || !absentJSON(f.Signatures) || !absentJSON(f.Header) {
 		return nil, malformed("externalAccountBinding must be a flattened JWS")
 	}
 	var hdr protectedHeader

@@ -161,10 +161,10 @@ func decodeFlattened(body []byte) (*flattenedJWS, error) {
 	if err := json.Unmarshal(body, f); err != nil {
 		return nil, malformed("request body is not a JSON object: %v", err)
 	}
-	if len(f.Signatures) > 0 || f.Protected == "" || f.Payload == nil {
+	if !absentJSON(f.Signatures) || f.Protected == "" || f.Payload == nil {
 		return nil, malformed("JWS must use the flattened JSON serialization")
 	}
-	if len(f.Header) > 0 {
+	if !absentJSON(f.Header) {
 		return nil, malformed("JWS must not have an unprotected header")
 	}
 	if err := decodeProtected(f.Protected, &jws.hdr); err != nil {
@@ -245,7 +245,10 @@ func decodeProtected(protected string, hdr *protectedHeader) error {
 	if err := json.Unmarshal(raw, hdr); err != nil {
 		return malformed("JWS protected header is not JSON")
 	}
-	if len(hdr.Crit) > 0 {
+	if absentJSON(hdr.JWK) {
+		hdr.JWK = nil // kid names the key, or nothing does
+	}
+	if !absentJSON(hdr.Crit) {
 		// RFC 7515 §4.1.11: no extension is understood here.
 		return malformed("JWS protected header must not have crit")
 	}

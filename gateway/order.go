@@ -30,6 +30,8 @@ type orderBody struct {
 	Certificate    string       `json:"certificate,omitempty"`
 }
 
+// newOrderPayload is a newOrder request; a NotBefore or NotAfter that is
+// "" or the zero time is not given (payload.go).
 type newOrderPayload struct {
 	Identifiers []identifier `json:"identifiers"`
 	NotBefore   string       `json:"notBefore"`
@@ -136,22 +138,18 @@ func (h *Server) authzFor(ctx context.Context, accountID string, id identifier, 
 }
 
 // checkValidity parses a requested notBefore/notAfter and holds it to the
-// issuer's maximum lifetime. Zero times mean "issuer default".
+// issuer's maximum lifetime. Times not given are zero: the issuer's default.
 func (h *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Time, error) {
-	var notBefore, notAfter time.Time
-	var err error
-	if nb != "" {
-		if notBefore, err = time.Parse(time.RFC3339, nb); err != nil {
-			return notBefore, notAfter, malformed("notBefore is not an RFC 3339 time")
-		}
+	notBefore, err := optionalTime("notBefore", nb)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
 	}
-	if na != "" {
-		if notAfter, err = time.Parse(time.RFC3339, na); err != nil {
-			return notBefore, notAfter, malformed("notAfter is not an RFC 3339 time")
-		}
-		if !notAfter.After(now) {
-			return notBefore, notAfter, malformed("notAfter is in the past")
-		}
+	notAfter, err := optionalTime("notAfter", na)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if !notAfter.IsZero() && !notAfter.After(now) {
+		return notBefore, notAfter, malformed("notAfter is in the past")
 	}
 	start := notBefore
 	if start.IsZero() {
@@ -170,7 +168,7 @@ func (h *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Ti
 	case !notAfter.IsZero() && notAfter.Sub(start) > maxLife:
 		return notBefore, notAfter, malformed("validity longer than the issuer's maximum of %s", maxLife)
 	}
-	return notBefore.UTC(), notAfter.UTC(), nil
+	return notBefore, notAfter, nil
 }
 
 // orderResource serves an order URL (§7.1.3) and its finalize URL (§7.4).

@@ -20,9 +20,11 @@ import (
 // cessationOfOperation.
 var revocationReasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true}
 
+// revokePayload is a revocation request; a reason not given is 0,
+// unspecified (payload.go).
 type revokePayload struct {
 	Certificate string `json:"certificate"`
-	Reason      *int   `json:"reason"`
+	Reason      int    `json:"reason"`
 }
 
 // revokeCert serves RFC 8555 §7.6. The signer is the issuing account, an
@@ -37,10 +39,7 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := decodePayload(req.payload, &p); err != nil {
 		return nil, err
 	}
-	reason := 0
-	if p.Reason != nil {
-		reason = *p.Reason
-	}
+	reason := p.Reason
 	if !revocationReasons[reason] {
 		return nil, problem(ProblemBadRevocationReason, "reason %d not accepted; use 0, 1, 3, 4 or 5", reason)
 	}

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -21,23 +20,10 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
-// certbotTimeout bounds one certbot run: issuance over loopback takes a
-// few seconds, so reaching this means something hangs.
-const certbotTimeout = 2 * time.Minute
-
-// findCertbot returns the certbot on PATH. Without one the test skips,
-// except in CI, where a missing client must not pass silently.
+// findCertbot returns the certbot on PATH.
 func findCertbot(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("certbot")
-	if err != nil {
-		const msg = "certbot not installed; run .ci/deps.sh"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	return findClient(t, "certbot")
 }
 
 // certbot runs the certbot binary against one gateway, with its state in
@@ -73,8 +59,6 @@ func newCertbot(t testing.TB, bin string, g *gateway) *certbot {
 // combined output; err is non-nil when it exits non-zero or times out.
 func (c *certbot) run(t testing.TB, subcommand string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), certbotTimeout)
-	defer cancel()
 	argv := append([]string{subcommand,
 		"--config-dir", c.configDir,
 		"--work-dir", c.workDir,
@@ -86,25 +70,12 @@ func (c *certbot) run(t testing.TB, subcommand string, args ...string) (string, 
 		"--server", c.server,
 		"--no-random-sleep-on-renew",
 	}, args...)
-	cmd := exec.CommandContext(ctx, c.bin, argv...)
-	cmd.WaitDelay = 5 * time.Second
-	cmd.Env = append(os.Environ(),
-		// certbot talks to the gateway through python-requests.
-		"REQUESTS_CA_BUNDLE="+c.caBundle,
-		// Everything is on loopback: never through a proxy.
-		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
-	)
 	c.logStart = 0
 	if fi, err := os.Stat(c.logFile()); err == nil {
 		c.logStart = fi.Size()
 	}
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("certbot %s: %v (%s)", subcommand, err, time.Since(start).Round(time.Millisecond))
-	if ctx.Err() != nil {
-		err = fmt.Errorf("certbot %s timed out after %v: %w", subcommand, certbotTimeout, ctx.Err())
-	}
-	return string(out), err
+	// certbot talks to the gateway through python-requests.
+	return runClient(t, c.bin, []string{"REQUESTS_CA_BUNDLE=" + c.caBundle}, argv...)
 }
 
 // mustRun is run that fails the test, showing certbot's output and log,
