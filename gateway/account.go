@@ -29,7 +29,7 @@ type newAccountPayload struct {
 }
 
 func (h *Server) accountURL(r *http.Request, id string) string {
-	return h.baseURL(r) + pathAccount + id
+	return h.resourceURL(r, pathAccount, id)
 }
 
 func (h *Server) accountResponse(r *http.Request, a *storage.Account, status int) *response {
@@ -37,13 +37,13 @@ func (h *Server) accountResponse(r *http.Request, a *storage.Account, status int
 	return &response{status: status, location: url, body: accountBody{
 		Status:  a.Status,
 		Contact: a.Contact,
-		Orders:  url + "/orders",
+		Orders:  h.resourceURL(r, pathAccountOrders, a.ID),
 	}}
 }
 
 // newAccount serves RFC 8555 §7.3.
 func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, error) {
-	url := h.baseURL(r) + pathNewAccount
+	url := h.resourceURL(r, pathNewAccount)
 	req, err := h.readSigned(r, w, url, byJWK)
 	if err != nil {
 		return nil, err
@@ -166,16 +166,20 @@ type accountUpdate struct {
 	Status  string    `json:"status"`
 }
 
-// accountResource serves an account URL (§7.3.2, §7.3.6) and its orders
-// list (§7.1.2.1).
-func (h *Server) accountResource(w http.ResponseWriter, r *http.Request, rest string) (*response, error) {
-	id, sub, _ := strings.Cut(rest, "/")
-	url := h.accountURL(r, id)
-	if sub == "orders" {
-		url += "/orders"
-	} else if sub != "" {
-		return nil, notFound("resource")
+// accountOrders serves an account's orders list (§7.1.2.1).
+func (h *Server) accountOrders(w http.ResponseWriter, r *http.Request) (*response, error) {
+	req, err := h.readOwnAccount(w, r, pathAccountOrders)
+	if err != nil {
+		return nil, err
 	}
+	return h.ordersList(r, req)
+}
+
+// readOwnAccount reads a signed request to a resource of pattern that
+// belongs to the account {id}, by that account's key.
+func (h *Server) readOwnAccount(w http.ResponseWriter, r *http.Request, pattern string) (*signedRequest, error) {
+	id := r.PathValue("id")
+	url := h.resourceURL(r, pattern, id)
 	if r.URL.RawQuery != "" {
 		url += "?" + r.URL.RawQuery
 	}
@@ -186,8 +190,14 @@ func (h *Server) accountResource(w http.ResponseWriter, r *http.Request, rest st
 	if req.account.ID != id {
 		return nil, unauthorized("account may only be read or changed by its own key")
 	}
-	if sub == "orders" {
-		return h.ordersList(r, req)
+	return req, nil
+}
+
+// accountResource serves an account URL (§7.3.2, §7.3.6).
+func (h *Server) accountResource(w http.ResponseWriter, r *http.Request) (*response, error) {
+	req, err := h.readOwnAccount(w, r, pathAccount)
+	if err != nil {
+		return nil, err
 	}
 	if req.postAsGet() {
 		return h.accountResponse(r, req.account, http.StatusOK), nil
@@ -200,13 +210,8 @@ func (h *Server) accountResource(w http.ResponseWriter, r *http.Request, rest st
 		return nil, err
 	}
 	acct := req.account
-	switch upd.Status {
-	case "", acct.Status:
-		// Clients post back the whole account, status included.
-	case storage.StatusDeactivated:
-		acct.Status = storage.StatusDeactivated
-	default:
-		return nil, malformed("status may only be changed to deactivated")
+	if err := setAccountStatus(acct, upd.Status); err != nil {
+		return nil, err
 	}
 	if upd.Contact != nil {
 		if err := checkContacts(*upd.Contact); err != nil {

@@ -26,11 +26,11 @@ type authzBody struct {
 }
 
 func (h *Server) authzURL(r *http.Request, id string) string {
-	return h.baseURL(r) + pathAuthz + id
+	return h.resourceURL(r, pathAuthz, id)
 }
 
 func (h *Server) challengeURL(r *http.Request, authzID, typ string) string {
-	return h.baseURL(r) + pathChallenge + authzID + "/" + typ
+	return h.resourceURL(r, pathChallenge, authzID, typ)
 }
 
 func (h *Server) challengeBody(r *http.Request, a *storage.Authorization, c *storage.Challenge) challengeBody {
@@ -76,7 +76,8 @@ func (h *Server) loadAuthz(r *http.Request, req *signedRequest, id string) (*sto
 }
 
 // authzResource serves an authorization (§7.5) and its deactivation (§7.5.2).
-func (h *Server) authzResource(w http.ResponseWriter, r *http.Request, id string) (*response, error) {
+func (h *Server) authzResource(w http.ResponseWriter, r *http.Request) (*response, error) {
+	id := r.PathValue("id")
 	req, err := h.readSigned(r, w, h.authzURL(r, id), byKID)
 	if err != nil {
 		return nil, err
@@ -101,12 +102,9 @@ func (h *Server) authzResource(w http.ResponseWriter, r *http.Request, id string
 	if _, err := h.accountRegistration(r.Context(), req.account); err != nil {
 		return nil, err
 	}
-	switch authzStatus(a, h.now()) {
-	case storage.StatusPending, storage.StatusValid:
-	default:
-		return nil, malformed("a %s authorization cannot be deactivated", authzStatus(a, h.now()))
+	if err := deactivateAuthz(a, h.now()); err != nil {
+		return nil, err
 	}
-	a.Status = storage.StatusDeactivated
 	if err := h.store.UpdateAuthz(detach(r.Context()), a); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, problemWithStatus(ProblemMalformed, http.StatusConflict, "authorization changed concurrently; retry")

@@ -11,8 +11,9 @@ import (
 
 // certResource serves certificate download (RFC 8555 §7.4.2) to the
 // account that ordered it, as a PEM chain, leaf first.
-func (h *Server) certResource(w http.ResponseWriter, r *http.Request, serial string) (*response, error) {
-	req, err := h.readSigned(r, w, h.baseURL(r)+pathCert+serial, byKID)
+func (h *Server) certResource(w http.ResponseWriter, r *http.Request) (*response, error) {
+	serial := r.PathValue("id")
+	req, err := h.readSigned(r, w, h.resourceURL(r, pathCertificate, serial), byKID)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,11 +37,8 @@ type Validator interface {
 
 // challengeResource serves a challenge (§7.5.1): an empty payload reads it,
 // a JSON object ("{}") asks for validation, which runs in the background.
-func (h *Server) challengeResource(w http.ResponseWriter, r *http.Request, rest string) (*response, error) {
-	authzID, typ, ok := strings.Cut(rest, "/")
-	if !ok {
-		return nil, notFound("challenge")
-	}
+func (h *Server) challengeResource(w http.ResponseWriter, r *http.Request) (*response, error) {
+	authzID, typ := r.PathValue("id"), r.PathValue("type")
 	req, err := h.readSigned(r, w, h.challengeURL(r, authzID, typ), byKID)
 	if err != nil {
 		return nil, err
@@ -139,17 +135,15 @@ func (h *Server) startValidation(r *http.Request, acct *storage.Account, a *stor
 		// of this authorization runs and records its own state.
 		return a, nil
 	}
-	processing := *a
-	processing.Challenges = slices.Clone(a.Challenges)
-	processing.Challenges[i].Status = storage.StatusProcessing
-	if err := h.store.UpdateAuthz(detach(ctx), &processing); err != nil {
+	processing := challengeProcessing(a, i)
+	if err := h.store.UpdateAuthz(detach(ctx), processing); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			// The outcome, or a racing request, got there first.
 			return h.reloadAuthz(ctx, a.ID)
 		}
 		return nil, err
 	}
-	return &processing, nil
+	return processing, nil
 }
 
 // queueValidation queues the validation of challenge i, unless one runs

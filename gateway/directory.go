@@ -24,13 +24,12 @@ func (h *Server) directory(w http.ResponseWriter, r *http.Request) (*response, e
 		w.Header().Set("Allow", "GET, HEAD")
 		return nil, problemWithStatus(ProblemMalformed, http.StatusMethodNotAllowed, "use GET for the directory")
 	}
-	base := h.baseURL(r)
 	return &response{status: http.StatusOK, body: directoryBody{
-		NewNonce:   base + pathNewNonce,
-		NewAccount: base + pathNewAccount,
-		NewOrder:   base + pathNewOrder,
-		RevokeCert: base + pathRevoke,
-		KeyChange:  base + pathKeyChange,
+		NewNonce:   h.resourceURL(r, pathNewNonce),
+		NewAccount: h.resourceURL(r, pathNewAccount),
+		NewOrder:   h.resourceURL(r, pathNewOrder),
+		RevokeCert: h.resourceURL(r, pathRevoke),
+		KeyChange:  h.resourceURL(r, pathKeyChange),
 		Meta: directoryMeta{
 			TermsOfService:          h.cfg.TermsOfService,
 			Website:                 h.cfg.Website,

@@ -103,7 +103,7 @@ func TestEAB_PreregisteredAccountIsBoundToItsRegistration(t *testing.T) {
 		t.Fatalf("newAccount: %d %s", r.status, r.body)
 	}
 	reg := g.registration("kid-1")
-	id := c.kid[len(g.base+pathAccount):]
+	id := c.kid[len(g.base+"/account/"):]
 	if reg.AccountID != id {
 		t.Fatalf("registration bound to %q, want %q", reg.AccountID, id)
 	}

@@ -38,8 +38,9 @@ const (
 // exactly one asks the CA. With the local CA racing requests may each sign,
 // and the compare-and-swap that stores the outcome lets exactly one
 // certificate be stored and delivered.
-func (h *Server) finalize(w http.ResponseWriter, r *http.Request, id string) (*response, error) {
-	req, err := h.readSigned(r, w, h.orderURL(r, id)+"/finalize", byKID)
+func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, error) {
+	id := r.PathValue("id")
+	req, err := h.readSigned(r, w, h.resourceURL(r, pathOrderFinalize, id), byKID)
 	if err != nil {
 		return nil, err
 	}
@@ -76,9 +77,7 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request, id string) (*r
 	if err := h.recheckCAA(r, req.account, order); err != nil {
 		return nil, err
 	}
-	order.Status = storage.StatusProcessing
-	order.CSR = der
-	order.UpdatedAt = now
+	orderProcessing(order, der, now)
 	ctx = detach(ctx)
 	// An issuer that keeps no record needs no processing order stored
 	// first: its outcome is stored over the ready order in one write,
@@ -182,10 +181,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		if p.cause != nil {
 			h.logger.Error("issuing certificate", zap.String("order", o.ID), zap.Error(issueErr))
 		}
-		o.Status = storage.StatusInvalid
-		o.Error = problemJSON(p)
-		o.CSR, o.IssuerRef = nil, ""
-		o.UpdatedAt = now
+		orderFailed(&o, problemJSON(p), now)
 		return h.updateProcessing(ctx, stored, &o)
 	}
 	if err := matchesOrder(chain, &o); err != nil {
@@ -204,10 +200,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		Status:    storage.StatusValid,
 		IssuedAt:  now,
 	}
-	o.Status = storage.StatusValid
-	o.CertificateSerial = cert.Serial
-	o.CSR, o.IssuerRef = nil, ""
-	o.UpdatedAt = now
+	orderIssued(&o, cert.Serial, now)
 	if err := h.storeCertificate(ctx, cert, &o); err != nil {
 		log := h.logger.Error
 		if _, ok := h.issuer.(RecordlessIssuer); ok && errors.Is(err, storage.ErrConflict) {

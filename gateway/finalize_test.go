@@ -267,7 +267,7 @@ func TestFinalize_IssuerCertificateNotMatchingOrderInvalidatesOrder(t *testing.T
 			if _, err := g.store.GetCertificate(context.Background(), serial); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("mismatching certificate stored: %v", err)
 			}
-			if r := c.post(g.base+pathCert+serial, nil); r.status != http.StatusNotFound {
+			if r := c.post(g.base+"/cert/"+serial, nil); r.status != http.StatusNotFound {
 				t.Fatalf("mismatching certificate served: %d %s", r.status, r.body)
 			}
 		})

@@ -340,7 +340,7 @@ func (h *Server) verifyBy(jws *flattenedJWS, acct *storage.Account) ([]byte, err
 
 // accountByKID loads the valid account a kid URL names.
 func (h *Server) accountByKID(r *http.Request, kid string) (*storage.Account, error) {
-	prefix := h.baseURL(r) + "/account/"
+	prefix := h.resourceURL(r, pathAccount, "")
 	id, ok := strings.CutPrefix(kid, prefix)
 	if !ok || id == "" || strings.Contains(id, "/") {
 		return nil, problem(ProblemAccountDoesNotExist, "kid %q is not an account URL of this server", kid)

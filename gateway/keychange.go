@@ -18,7 +18,7 @@ type keyChangePayload struct {
 // keyChange serves account key rollover (RFC 8555 §7.3.5): the outer JWS is
 // signed by the old key, the inner one, its payload, by the new key.
 func (h *Server) keyChange(w http.ResponseWriter, r *http.Request) (*response, error) {
-	url := h.baseURL(r) + pathKeyChange
+	url := h.resourceURL(r, pathKeyChange)
 	outer, err := h.readSigned(r, w, url, byKID)
 	if err != nil {
 		return nil, err

@@ -112,7 +112,7 @@ func TestNegative_JWS(t *testing.T) {
 		name:  "RejectsKIDOfUnknownAccount",
 		setup: withStranger,
 		send: func(s *negScene) *reply {
-			return s.newOrderWith(func(h map[string]any) { delete(h, "jwk"); h["kid"] = s.url(pathAccount) + NewID() })
+			return s.newOrderWith(func(h map[string]any) { delete(h, "jwk"); h["kid"] = s.url("/account/") + NewID() })
 		},
 		typ: "accountDoesNotExist", status: http.StatusBadRequest,
 	}, {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -39,12 +38,12 @@ type newOrderPayload struct {
 }
 
 func (h *Server) orderURL(r *http.Request, id string) string {
-	return h.baseURL(r) + pathOrder + id
+	return h.resourceURL(r, pathOrder, id)
 }
 
 // newOrder serves RFC 8555 §7.4.
 func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, error) {
-	req, err := h.readSigned(r, w, h.baseURL(r)+pathNewOrder, byKID)
+	req, err := h.readSigned(r, w, h.resourceURL(r, pathNewOrder), byKID)
 	if err != nil {
 		return nil, err
 	}
@@ -171,16 +170,9 @@ func (h *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Ti
 	return notBefore, notAfter, nil
 }
 
-// orderResource serves an order URL (§7.1.3) and its finalize URL (§7.4).
-func (h *Server) orderResource(w http.ResponseWriter, r *http.Request, rest string) (*response, error) {
-	id, sub, _ := strings.Cut(rest, "/")
-	switch sub {
-	case "":
-	case "finalize":
-		return h.finalize(w, r, id)
-	default:
-		return nil, notFound("resource")
-	}
+// orderResource serves an order URL (§7.1.3).
+func (h *Server) orderResource(w http.ResponseWriter, r *http.Request) (*response, error) {
+	id := r.PathValue("id")
 	req, err := h.readSigned(r, w, h.orderURL(r, id), byKID)
 	if err != nil {
 		return nil, err
@@ -226,7 +218,6 @@ func (h *Server) loadOrder(ctx context.Context, acct *storage.Account, id string
 }
 
 func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses []string, status int) *response {
-	base := h.baseURL(r)
 	url := h.orderURL(r, o.ID)
 	st := orderStatus(o, authzStatuses, h.now())
 	body := orderBody{
@@ -234,7 +225,7 @@ func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses 
 		Expires:     o.Expires.UTC().Format(time.RFC3339),
 		Identifiers: o.Identifiers,
 		Error:       storedProblem(o.Error),
-		Finalize:    url + "/finalize",
+		Finalize:    h.resourceURL(r, pathOrderFinalize, o.ID),
 	}
 	if !o.NotBefore.IsZero() {
 		body.NotBefore = o.NotBefore.Format(time.RFC3339)
@@ -243,10 +234,10 @@ func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses 
 		body.NotAfter = o.NotAfter.Format(time.RFC3339)
 	}
 	for _, aid := range o.AuthzIDs {
-		body.Authorizations = append(body.Authorizations, base+pathAuthz+aid)
+		body.Authorizations = append(body.Authorizations, h.authzURL(r, aid))
 	}
 	if st == storage.StatusValid {
-		body.Certificate = base + pathCert + o.CertificateSerial
+		body.Certificate = h.resourceURL(r, pathCertificate, o.CertificateSerial)
 	}
 	resp := &response{status: status, location: url, body: body}
 	if st == storage.StatusProcessing {

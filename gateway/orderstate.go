@@ -8,7 +8,8 @@ import (
 
 // The functions here compute the status a client sees from what is stored
 // and the time (RFC 8555 §7.1.6). They change nothing: stored statuses move
-// only by compare-and-swap in the handlers.
+// only by the transitions of transitions.go, stored by compare-and-swap in
+// the handlers.
 
 // authzStatus is an authorization's status at now: a pending or valid one
 // whose expiry has passed is expired.
@@ -49,20 +50,4 @@ func orderStatus(o *storage.Order, authzStatuses []string, now time.Time) string
 		return storage.StatusReady
 	}
 	return storage.StatusPending
-}
-
-// challengeOutcome applies a validation result to an authorization whose
-// challenge at index i was processing: both become valid, or both invalid
-// with the problem recorded on the challenge (§7.1.6).
-func challengeOutcome(a *storage.Authorization, i int, problem []byte, now time.Time) {
-	c := &a.Challenges[i]
-	if problem == nil {
-		c.Status = storage.StatusValid
-		c.Validated = now
-		a.Status = storage.StatusValid
-		return
-	}
-	c.Status = storage.StatusInvalid
-	c.Error = problem
-	a.Status = storage.StatusInvalid
 }

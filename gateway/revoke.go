@@ -31,7 +31,7 @@ type revokePayload struct {
 // account holding valid authorizations for every name, or the
 // certificate's own key.
 func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, error) {
-	req, err := h.readSigned(r, w, h.baseURL(r)+pathRevoke, byEither)
+	req, err := h.readSigned(r, w, h.resourceURL(r, pathRevoke), byEither)
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +75,7 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := h.issuer.Revoke(ctx, leaf, reason); err != nil {
 		return nil, issueProblem(err)
 	}
-	cert.Status = storage.StatusRevoked
-	cert.RevokedAt = h.now().UTC()
-	cert.RevocationReason = reason
+	certificateRevoked(cert, reason, h.now())
 	if err := h.store.UpdateCertificate(ctx, cert); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, problem(ProblemAlreadyRevoked, "certificate was revoked concurrently")

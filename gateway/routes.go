@@ -9,20 +9,85 @@ import (
 	"go.uber.org/zap"
 )
 
-// Resource paths under PathPrefix.
+// Resources below PathPrefix, as net/http patterns: the one place their
+// paths are written. Handlers read the {wildcards} with r.PathValue, and
+// resourceURL builds every URL the gateway hands out from the same
+// patterns.
 const (
-	PathDirectory  = "/directory"
-	pathNewNonce   = "/new-nonce"
-	pathNewAccount = "/new-account"
-	pathNewOrder   = "/new-order"
-	pathRevoke     = "/revoke-cert"
-	pathKeyChange  = "/key-change"
-	pathAccount    = "/account/"
-	pathOrder      = "/order/"
-	pathAuthz      = "/authz/"
-	pathChallenge  = "/chall/"
-	pathCert       = "/cert/"
+	PathDirectory     = "/directory"
+	pathNewNonce      = "/new-nonce"
+	pathNewAccount    = "/new-account"
+	pathNewOrder      = "/new-order"
+	pathRevoke        = "/revoke-cert"
+	pathKeyChange     = "/key-change"
+	pathAccount       = "/account/{id}"
+	pathAccountOrders = "/account/{id}/orders"
+	pathOrder         = "/order/{id}"
+	pathOrderFinalize = "/order/{id}/finalize"
+	pathAuthz         = "/authz/{id}"
+	pathChallenge     = "/chall/{id}/{type}"
+	pathCertificate   = "/cert/{id}"
 )
+
+// resourceHandler serves one resource; the method checks are its own, so
+// that a wrong method gets a problem document.
+type resourceHandler func(h *Server, w http.ResponseWriter, r *http.Request) (*response, error)
+
+// routeTable is every resource with its handler.
+var routeTable = []struct {
+	pattern string
+	serve   resourceHandler
+}{
+	{PathDirectory, (*Server).directory},
+	{pathNewNonce, (*Server).newNonce},
+	{pathNewAccount, (*Server).newAccount},
+	{pathNewOrder, (*Server).newOrder},
+	{pathRevoke, (*Server).revokeCert},
+	{pathKeyChange, (*Server).keyChange},
+	{pathAccount, (*Server).accountResource},
+	{pathAccountOrders, (*Server).accountOrders},
+	{pathOrder, (*Server).orderResource},
+	{pathOrderFinalize, (*Server).finalize},
+	{pathAuthz, (*Server).authzResource},
+	{pathChallenge, (*Server).challengeResource},
+	{pathCertificate, (*Server).certResource},
+}
+
+// newMux routes the resources below prefix; anything else below it is a
+// malformed 404 problem.
+func (h *Server) newMux(prefix string) *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range routeTable {
+		mux.HandleFunc(prefix+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			resp, err := rt.serve(h, w, r)
+			h.write(w, r, resp, err)
+		})
+	}
+	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		h.write(w, r, nil, notFound("resource"))
+	})
+	return mux
+}
+
+// resourceURL is the URL of the resource of pattern for r, its
+// wildcards replaced by values in order.
+func (h *Server) resourceURL(r *http.Request, pattern string, values ...string) string {
+	var b strings.Builder
+	b.WriteString(h.baseURL(r))
+	rest := pattern
+	for _, v := range values {
+		before, after, ok := strings.Cut(rest, "{")
+		if !ok {
+			break
+		}
+		_, after, _ = strings.Cut(after, "}")
+		b.WriteString(before)
+		b.WriteString(v)
+		rest = after
+	}
+	b.WriteString(rest)
+	return b.String()
+}
 
 // response is what a resource handler answers: a status, headers and a
 // JSON (or, for certificates, PEM) body.
@@ -36,52 +101,10 @@ type response struct {
 	raw         []byte
 }
 
-// isResource reports whether rest (the path below PathPrefix) names an
-// ACME resource.
-func isResource(rest string) bool {
-	switch rest {
-	case PathDirectory, pathNewNonce, pathNewAccount, pathNewOrder, pathRevoke, pathKeyChange:
-		return true
-	}
-	for _, p := range []string{pathAccount, pathOrder, pathAuthz, pathChallenge, pathCert} {
-		if strings.HasPrefix(rest, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// serveACME routes one ACME request, writes the answer and logs it.
-func (h *Server) serveACME(w http.ResponseWriter, r *http.Request, rest string) {
-	var resp *response
-	var err error
-	switch {
-	case rest == PathDirectory:
-		resp, err = h.directory(w, r)
-	case rest == pathNewNonce:
-		resp, err = h.newNonce(w, r)
-	case rest == pathNewAccount:
-		resp, err = h.newAccount(w, r)
-	case rest == pathNewOrder:
-		resp, err = h.newOrder(w, r)
-	case rest == pathRevoke:
-		resp, err = h.revokeCert(w, r)
-	case rest == pathKeyChange:
-		resp, err = h.keyChange(w, r)
-	case strings.HasPrefix(rest, pathAccount):
-		resp, err = h.accountResource(w, r, rest[len(pathAccount):])
-	case strings.HasPrefix(rest, pathOrder):
-		resp, err = h.orderResource(w, r, rest[len(pathOrder):])
-	case strings.HasPrefix(rest, pathAuthz):
-		resp, err = h.authzResource(w, r, rest[len(pathAuthz):])
-	case strings.HasPrefix(rest, pathChallenge):
-		resp, err = h.challengeResource(w, r, rest[len(pathChallenge):])
-	case strings.HasPrefix(rest, pathCert):
-		resp, err = h.certResource(w, r, rest[len(pathCert):])
-	default:
-		err = notFound("resource")
-	}
-	h.write(w, r, resp, err)
+// isResource reports whether r's path is one of the resources.
+func (h *Server) isResource(r *http.Request) bool {
+	_, pattern := h.mux.Handler(r)
+	return pattern != "" && pattern != h.cfg.PathPrefix+"/"
 }
 
 // write sends resp, or err as a problem document, with the headers every
@@ -94,7 +117,7 @@ func (h *Server) write(w http.ResponseWriter, r *http.Request, resp *response, e
 		err = internalError(nerr)
 	}
 	hdr.Set("Cache-Control", "no-store")
-	hdr.Add("Link", linkHeader(h.baseURL(r)+PathDirectory, "index"))
+	hdr.Add("Link", linkHeader(h.resourceURL(r, PathDirectory), "index"))
 
 	if err != nil {
 		p := asProblem(err)

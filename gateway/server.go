@@ -107,7 +107,8 @@ type Server struct {
 	now         func() time.Time
 	validating  *ValidationPool
 	pending     *PendingOrders
-	stop        func() // ends the background work
+	mux         *http.ServeMux // the resources of routeTable
+	stop        func()         // ends the background work
 }
 
 // pendingPoll is how often orders waiting at the CA are polled.
@@ -133,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 		store: cfg.Store, nonces: cfg.Nonces, accountKeys: new(keyCache),
 		issuer: cfg.Issuer, validator: cfg.Validator, logger: cfg.Logger, now: cfg.Now,
 		validating: cfg.Validations, pending: cfg.Pending, stop: func() {}}
+	h.mux = h.newMux(cfg.PathPrefix)
 	if h.validating == nil {
 		h.validating = NewValidationPool(64)
 		h.stop = func() { _ = h.validating.Stop() }
@@ -205,17 +207,22 @@ func (h *Server) Close() { h.stop() }
 func (h *Server) Config() Config { return h.cfg }
 
 // Handle serves r when its path is one of the Server's resources, and
-// reports whether it did; other paths are left to the caller.
+// reports whether it did; other paths are left to the caller. Below a
+// PathPrefix every path is the Server's (an unknown one is a 404
+// problem); at the root, only its resources are.
 func (h *Server) Handle(w http.ResponseWriter, r *http.Request) bool {
 	rest, ok := strings.CutPrefix(r.URL.Path, h.cfg.PathPrefix)
-	if !ok || (rest != "" && rest[0] != '/') {
+	switch {
+	case !ok || (rest != "" && rest[0] != '/'):
 		return false
-	}
-	if h.cfg.PathPrefix == "" && !isResource(rest) {
+	case h.cfg.PathPrefix == "" && !h.isResource(r):
 		// At the root, the site's other paths belong to other handlers.
 		return false
+	case rest == "":
+		h.write(w, r, nil, notFound("resource"))
+	default:
+		h.mux.ServeHTTP(w, r)
 	}
-	h.serveACME(w, r, rest)
 	return true
 }
 

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +77,25 @@ func TestHandle_PathPrefixRootServesACMEAndPassesOtherPaths(t *testing.T) {
 	}
 	if dir.NewNonce != "http://acme.test/new-nonce" || dir.NewOrder != "http://acme.test/new-order" {
 		t.Fatalf("directory at the root names %q and %q", dir.NewNonce, dir.NewOrder)
+	}
+}
+
+// Every URL the gateway builds routes back to the resource it names.
+func TestRouteTable_URLsRouteBackToTheirPattern(t *testing.T) {
+	g := newGateway(t)
+	base := httptest.NewRequest(http.MethodGet, g.base+PathDirectory, nil)
+	for _, rt := range routeTable {
+		var values []string
+		for i := 0; i < strings.Count(rt.pattern, "{"); i++ {
+			values = append(values, fmt.Sprintf("v%d", i))
+		}
+		url := g.h.resourceURL(base, rt.pattern, values...)
+		if strings.ContainsAny(url, "{}") {
+			t.Fatalf("%s built as %s", rt.pattern, url)
+		}
+		_, pattern := g.h.mux.Handler(httptest.NewRequest(http.MethodPost, url, nil))
+		if pattern != g.h.cfg.PathPrefix+rt.pattern {
+			t.Errorf("%s routes to %q, want %q", url, pattern, rt.pattern)
+		}
 	}
 }
