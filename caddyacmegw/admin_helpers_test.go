@@ -2,18 +2,14 @@ package caddyacmegw
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"math/big"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/gateway"
+	"github.com/caddyacmegw/caddyacmegw/internal/testca"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/memory"
 )
@@ -143,31 +140,17 @@ func (acceptAll) DNS01(context.Context, string, string) error             { retu
 func (acceptAll) TLSALPN01(context.Context, string, string) error         { return nil }
 func (acceptAll) CAA(context.Context, string, bool, string, string) error { return nil }
 
-// testCA is an issuer signing with a throwaway CA; it records revocations
-// by serial (hex).
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-
-	mu      sync.Mutex
-	revoked map[string]int
-}
+// testCA is an issuer signing with a throwaway CA; it records
+// revocations.
+type testCA struct{ *testca.CA }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testca.New("admin test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "admin test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, revoked: map[string]int{}}
+	return &testCA{ca}
 }
 
 func (ca *testCA) Issue(_ context.Context, req *gateway.IssueRequest) ([]*x509.Certificate, error) {
@@ -175,27 +158,12 @@ func (ca *testCA) Issue(_ context.Context, req *gateway.IssueRequest) ([]*x509.C
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, req.CSR.PublicKey, ca.key)
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	return []*x509.Certificate{leaf, ca.cert}, err
+	return ca.Sign(tmpl, req.CSR.PublicKey)
 }
 
 func (ca *testCA) Revoke(_ context.Context, c *x509.Certificate, reason int) error {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	ca.revoked[c.SerialNumber.Text(16)] = reason
+	ca.CA.Revoke(c, reason)
 	return nil
 }
 
 func (ca *testCA) MaxLifetime() time.Duration { return 24 * time.Hour }
-
-// revocation is the reason the certificate with serial was revoked for.
-func (ca *testCA) revocation(serial string) (int, bool) {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	r, ok := ca.revoked[serial]
-	return r, ok
-}

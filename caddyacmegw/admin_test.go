@@ -306,7 +306,7 @@ func TestAdmin_AccountsCertificatesAndRevocation(t *testing.T) {
 
 	// Revocation goes through the issuer and is recorded after it.
 	e.must(http.StatusOK, http.MethodPost, "certificates/"+serial+"/revoke", map[string]any{"reason": 1}, &cert, officerHeader, "carol")
-	if reason, ok := g.issuer.revocation(serial); !ok || reason != 1 {
+	if reason, ok := g.issuer.Revocation(serial); !ok || reason != 1 {
 		t.Fatalf("issuer revocation %d, %v; want 1", reason, ok)
 	}
 	stored, _ := g.store.GetCertificate(context.Background(), serial)

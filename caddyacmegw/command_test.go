@@ -122,8 +122,8 @@ func TestCommand_ListsDisableAndRevoke(t *testing.T) {
 	if got := g.registration("kid-cli").Status; got != storage.RegistrationDisabled {
 		t.Fatalf("registration %s after disable", got)
 	}
-	if reason, ok := g.issuer.revoked[serial]; !ok || reason != 4 {
-		t.Fatalf("issuer revocations %v", g.issuer.revoked)
+	if reason, ok := g.issuer.Revocation(serial); !ok || reason != 4 {
+		t.Fatalf("issuer revocation %d, %v; want 4", reason, ok)
 	}
 	if cert, _ := g.store.GetCertificate(context.Background(), serial); cert.Status != storage.StatusRevoked {
 		t.Fatalf("certificate %s after revoke", cert.Status)

@@ -8,11 +8,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/caddyacmegw/caddyacmegw/internal/testca"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/memory"
 	"github.com/caddyacmegw/caddyacmegw/validate"
@@ -98,13 +97,11 @@ func (v *testValidator) failWith(kind validate.Kind) {
 
 // testIssuer signs with a throwaway CA and counts what it does.
 type testIssuer struct {
-	caCert *x509.Certificate
-	caKey  crypto.Signer
+	*testca.CA
 
-	mu      sync.Mutex
-	issued  int
-	revoked map[string]int
-	fail    error
+	mu     sync.Mutex
+	issued int
+	fail   error
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
@@ -115,31 +112,14 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	return ti
 }
 
-// newTestCA is a testIssuer with a fresh self-signed P-256 CA; it returns
-// errors for callers without a *testing.T (benchmarks' workers).
+// newTestCA is a testIssuer with a fresh CA; it returns errors for callers
+// without a *testing.T (benchmarks' workers).
 func newTestCA() (*testIssuer, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testca.New("test CA")
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &testIssuer{caCert: cert, caKey: key, revoked: map[string]int{}}, nil
+	return &testIssuer{CA: ca}, nil
 }
 
 func (ti *testIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Certificate, error) {
@@ -157,19 +137,16 @@ func (ti *testIssuer) Issue(_ context.Context, req *IssueRequest) ([]*x509.Certi
 		NotBefore:      time.Now().Add(-time.Minute),
 		NotAfter:       time.Now().Add(time.Hour),
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ti.caCert, req.CSR.PublicKey, ti.caKey)
+	chain, err := ti.Sign(tmpl, req.CSR.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	leaf, _ := x509.ParseCertificate(der)
 	ti.issued++
-	return []*x509.Certificate{leaf, ti.caCert}, nil
+	return chain, nil
 }
 
 func (ti *testIssuer) Revoke(_ context.Context, c *x509.Certificate, reason int) error {
-	ti.mu.Lock()
-	defer ti.mu.Unlock()
-	ti.revoked[c.SerialNumber.Text(16)] = reason
+	ti.CA.Revoke(c, reason)
 	return nil
 }
 
@@ -178,7 +155,7 @@ func (ti *testIssuer) MaxLifetime() time.Duration { return 24 * time.Hour }
 func (ti *testIssuer) counts() (issued, revoked int) {
 	ti.mu.Lock()
 	defer ti.mu.Unlock()
-	return ti.issued, len(ti.revoked)
+	return ti.issued, ti.Revoked()
 }
 
 // client is a minimal ACME client that builds requests by hand, so that

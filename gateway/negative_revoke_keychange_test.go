@@ -102,7 +102,7 @@ func (s *negScene) namelessCert(owner *client) {
 		NotBefore:    time.Now().Add(-time.Minute),
 		NotAfter:     time.Now().Add(time.Hour),
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.caCert, key.Public(), ca.caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func (s *negScene) namelessCert(owner *client) {
 	cert := &storage.Certificate{
 		Serial: leaf.SerialNumber.Text(16), AccountID: o.AccountID, OrderID: o.ID,
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter,
-		ChainPEM: encodeChain([]*x509.Certificate{leaf, ca.caCert}),
+		ChainPEM: encodeChain([]*x509.Certificate{leaf, ca.Cert}),
 		Status:   storage.StatusValid, IssuedAt: time.Now(),
 	}
 	o.Status, o.CertificateSerial = storage.StatusValid, cert.Serial

@@ -213,12 +213,11 @@ func TestRevoke_ReasonNotGivenIsUnspecified(t *testing.T) {
 			if r := c.post(g.base+pathRevoke, payload); r.status != http.StatusOK {
 				t.Fatalf("revoke %v: %d %s", payload, r.status, r.body)
 			}
-			g.issuer.mu.Lock()
-			defer g.issuer.mu.Unlock()
-			if len(g.issuer.revoked) != 1 {
-				t.Fatalf("issuer revoked %v, want one certificate", g.issuer.revoked)
+			revoked := g.issuer.Revocations()
+			if len(revoked) != 1 {
+				t.Fatalf("issuer revoked %v, want one certificate", revoked)
 			}
-			for _, got := range g.issuer.revoked {
+			for _, got := range revoked {
 				if got != 0 {
 					t.Errorf("reason %d, want 0 (unspecified)", got)
 				}
