@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -47,10 +48,7 @@ func (q *adminRequest) listAccounts() error {
 	if err != nil {
 		return storeError(err, "accounts")
 	}
-	out := struct {
-		Accounts []accountView `json:"accounts"`
-		Next     string        `json:"next"`
-	}{Accounts: []accountView{}, Next: next}
+	out := accountsPage{Accounts: []accountView{}, Next: next}
 	for _, a := range accts {
 		out.Accounts = append(out.Accounts, viewAccount(a))
 	}
@@ -81,7 +79,9 @@ func (q *adminRequest) deactivateAccount(id string) error {
 			return errAlready
 		}
 		from = a.Status
-		a.Status = storage.StatusDeactivated
+		if err := gateway.SetAccountStatus(a, storage.StatusDeactivated); err != nil {
+			return err
+		}
 		return q.h.store.UpdateAccount(ctx, a)
 	})
 	if errors.Is(err, errAlready) {

@@ -25,10 +25,7 @@ func (q *adminRequest) listAudit() error {
 	if err != nil {
 		return storeError(err, "audit")
 	}
-	out := struct {
-		Audit []auditView `json:"audit"`
-		Next  string      `json:"next"`
-	}{Audit: []auditView{}, Next: next}
+	out := auditPage{Audit: []auditView{}, Next: next}
 	for _, e := range entries {
 		v := auditView{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target}
 		if json.Valid(e.Detail) {

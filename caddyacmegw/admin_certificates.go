@@ -71,10 +71,7 @@ func (q *adminRequest) listCertificates() error {
 	if err != nil {
 		return storeError(err, "certificates")
 	}
-	out := struct {
-		Certificates []certificateView `json:"certificates"`
-		Next         string            `json:"next"`
-	}{Certificates: []certificateView{}, Next: next}
+	out := certificatesPage{Certificates: []certificateView{}, Next: next}
 	for _, c := range certs {
 		out.Certificates = append(out.Certificates, viewCertificate(c))
 	}
@@ -139,15 +136,13 @@ func (q *adminRequest) revokeCertificate(serial string) error {
 	if err := q.h.issuer.Revoke(ctx, leaf, reason); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: err, Message: "the issuer did not revoke the certificate: " + err.Error()}
 	}
-	revokedAt := q.h.now().UTC()
+	revokedAt := q.h.now()
 	errRaced := errors.New("revoked concurrently")
 	err = retryConflict(func() error {
 		if c.Status == storage.StatusRevoked {
 			return errRaced
 		}
-		c.Status = storage.StatusRevoked
-		c.RevokedAt = revokedAt
-		c.RevocationReason = reason
+		gateway.CertificateRevoked(c, reason, revokedAt)
 		err := q.h.store.UpdateCertificate(ctx, c)
 		if errors.Is(err, storage.ErrConflict) {
 			if fresh, err2 := q.h.store.GetCertificate(ctx, serial); err2 == nil {

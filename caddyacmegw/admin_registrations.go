@@ -143,10 +143,7 @@ func (q *adminRequest) listRegistrations() error {
 	if err != nil {
 		return storeError(err, "registrations")
 	}
-	out := struct {
-		Registrations []registrationView `json:"registrations"`
-		Next          string             `json:"next"`
-	}{Registrations: []registrationView{}, Next: next}
+	out := registrationsPage{Registrations: []registrationView{}, Next: next}
 	for _, r := range regs {
 		out.Registrations = append(out.Registrations, viewRegistration(r))
 	}

@@ -312,10 +312,7 @@ func cmdRegister(c *cli) error {
 }
 
 func cmdRegistrations(c *cli) error {
-	var page struct {
-		Registrations []registrationView `json:"registrations"`
-		Next          string             `json:"next"`
-	}
+	var page registrationsPage
 	raw, err := c.call(http.MethodGet, "registrations"+c.pageQuery(url.Values{}), nil, &page)
 	if err != nil || c.json {
 		return c.orJSON(raw, err)
@@ -352,10 +349,7 @@ func cmdAccounts(c *cli) error {
 			q.Set(f, s)
 		}
 	}
-	var page struct {
-		Accounts []accountView `json:"accounts"`
-		Next     string        `json:"next"`
-	}
+	var page accountsPage
 	raw, err := c.call(http.MethodGet, "accounts"+c.pageQuery(q), nil, &page)
 	if err != nil || c.json {
 		return c.orJSON(raw, err)
@@ -378,10 +372,7 @@ func cmdCertificates(c *cli) error {
 			q.Set(param, s)
 		}
 	}
-	var page struct {
-		Certificates []certificateView `json:"certificates"`
-		Next         string            `json:"next"`
-	}
+	var page certificatesPage
 	raw, err := c.call(http.MethodGet, "certificates"+c.pageQuery(q), nil, &page)
 	if err != nil || c.json {
 		return c.orJSON(raw, err)
@@ -412,10 +403,7 @@ func cmdRevoke(c *cli) error {
 }
 
 func cmdAudit(c *cli) error {
-	var page struct {
-		Audit []auditView `json:"audit"`
-		Next  string      `json:"next"`
-	}
+	var page auditPage
 	raw, err := c.call(http.MethodGet, "audit"+c.pageQuery(url.Values{}), nil, &page)
 	if err != nil || c.json {
 		return c.orJSON(raw, err)

@@ -210,7 +210,7 @@ func (h *Server) accountResource(w http.ResponseWriter, r *http.Request) (*respo
 		return nil, err
 	}
 	acct := req.account
-	if err := setAccountStatus(acct, upd.Status); err != nil {
+	if err := SetAccountStatus(acct, upd.Status); err != nil {
 		return nil, err
 	}
 	if upd.Contact != nil {

@@ -75,7 +75,7 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := h.issuer.Revoke(ctx, leaf, reason); err != nil {
 		return nil, issueProblem(err)
 	}
-	certificateRevoked(cert, reason, h.now())
+	CertificateRevoked(cert, reason, h.now())
 	if err := h.store.UpdateCertificate(ctx, cert); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, problem(ProblemAlreadyRevoked, "certificate was revoked concurrently")

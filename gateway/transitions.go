@@ -11,10 +11,11 @@ import (
 // the handlers store the result by compare-and-swap. A handler never
 // assigns a status itself.
 
-// setAccountStatus applies the status an account update asks for: none,
-// or the current one (clients post back the whole account), changes
-// nothing; deactivated deactivates; anything else is refused.
-func setAccountStatus(a *storage.Account, requested string) error {
+// SetAccountStatus applies the status an account update, or an officer,
+// asks for: none, or the current one (clients post back the whole
+// account), changes nothing; deactivated deactivates; anything else is
+// refused.
+func SetAccountStatus(a *storage.Account, requested string) error {
 	switch requested {
 	case "", a.Status:
 	case storage.StatusDeactivated:
@@ -88,8 +89,9 @@ func orderFailed(o *storage.Order, problem []byte, now time.Time) {
 	o.UpdatedAt = now
 }
 
-// certificateRevoked records a revocation the CA confirmed.
-func certificateRevoked(c *storage.Certificate, reason int, now time.Time) {
+// CertificateRevoked records a revocation the CA confirmed, asked for by
+// a client or an officer.
+func CertificateRevoked(c *storage.Certificate, reason int, now time.Time) {
 	c.Status = storage.StatusRevoked
 	c.RevokedAt = now.UTC()
 	c.RevocationReason = reason

@@ -21,7 +21,7 @@ func TestSetAccountStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		a := &storage.Account{Status: tt.from}
-		err := setAccountStatus(a, tt.requested)
+		err := SetAccountStatus(a, tt.requested)
 		if (err != nil) != tt.refused || a.Status != tt.want {
 			t.Errorf("%s asked %q: %s, %v; want %s, refused %v", tt.from, tt.requested, a.Status, err, tt.want, tt.refused)
 		}
@@ -93,7 +93,7 @@ func TestOrderTransitions(t *testing.T) {
 func TestCertificateRevoked(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
 	c := &storage.Certificate{Status: storage.StatusValid}
-	certificateRevoked(c, 4, now)
+	CertificateRevoked(c, 4, now)
 	if c.Status != storage.StatusRevoked || c.RevocationReason != 4 || !c.RevokedAt.Equal(now) || c.RevokedAt.Location() != time.UTC {
 		t.Fatalf("%+v", c)
 	}
