@@ -153,6 +153,20 @@ func (ci *CMIssuer) Cleanup() error {
 	return nil
 }
 
+// Describe names CM's procedure endpoints and the signing mode, for the
+// log at start.
+func (ci *CMIssuer) Describe() string {
+	var procs []string
+	for _, p := range ci.Procedures {
+		procs = append(procs, fmt.Sprintf("%q at %s", p.Name, p.URL))
+	}
+	signing := ci.Signing
+	if signing == "" {
+		signing = string(cm.SigningCaller)
+	}
+	return fmt.Sprintf("Certificate Manager, procedures %s, signing %s", strings.Join(procs, ", "), signing)
+}
+
 // MaxLifetime implements Issuer: CM's REST API takes no validity, the
 // token procedure sets it, so an order may not ask for one.
 func (ci *CMIssuer) MaxLifetime() time.Duration { return 0 }

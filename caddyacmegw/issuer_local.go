@@ -104,6 +104,11 @@ func (li *LocalIssuer) Revoke(context.Context, *x509.Certificate, int) error { r
 // it signs.
 func (*LocalIssuer) KeepsNoRecord() {}
 
+// Describe says which CA signs and for how long, for the log at start.
+func (li *LocalIssuer) Describe() string {
+	return fmt.Sprintf("local CA %q, certificates valid %s", li.CA, time.Duration(li.Lifetime))
+}
+
 // Root returns the CA's root certificate, which clients must trust.
 func (li *LocalIssuer) Root() *x509.Certificate { return li.ca.RootCertificate() }
 

@@ -196,6 +196,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading storage: %w", err)
 	}
+	storeModule := mod
 	store, closeStore, err := mod.(StoreOpener).OpenStore(ctx, h.Name)
 	if err != nil {
 		return fmt.Errorf("opening storage: %w", err)
@@ -261,6 +262,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.cleanup = append(h.cleanup, func() error { h.gw.Close(); return nil })
+	h.logger.Info("acme gateway ready", zap.String("gateway", h.Name),
+		zap.String("directory", h.directoryURL()), zap.String("registration", h.RegistrationMode),
+		zap.String("storage", describe(storeModule)), zap.String("issuer", describe(h.issuer)))
 	gateways.add(h)
 	h.cleanup = append(h.cleanup, func() error { gateways.remove(h); return nil })
 	return nil
@@ -438,3 +442,21 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// directoryURL is the directory's URL for the log at start: base_url's
+// when set; otherwise the site's host is known only per request.
+func (h *Handler) directoryURL() string {
+	if h.BaseURL != "" {
+		return strings.TrimSuffix(h.BaseURL, "/") + gateway.PathDirectory
+	}
+	return "https://<this site>" + strings.TrimSuffix(h.PathPrefix, "/") + gateway.PathDirectory
+}
+
+// describe is what a storage or issuer module says of itself, or its
+// type.
+func describe(m any) string {
+	if d, ok := m.(describer); ok {
+		return d.Describe()
+	}
+	return fmt.Sprintf("%T", m)
+}

@@ -30,7 +30,12 @@ type BoltStorage struct {
 	// directory of Caddy's file_system storage, or in Caddy's data
 	// directory when Caddy's storage is another module.
 	Path string `json:"path,omitempty"`
+
+	file string // the database file opened
 }
+
+// Describe says which file the records are in, for the log at start.
+func (bs *BoltStorage) Describe() string { return "bolt " + bs.file }
 
 // CaddyModule returns the Caddy module information.
 func (BoltStorage) CaddyModule() caddy.ModuleInfo {
@@ -76,6 +81,7 @@ func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store,
 		_ = release()
 		return nil, nil, fmt.Errorf("bolt storage: %s is the database of gateway %q; give gateway %q a file of its own", abs, db.name, name)
 	}
+	bs.file = abs
 	return db.Store, release, nil
 }
 

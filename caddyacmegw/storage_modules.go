@@ -1,6 +1,8 @@
 package caddyacmegw
 
 import (
+	"fmt"
+
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -13,6 +15,10 @@ func init() {
 	caddy.RegisterModule(MemoryStorage{})
 }
 
+// describer is a storage or issuer module that says, for the log at
+// start, what it is and where its data lives, without secrets.
+type describer interface{ Describe() string }
+
 // StoreOpener is what a module in the acme_gateway.storage namespace
 // provides: the store of the gateway named name, and a function that
 // releases it on Cleanup.
@@ -23,7 +29,9 @@ type StoreOpener interface {
 // CaddyStorage keeps registrations in Caddy's configured storage
 // (file_system by default, or any clustered storage module), under
 // "acme_gateway/<name>/".
-type CaddyStorage struct{}
+type CaddyStorage struct {
+	where string // Caddy's storage and the records' prefix in it
+}
 
 // CaddyModule returns the Caddy module information.
 func (CaddyStorage) CaddyModule() caddy.ModuleInfo {
@@ -34,9 +42,14 @@ func (CaddyStorage) CaddyModule() caddy.ModuleInfo {
 }
 
 // OpenStore implements StoreOpener.
-func (CaddyStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
+func (cs *CaddyStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
+	cs.where = fmt.Sprintf("%v under %s", ctx.Storage(), caddystore.Prefix(name))
 	return caddystore.New(ctx.Storage(), caddystore.Prefix(name)), func() error { return nil }, nil
 }
+
+// Describe says where in Caddy's storage the records are, for the log at
+// start.
+func (cs *CaddyStorage) Describe() string { return "caddy " + cs.where }
 
 // MemoryStorage keeps registrations in memory: lost when Caddy stops, but
 // kept across config reloads. For tests and benchmarks.
@@ -54,6 +67,9 @@ func (MemoryStorage) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// Describe says that the records are lost when Caddy stops.
+func (MemoryStorage) Describe() string { return "memory (lost when Caddy stops)" }
+
 // OpenStore implements StoreOpener.
 func (MemoryStorage) OpenStore(_ caddy.Context, name string) (storage.Store, func() error, error) {
 	m, release, err := shared(memoryStores, name, func() (memoryStore, error) {
@@ -67,6 +83,6 @@ func (MemoryStorage) OpenStore(_ caddy.Context, name string) (storage.Store, fun
 
 // Interface guards
 var (
-	_ StoreOpener = CaddyStorage{}
+	_ StoreOpener = (*CaddyStorage)(nil)
 	_ StoreOpener = MemoryStorage{}
 )

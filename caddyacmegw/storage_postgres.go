@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -37,7 +38,13 @@ type PostgresStorage struct {
 
 	// StartTimeout bounds connecting and migrating at start. Default: 30s.
 	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
+
+	where string // host, port and database, without credentials
 }
+
+// Describe says which database the records are in, for the log at start;
+// it never shows the DSN, which may hold a password.
+func (ps *PostgresStorage) Describe() string { return "postgres " + ps.where }
 
 // CaddyModule returns the Caddy module information.
 func (PostgresStorage) CaddyModule() caddy.ModuleInfo {
@@ -56,6 +63,9 @@ func (ps *PostgresStorage) OpenStore(ctx caddy.Context, name string) (storage.St
 	dsn := caddy.NewReplacer().ReplaceAll(ps.DSN, "")
 	if dsn == "" {
 		return nil, nil, errors.New("postgres storage needs a DSN")
+	}
+	if cfg, err := pgconn.ParseConfig(dsn); err == nil {
+		ps.where = fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	}
 	timeout := time.Duration(ps.StartTimeout)
 	if timeout == 0 {

@@ -209,6 +209,8 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		log("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
 		return stored, err
 	}
+	h.logger.Info("certificate issued", zap.String("account", o.AccountID), zap.String("order", o.ID),
+		zap.Strings("names", cert.Names), zap.String("serial", cert.Serial))
 	return &o, nil
 }
 
