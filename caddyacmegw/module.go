@@ -44,11 +44,13 @@ type Handler struct {
 	// from each request's scheme and Host.
 	BaseURL string `json:"base_url,omitempty"`
 
-	// Challenges lists the challenge types offered. Default: http-01 and dns-01.
+	// Challenges lists the challenge types offered. Default: http-01 and
+	// dns-01. An empty list is refused.
 	Challenges []string `json:"challenges,omitempty"`
 
 	// Resolvers are the DNS servers ("host:port") that every validation
-	// lookup goes through. Default: those of /etc/resolv.conf.
+	// lookup goes through. Default: those of /etc/resolv.conf. An empty
+	// list is refused.
 	Resolvers []string `json:"resolvers,omitempty"`
 
 	// HTTPPort is the port http-01 validation connects to. Default: 80.
@@ -86,7 +88,7 @@ type Handler struct {
 	TLSALPNPort int `json:"tls_alpn_port,omitempty"`
 
 	// DenyValidationTo lists networks (CIDR) validation never connects
-	// to. ["none"] empties it. Default: loopback, link-local (with
+	// to. ["none"] empties it; [] is refused. Default: loopback, link-local (with
 	// 169.254.169.254), multicast and unspecified addresses; private
 	// ranges stay allowed, because enterprise names live there.
 	DenyValidationTo []string `json:"deny_validation_to,omitempty"`
@@ -167,6 +169,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if h.now == nil {
 		h.now = time.Now
+	}
+	// An empty list in JSON would otherwise take the default silently.
+	if err := h.checkEmptyLists(); err != nil {
+		return err
 	}
 	h.setDefaults()
 	// Provision runs before Validate; refuse what would break it.
@@ -350,6 +356,25 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// checkEmptyLists refuses the lists whose absence means a default when
+// they are given empty ([] in JSON), since an empty list would read as
+// "none" and silently be the default.
+func (h *Handler) checkEmptyLists() error {
+	for _, l := range []struct {
+		name, instead string
+		list          []string
+	}{
+		{"challenges", "leave it out for http-01 and dns-01", h.Challenges},
+		{"resolvers", "leave it out for the system's resolvers", h.Resolvers},
+		{"deny_validation_to", `leave it out for the default (loopback, link-local, multicast, unspecified), or give ["none"] to deny no network`, h.DenyValidationTo},
+	} {
+		if l.list != nil && len(l.list) == 0 {
+			return fmt.Errorf("%s is empty: %s", l.name, l.instead)
+		}
+	}
+	return nil
 }
 
 // checkLimits refuses negative durations and counts, which would make every

@@ -158,3 +158,23 @@ func TestProvision_NetworkLists(t *testing.T) {
 		})
 	}
 }
+
+// Lists whose absence means a default are refused empty, where JSON's []
+// would otherwise silently take the default.
+func TestProvision_EmptyListsAreRefused(t *testing.T) {
+	for _, field := range []string{"challenges", "resolvers", "deny_validation_to"} {
+		t.Run(field, func(t *testing.T) {
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			var h Handler
+			if err := json.Unmarshal([]byte(`{"name":"empty-`+field+`","`+field+`":[],"storage":{"module":"memory"},"issuer":{"module":"provision_test"}}`), &h); err != nil {
+				t.Fatal(err)
+			}
+			err := h.Provision(ctx)
+			defer h.Cleanup()
+			if err == nil || !strings.Contains(err.Error(), field+" is empty") {
+				t.Fatalf("Provision = %v, want %s refused", err, field)
+			}
+		})
+	}
+}
