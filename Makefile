@@ -1,8 +1,17 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: run test deps bench
+.PHONY: run test deps bench demo
 
 run:
 	go run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
+
+# The README's one-machine trial: the gateway and a DNS server for
+# *.demo.test on 127.0.0.1, everything kept in $(DEMO_DIR).
+DEMO_DIR ?= /tmp/caddyacmegw-demo
+DEMO_HTTPS_PORT ?= 8443
+DEMO_HTTP01_PORT ?= 8402
+DEMO_DNS_PORT ?= 8053
+demo:
+	go run ./cmd/demo -dir $(DEMO_DIR) -https-port $(DEMO_HTTPS_PORT) -http01-port $(DEMO_HTTP01_PORT) -dns-port $(DEMO_DNS_PORT)
 
 deps:
 	bash .ci/deps.sh
@@ -10,7 +19,7 @@ deps:
 test: deps
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	go vet ./...
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 30m ./...
 	go test -run '^$$' -fuzz FuzzParseCAAIssueValue -fuzztime 10s ./validate/
 	go test -run '^$$' -fuzz FuzzJoinTXT -fuzztime 10s ./validate/
 

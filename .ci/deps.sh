@@ -8,6 +8,7 @@
 #            pg_ctl from `pg_config --bindir`)
 # and, with `go install` into $(go env GOPATH)/bin:
 #   step     the smallstep CLI, integration/step_test.go
+#   xcaddy   the build that xcaddy.md documents, integration/xcaddybuild
 # Idempotent: apt-get and go install run only when something must be
 # installed.
 # Under CI=true any failure exits non-zero; elsewhere it is a warning, and
@@ -26,20 +27,21 @@ fail() {
 	exit 0
 }
 
-# The step CLI the tests drive, pinned; `go version -m` tells which module
+# Go programs the tests drive, pinned; `go version -m` tells which module
 # version a binary was built from. In a subshell: outside CI a failure
 # warns and the Debian packages below are still installed.
-(
-	module=github.com/smallstep/cli
-	version=v0.21.0
-	gopath="$(go env GOPATH)"
-	bin="${gopath%%:*}/bin/step" # its first entry, as go install has it
-	if ! go version -m "$bin" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+${module}[[:space:]]+${version}([[:space:]]|$)"; then
-		echo "deps: installing ${module}/cmd/step@${version}" >&2
-		GOBIN="$(dirname "$bin")" go install "${module}/cmd/step@${version}" ||
-			fail "go install ${module}/cmd/step@${version} failed"
-	fi
-)
+goinstall() { # module, package path below it, version
+	(
+		gopath="$(go env GOPATH)"
+		bin="${gopath%%:*}/bin/$(basename "$2")" # its first entry, as go install has it
+		if ! go version -m "$bin" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+$1[[:space:]]+$3([[:space:]]|$)"; then
+			echo "deps: installing $1/$2@$3" >&2
+			GOBIN="$(dirname "$bin")" go install "$1/$2@$3" || fail "go install $1/$2@$3 failed"
+		fi
+	)
+}
+goinstall github.com/smallstep/cli cmd/step v0.21.0
+goinstall github.com/caddyserver/xcaddy cmd/xcaddy v0.4.5
 
 missing=()
 for pair in "${needs[@]}"; do
