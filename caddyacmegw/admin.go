@@ -28,7 +28,7 @@ func init() {
 // adminAPI serves registration officers on Caddy's admin endpoint, under
 // /acme-gateway/<name>/ for the gateway of that name:
 //
-//	GET    /acme-gateway/<name>/                         the gateway: name, path prefix, directory URL if known
+//	GET    /acme-gateway/<name>/                         the gateway: name, path prefix, registration mode, directory URL if known
 //	POST   /acme-gateway/<name>/registrations            create a pre-registration (answers its HMAC key, once)
 //	GET    /acme-gateway/<name>/registrations            list them (?cursor=&limit=)
 //	GET    /acme-gateway/<name>/registrations/<kid>      one of them
@@ -37,6 +37,7 @@ func init() {
 //	GET    /acme-gateway/<name>/accounts                 list (?registration=&contact=&status=&cursor=&limit=)
 //	GET    /acme-gateway/<name>/accounts/<id>            one account
 //	POST   /acme-gateway/<name>/accounts/<id>/deactivate deactivate it
+//	GET    /acme-gateway/<name>/orders                   list (?account=&status=&cursor=&limit=); status=processing: waiting on the CA
 //	GET    /acme-gateway/<name>/certificates             list (?account=&name=&serial=&status=&cursor=&limit=)
 //	GET    /acme-gateway/<name>/certificates/<serial>    one certificate with its PEM chain
 //	POST   /acme-gateway/<name>/certificates/<serial>/revoke  {"reason": n} through the issuer
@@ -136,6 +137,8 @@ func (q *adminRequest) route() error {
 		return q.method(http.MethodGet, func() error { return q.getAccount(p[1]) })
 	case p[0] == "accounts" && len(p) == 3 && p[2] == "deactivate":
 		return q.method(http.MethodPost, func() error { return q.deactivateAccount(p[1]) })
+	case p[0] == "orders" && len(p) == 1:
+		return q.method(http.MethodGet, q.listOrders)
 	case p[0] == "certificates" && len(p) == 1:
 		return q.method(http.MethodGet, q.listCertificates)
 	case p[0] == "certificates" && len(p) == 2:
@@ -171,16 +174,19 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed ...string)
 }
 
 // gatewayInfo tells the CLI where clients find the gateway, as far as the
-// configuration says: without base_url the host is only known per request.
+// configuration says (without base_url the host is only known per
+// request), and whether a client needs a registration to open an account.
 type gatewayInfo struct {
 	Name       string `json:"name"`
 	PathPrefix string `json:"path_prefix"`
-	BaseURL    string `json:"base_url,omitempty"`
-	Directory  string `json:"directory,omitempty"`
+	// Registration is "open" or "preregistered".
+	Registration string `json:"registration"`
+	BaseURL      string `json:"base_url,omitempty"`
+	Directory    string `json:"directory,omitempty"`
 }
 
 func (q *adminRequest) gatewayInfo() error {
-	info := gatewayInfo{Name: q.h.Name, PathPrefix: q.h.PathPrefix, BaseURL: q.h.BaseURL}
+	info := gatewayInfo{Name: q.h.Name, PathPrefix: q.h.PathPrefix, Registration: q.h.RegistrationMode, BaseURL: q.h.BaseURL}
 	if q.h.BaseURL != "" {
 		info.Directory = q.h.BaseURL + gateway.PathDirectory
 	}

@@ -1,6 +1,7 @@
 package caddyacmegw
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -10,17 +11,22 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
-// accountView is an account as officers see it.
+// accountView is an account as officers see it. CanOrder is what the
+// gateway decides at each order and finalize: the account is valid and its
+// registration, if it has one, neither disabled, expired nor removed
+// (RegistrationStatus says which). Reading and revoking work regardless.
 type accountView struct {
-	ID             string    `json:"id"`
-	Status         string    `json:"status"`
-	Contact        []string  `json:"contact"`
-	RegistrationID string    `json:"registration_id,omitempty"`
-	KeyThumbprint  string    `json:"key_thumbprint"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID                 string    `json:"id"`
+	Status             string    `json:"status"`
+	CanOrder           bool      `json:"can_order"`
+	Contact            []string  `json:"contact"`
+	RegistrationID     string    `json:"registration_id,omitempty"`
+	RegistrationStatus string    `json:"registration_status,omitempty"`
+	KeyThumbprint      string    `json:"key_thumbprint"`
+	CreatedAt          time.Time `json:"created_at"`
 }
 
-func viewAccount(a *storage.Account) accountView {
+func (q *adminRequest) viewAccount(ctx context.Context, a *storage.Account) (accountView, error) {
 	v := accountView{
 		ID:             a.ID,
 		Status:         a.Status,
@@ -32,7 +38,24 @@ func viewAccount(a *storage.Account) accountView {
 	if v.Contact == nil {
 		v.Contact = []string{}
 	}
-	return v
+	_, block, err := gateway.AccountRegistration(ctx, q.h.store, a, q.h.now())
+	if err != nil {
+		return accountView{}, storeError(err, "registration "+a.RegistrationID)
+	}
+	if a.RegistrationID != "" {
+		v.RegistrationStatus = cmp.Or(block, storage.RegistrationActive)
+	}
+	v.CanOrder = a.Status == storage.StatusValid && block == ""
+	return v, nil
+}
+
+// writeAccount answers with one account.
+func (q *adminRequest) writeAccount(ctx context.Context, a *storage.Account) error {
+	v, err := q.viewAccount(ctx, a)
+	if err != nil {
+		return err
+	}
+	return writeJSON(q.w, http.StatusOK, v)
 }
 
 func (q *adminRequest) listAccounts() error {
@@ -50,7 +73,11 @@ func (q *adminRequest) listAccounts() error {
 	}
 	out := accountsPage{Accounts: []accountView{}, Next: next}
 	for _, a := range accts {
-		out.Accounts = append(out.Accounts, viewAccount(a))
+		v, err := q.viewAccount(q.r.Context(), a)
+		if err != nil {
+			return err
+		}
+		out.Accounts = append(out.Accounts, v)
 	}
 	return writeJSON(q.w, http.StatusOK, out)
 }
@@ -60,7 +87,7 @@ func (q *adminRequest) getAccount(id string) error {
 	if err != nil {
 		return storeError(err, "account "+id)
 	}
-	return writeJSON(q.w, http.StatusOK, viewAccount(a))
+	return q.writeAccount(q.r.Context(), a)
 }
 
 // deactivateAccount ends an account as RFC 8555 §7.3.6 does for its holder:
@@ -94,5 +121,5 @@ func (q *adminRequest) deactivateAccount(id string) error {
 		"from":            from,
 		"registration_id": a.RegistrationID,
 	})
-	return writeJSON(q.w, http.StatusOK, viewAccount(a))
+	return q.writeAccount(ctx, a)
 }

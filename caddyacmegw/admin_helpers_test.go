@@ -43,7 +43,7 @@ func newTestGateway(t *testing.T, name string) *testGateway {
 		t.Fatal(err)
 	}
 	g := &testGateway{t: t, store: store, issuer: newTestCA(t)}
-	g.h = &Handler{Name: name, PathPrefix: "/acme", store: store, issuer: g.issuer, logger: zap.NewNop(), now: time.Now}
+	g.h = &Handler{Name: name, PathPrefix: "/acme", RegistrationMode: gateway.RegistrationOpen, store: store, issuer: g.issuer, logger: zap.NewNop(), now: time.Now}
 	g.h.gw, err = gateway.New(gateway.Config{Name: name, PathPrefix: "/acme", Store: store, Nonces: nonces,
 		Issuer: g.issuer, Validator: acceptAll{}})
 	if err != nil {

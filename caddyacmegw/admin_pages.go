@@ -12,6 +12,10 @@ type (
 		Accounts []accountView `json:"accounts"`
 		Next     string        `json:"next"`
 	}
+	ordersPage struct {
+		Orders []orderView `json:"orders"`
+		Next   string      `json:"next"`
+	}
 	certificatesPage struct {
 		Certificates []certificateView `json:"certificates"`
 		Next         string            `json:"next"`

@@ -404,7 +404,7 @@ func TestAdmin_GatewayInfo(t *testing.T) {
 	e := newAdminEnv(t)
 	var info gatewayInfo
 	e.must(http.StatusOK, http.MethodGet, "", nil, &info)
-	if info.Name != e.g.h.Name || info.PathPrefix != "/acme" || info.Directory != "" {
+	if info.Name != e.g.h.Name || info.PathPrefix != "/acme" || info.Registration != gateway.RegistrationOpen || info.Directory != "" {
 		t.Fatalf("info %+v", info)
 	}
 	e.g.h.BaseURL = "https://acme.example.com/acme"

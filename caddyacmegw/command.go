@@ -3,6 +3,7 @@ package caddyacmegw
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,32 +16,45 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
-
-	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "acme-gateway",
-		Usage: "<register|registrations|disable|accounts|certificates|revoke|audit> [--name <gateway>] [--address <listen>] [--config <path> [--adapter <name>]]",
+		Usage: "<register|registrations|accounts|orders|certificates|audit> [--name <gateway>] [--address <listen>] [--config <path> [--adapter <name>]] [--json]",
 		Short: "Manages the ACME gateway's registrations, accounts and certificates",
 		Long: `
 Talks to a running Caddy's admin API to manage an ACME gateway (the
 acme_gateway handler): pre-registrations for external account binding,
-the accounts made with them, and the certificates issued.
+the accounts made with them, their orders and the certificates issued.
 
   register --domains a.example,b.example [--expires 720h] [--description ..]
       creates a pre-registration and prints its key id, its HMAC key (shown
       this once only) and a certbot command line that uses them
-  registrations                   lists pre-registrations
-  disable <key-id>                disables a pre-registration
+  registrations                         lists pre-registrations
+  registrations show <key-id>
+  registrations edit <key-id> [--domains ..] [--expires ..|--no-expiry]
+                              [--procedure ..] [--description ..]
+  registrations disable <key-id>        its account can no longer order
+  registrations enable <key-id>
+  registrations delete <key-id>         its account can no longer order
   accounts [--registration ..] [--contact ..] [--status ..]
+  accounts show <id>                    with its orders and certificates
+  accounts deactivate <id>              for good: the key is refused after
+  orders [--account ..] [--status ..]   --status processing: waiting on the CA
   certificates [--account ..] [--domain ..] [--serial ..] [--status ..]
-  revoke <serial> [--reason n]    revokes a certificate at the CA
-  audit                           lists the officers' changes
+  certificates show <serial>
+  certificates download <serial> [--output file]   the PEM chain
+  certificates revoke <serial> [--reason n]        at the CA
+  audit                                 lists the officers' changes
+
+Serials are printed as 'openssl x509 -serial' does (upper-case hex); any
+hex form is accepted, with or without colons or leading zeros.
 
 Lists print tables; --json prints the API's JSON for scripts. Lists show
 one page (--limit, default 50) and tell the --cursor of the next one.
+An error is printed as "error: <message>" on stderr, and the command
+exits with status 1.
 
 --name selects the gateway (its "name" in the config; default "default").
 Like 'caddy reload', the command finds the admin API at --address, or in
@@ -59,83 +73,30 @@ func setupCommand(cmd *cobra.Command) {
 	pf.StringP("config", "c", "", "Configuration file (if --address is not used)")
 	pf.StringP("adapter", "a", "", "Name of config adapter to apply (if --config is used)")
 	pf.String("name", "default", "Name of the ACME gateway")
-	pf.Bool("json", false, "Print JSON instead of text")
+	pf.Bool("json", false, "Print the API's JSON instead of text")
 	pf.String("officer", "", "Who you are, for the audit trail (default: your login name)")
+	cmd.AddCommand(registerCommand(), registrationsCommand(), accountsCommand(), ordersCommand(), certificatesCommand(), auditCommand())
+}
 
-	register := &cobra.Command{
-		Use:   "register --domains <names> [--expires <duration|time>] [--description <text>]",
-		Short: "Creates a pre-registration (EAB key) and prints how to use it",
-		Args:  cobra.NoArgs,
-		RunE:  run(cmdRegister),
+// subcommand is a command that takes one argument when its use line names
+// one right after the command's name ("show <key-id>"), else none.
+func subcommand(use, short string, f func(c *cli) error) *cobra.Command {
+	args := cobra.NoArgs
+	if words := strings.Fields(use); len(words) > 1 && strings.HasPrefix(words[1], "<") {
+		args = cobra.ExactArgs(1)
 	}
-	register.Flags().StringSlice("domains", nil, "Names the account may order certificates for, comma-separated; \"*.x\" and entries below which names are allowed")
-	register.Flags().String("expires", "", "When the registration stops working: a duration (720h, 30d) or an RFC 3339 time")
-	register.Flags().String("description", "", "What the registration is for")
-	register.Flags().String("key-id", "", "Key id to use (default: random)")
-	register.Flags().String("procedure", "", "gateway.Issuer procedure for this account's certificates")
-	register.Flags().String("directory", "", "The gateway's ACME directory URL, for the certbot line (default: from the gateway's base_url)")
-	_ = register.MarkFlagRequired("domains")
-
-	registrations := &cobra.Command{
-		Use:   "registrations",
-		Short: "Lists pre-registrations",
-		Args:  cobra.NoArgs,
-		RunE:  run(cmdRegistrations),
-	}
-	pageFlags(registrations)
-
-	disable := &cobra.Command{
-		Use:   "disable <key-id>",
-		Short: "Disables a pre-registration",
-		Args:  cobra.ExactArgs(1),
-		RunE:  run(cmdDisable),
-	}
-
-	accounts := &cobra.Command{
-		Use:   "accounts [--registration <key-id>] [--contact <url>] [--status <status>]",
-		Short: "Lists ACME accounts",
-		Args:  cobra.NoArgs,
-		RunE:  run(cmdAccounts),
-	}
-	accounts.Flags().String("registration", "", "Only accounts made with this registration key id")
-	accounts.Flags().String("contact", "", "Only accounts with this contact (e.g. mailto:ops@example.com)")
-	accounts.Flags().String("status", "", "Only accounts in this status (valid, deactivated, revoked)")
-	pageFlags(accounts)
-
-	certificates := &cobra.Command{
-		Use:   "certificates [--account <id>] [--domain <name>] [--serial <hex>] [--status <status>]",
-		Short: "Lists issued certificates",
-		Args:  cobra.NoArgs,
-		RunE:  run(cmdCertificates),
-	}
-	certificates.Flags().String("account", "", "Only certificates of this account id")
-	certificates.Flags().String("domain", "", "Only certificates holding this DNS name")
-	certificates.Flags().String("serial", "", "Only the certificate with this serial (hex)")
-	certificates.Flags().String("status", "", "Only certificates in this status (valid, revoked)")
-	pageFlags(certificates)
-
-	revoke := &cobra.Command{
-		Use:   "revoke <serial> [--reason <n>]",
-		Short: "Revokes a certificate at the CA",
-		Args:  cobra.ExactArgs(1),
-		RunE:  run(cmdRevoke),
-	}
-	revoke.Flags().Int("reason", 0, "CRL reason code: 0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation")
-
-	audit := &cobra.Command{
-		Use:   "audit",
-		Short: "Lists the officers' changes, oldest first",
-		Args:  cobra.NoArgs,
-		RunE:  run(cmdAudit),
-	}
-	pageFlags(audit)
-
-	cmd.AddCommand(register, registrations, disable, accounts, certificates, revoke, audit)
+	return &cobra.Command{Use: use, Short: short, Args: args, RunE: run(f)}
 }
 
 func pageFlags(cmd *cobra.Command) {
 	cmd.Flags().String("cursor", "", "Where to continue a listing (printed below the previous page)")
 	cmd.Flags().Int("limit", defaultPageLimit, "How many entries to show at most")
+}
+
+func auditCommand() *cobra.Command {
+	audit := subcommand("audit", "Lists the officers' changes, oldest first", cmdAudit)
+	pageFlags(audit)
+	return audit
 }
 
 // cli is one run of a subcommand.
@@ -148,14 +109,17 @@ type cli struct {
 	officer string
 }
 
-// run adapts a subcommand to cobra the way Caddy's own commands are, with
-// the admin address found like 'caddy reload' finds it.
+// run adapts a subcommand to cobra, with the admin address found like
+// 'caddy reload' finds it. It prints a failure as "error: <message>" on
+// stderr and returns it, so that Caddy's main exits with status 1; cobra
+// does not print it again.
 func run(f func(c *cli) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+		fl := caddycmd.Flags{FlagSet: cmd.Flags()}
+		err := func() error {
 			addr, err := caddycmd.DetermineAdminAPIAddress(fl.String("address"), nil, fl.String("config"), fl.String("adapter"))
 			if err != nil {
-				return caddy.ExitCodeFailedStartup, fmt.Errorf("couldn't determine admin API address: %v", err)
+				return fmt.Errorf("couldn't determine admin API address: %v", err)
 			}
 			c := &cli{fl: fl, out: cmd.OutOrStdout(), addr: addr, name: fl.String("name"), json: fl.Bool("json"), officer: fl.String("officer")}
 			if c.officer == "" {
@@ -163,11 +127,13 @@ func run(f func(c *cli) error) func(*cobra.Command, []string) error {
 					c.officer = u.Username
 				}
 			}
-			if err := f(c); err != nil {
-				return caddy.ExitCodeFailedStartup, err
-			}
-			return caddy.ExitCodeSuccess, nil
-		})(cmd, args)
+			return f(c)
+		}()
+		if err != nil {
+			cmd.SilenceErrors = true
+			fmt.Fprintf(cmd.ErrOrStderr(), "error: %v\n", err)
+		}
+		return err
 	}
 }
 
@@ -189,7 +155,7 @@ func (c *cli) call(method, path string, body, out any) ([]byte, error) {
 	}
 	resp, err := caddycmd.AdminAPIRequest(c.addr, method, uri, h, rd)
 	if err != nil {
-		return nil, err
+		return nil, apiMessage(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -202,6 +168,26 @@ func (c *cli) call(method, path string, body, out any) ([]byte, error) {
 		}
 	}
 	return raw, nil
+}
+
+// apiMessage turns the error of caddycmd.AdminAPIRequest into the
+// message the admin API sent. That function returns no typed error: a
+// refusal is "caddy responded with error: HTTP <status>: <body>", with
+// the body {"error": "<message>"}. Any other error is a failure to reach
+// the admin API, said as such.
+func apiMessage(err error) error {
+	_, body, ok := strings.Cut(err.Error(), "caddy responded with error: HTTP ")
+	if !ok {
+		return fmt.Errorf("reaching the admin API: %w", err)
+	}
+	_, body, _ = strings.Cut(body, ": ")
+	var answer struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &answer) != nil || answer.Error == "" {
+		return errors.New(strings.TrimSpace(body))
+	}
+	return errors.New(answer.Error)
 }
 
 // printJSON prints an API answer indented, for scripts.
@@ -231,191 +217,45 @@ func (c *cli) footer(next string) {
 	}
 }
 
-// registerOutput is what `register --json` prints.
-type registerOutput struct {
-	registrationView
-	Directory      string `json:"directory"`
-	DirectoryKnown bool   `json:"directory_known"`
-	Certbot        string `json:"certbot_command"`
-}
-
-func cmdRegister(c *cli) error {
-	domains, _ := c.fl.GetStringSlice("domains")
-	if len(domains) == 0 {
-		return fmt.Errorf("--domains is required: the names the account may order")
-	}
-	var info gatewayInfo
-	if _, err := c.call(http.MethodGet, "", nil, &info); err != nil {
-		return err
-	}
-	directory, known := c.fl.String("directory"), true
-	if directory == "" {
-		directory, known = info.Directory, info.Directory != ""
-	}
-	if directory == "" {
-		directory = "https://<acme-host>" + info.PathPrefix + gateway.PathDirectory
-	}
-
-	body := map[string]any{"allowed_domains": domains}
-	if s := c.fl.String("expires"); s != "" {
-		if _, err := time.Parse(time.RFC3339, s); err == nil {
-			body["expires"] = s
-		} else {
-			body["expires_in"] = s
-		}
-	}
-	for flag, field := range map[string]string{"description": "description", "key-id": "key_id", "procedure": "procedure"} {
-		if s := c.fl.String(flag); s != "" {
-			body[field] = s
-		}
-	}
-	var reg registrationView
-	if _, err := c.call(http.MethodPost, "registrations", body, &reg); err != nil {
-		return err
-	}
-
-	// "--flag=value": a base64url value may begin with "-", which a
-	// separate argument would turn into an option.
-	line := []string{"certbot", "certonly", "--server", directory, "--eab-kid=" + reg.KeyID, "--eab-hmac-key=" + reg.HMACKey}
-	for _, d := range reg.AllowedDomains {
-		line = append(line, "-d", d)
-	}
-	certbot := shellJoin(line)
-	if c.json {
-		b, err := json.Marshal(registerOutput{registrationView: reg, Directory: directory, DirectoryKnown: known, Certbot: certbot})
-		if err != nil {
-			return err
-		}
-		return c.printJSON(b)
-	}
-
-	fmt.Fprintf(c.out, "Created registration on gateway %q.\n\n", c.name)
-	tw := c.table()
-	fmt.Fprintf(tw, "  key id:\t%s\n", reg.KeyID)
-	fmt.Fprintf(tw, "  HMAC key:\t%s\n", reg.HMACKey)
-	fmt.Fprintf(tw, "  allowed domains:\t%s\n", strings.Join(reg.AllowedDomains, ", "))
-	fmt.Fprintf(tw, "  expires:\t%s\n", formatExpires(reg.Expires))
-	if reg.Description != "" {
-		fmt.Fprintf(tw, "  description:\t%s\n", reg.Description)
-	}
-	_ = tw.Flush()
-	fmt.Fprint(c.out, "\nThe HMAC key is shown only this once: it cannot be read back. Hand it\n"+
-		"to the client's operator over a secure channel. A client uses it once,\n"+
-		"to create its ACME account.\n\n")
-	fmt.Fprintln(c.out, certbot)
-	if !known {
-		fmt.Fprint(c.out, "\nThe directory URL above is a guess: the gateway has no base_url in its\n"+
-			"configuration, so its public host is unknown here. Replace <acme-host> with\n"+
-			"the host clients reach the gateway at, or pass --directory.\n")
-	}
-	return nil
-}
-
-func cmdRegistrations(c *cli) error {
-	var page registrationsPage
-	raw, err := c.call(http.MethodGet, "registrations"+c.pageQuery(url.Values{}), nil, &page)
-	if err != nil || c.json {
-		return c.orJSON(raw, err)
-	}
-	tw := c.table()
-	fmt.Fprintln(tw, "KEY ID\tSTATUS\tDOMAINS\tEXPIRES\tACCOUNT\tDESCRIPTION")
-	for _, r := range page.Registrations {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.KeyID, r.Status, orDash(strings.Join(r.AllowedDomains, ",")),
-			formatExpires(r.Expires), orDash(r.AccountID), orDash(oneLine(r.Description)))
-	}
-	_ = tw.Flush()
-	c.footer(page.Next)
-	return nil
-}
-
-func cmdDisable(c *cli) error {
-	kid := c.fl.Arg(0)
-	var reg registrationView
-	raw, err := c.call(http.MethodPatch, "registrations/"+url.PathEscape(kid), map[string]string{"status": "disabled"}, &reg)
-	if err != nil || c.json {
-		return c.orJSON(raw, err)
-	}
-	fmt.Fprintf(c.out, "Registration %s is disabled: it can no longer create an account.\n", reg.KeyID)
-	if reg.AccountID != "" {
-		fmt.Fprintf(c.out, "Account %s, made with it earlier, stays as it is; see 'accounts --registration %s'.\n", reg.AccountID, reg.KeyID)
-	}
-	return nil
-}
-
-func cmdAccounts(c *cli) error {
-	q := url.Values{}
-	for _, f := range []string{"registration", "contact", "status"} {
-		if s := c.fl.String(f); s != "" {
-			q.Set(f, s)
-		}
-	}
-	var page accountsPage
-	raw, err := c.call(http.MethodGet, "accounts"+c.pageQuery(q), nil, &page)
-	if err != nil || c.json {
-		return c.orJSON(raw, err)
-	}
-	tw := c.table()
-	fmt.Fprintln(tw, "ID\tSTATUS\tREGISTRATION\tCONTACT\tCREATED")
-	for _, a := range page.Accounts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Status, orDash(a.RegistrationID),
-			orDash(strings.Join(a.Contact, ",")), a.CreatedAt.UTC().Format(time.RFC3339))
-	}
-	_ = tw.Flush()
-	c.footer(page.Next)
-	return nil
-}
-
-func cmdCertificates(c *cli) error {
-	q := url.Values{}
-	for flag, param := range map[string]string{"account": "account", "domain": "name", "serial": "serial", "status": "status"} {
-		if s := c.fl.String(flag); s != "" {
-			q.Set(param, s)
-		}
-	}
-	var page certificatesPage
-	raw, err := c.call(http.MethodGet, "certificates"+c.pageQuery(q), nil, &page)
-	if err != nil || c.json {
-		return c.orJSON(raw, err)
-	}
-	tw := c.table()
-	fmt.Fprintln(tw, "SERIAL\tSTATUS\tNOT AFTER\tNAMES\tACCOUNT")
-	for _, ct := range page.Certificates {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ct.Serial, ct.Status, ct.NotAfter.UTC().Format(time.RFC3339),
-			orDash(strings.Join(ct.Names, ",")), ct.AccountID)
-	}
-	_ = tw.Flush()
-	c.footer(page.Next)
-	return nil
-}
-
-// reasonNames are the CRL reason codes the gateway accepts (RFC 5280 §5.3.1).
-var reasonNames = map[int]string{0: "unspecified", 1: "keyCompromise", 3: "affiliationChanged", 4: "superseded", 5: "cessationOfOperation"}
-
-func cmdRevoke(c *cli) error {
-	serial, reason := c.fl.Arg(0), c.fl.Int("reason")
-	var cert certificateView
-	raw, err := c.call(http.MethodPost, "certificates/"+url.PathEscape(serial)+"/revoke", map[string]int{"reason": reason}, &cert)
-	if err != nil || c.json {
-		return c.orJSON(raw, err)
-	}
-	fmt.Fprintf(c.out, "Certificate %s (%s) is revoked, reason %d (%s).\n", cert.Serial, strings.Join(cert.Names, ", "), reason, reasonNames[reason])
-	return nil
-}
-
 func cmdAudit(c *cli) error {
 	var page auditPage
-	raw, err := c.call(http.MethodGet, "audit"+c.pageQuery(url.Values{}), nil, &page)
+	return c.list("audit", url.Values{}, &page, func() string {
+		tw := c.table()
+		fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tDETAIL")
+		for _, e := range page.Audit {
+			target := e.Target
+			if strings.HasPrefix(e.Action, "certificate.") {
+				target = opensslSerial(target)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", formatTime(e.Time), e.Actor, e.Action, target, orDash(string(e.Detail)))
+		}
+		_ = tw.Flush()
+		return page.Next
+	})
+}
+
+// list prints one page of a listing: the API's JSON, or the table that
+// print writes of page, and the cursor of the next page that print
+// returns.
+func (c *cli) list(path string, q url.Values, page any, print func() (next string)) error {
+	raw, err := c.call(http.MethodGet, path+c.pageQuery(q), nil, page)
 	if err != nil || c.json {
 		return c.orJSON(raw, err)
 	}
-	tw := c.table()
-	fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tDETAIL")
-	for _, e := range page.Audit {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Target, orDash(string(e.Detail)))
-	}
-	_ = tw.Flush()
-	c.footer(page.Next)
+	c.footer(print())
 	return nil
+}
+
+// filters is the query of a listing's filter flags, given as pairs of
+// flag name and query parameter.
+func (c *cli) filters(flagParam ...string) url.Values {
+	q := url.Values{}
+	for i := 0; i+1 < len(flagParam); i += 2 {
+		if s := c.fl.String(flagParam[i]); s != "" {
+			q.Set(flagParam[i+1], s)
+		}
+	}
+	return q
 }
 
 // orJSON ends a subcommand that failed or that prints JSON.
@@ -425,6 +265,8 @@ func (c *cli) orJSON(raw []byte, err error) error {
 	}
 	return c.printJSON(raw)
 }
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func formatExpires(t *time.Time) string {
 	if t == nil {

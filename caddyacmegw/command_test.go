@@ -2,39 +2,62 @@ package caddyacmegw
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
+	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
 
 // cli runs `caddy acme-gateway <args>` against the env's admin server and
-// returns what it printed.
-func (e *adminEnv) cli(args ...string) (string, error) {
+// returns what it printed on stdout and on stderr.
+func (e *adminEnv) cli(args ...string) (stdout, stderr string, err error) {
 	e.t.Helper()
 	cmd := &cobra.Command{Use: "acme-gateway", SilenceUsage: true}
 	setupCommand(cmd)
-	cmd.SetArgs(append(args, "--address", e.addr, "--name", e.g.h.Name, "--officer", "cli-officer"))
-	var out bytes.Buffer
+	// The env's flags first, so that a test's own win.
+	cmd.SetArgs(append([]string{"--address=" + e.addr, "--name=" + e.g.h.Name, "--officer=cli-officer"}, args...))
+	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
-	cmd.SetErr(io.Discard)
-	err := cmd.Execute()
-	return out.String(), err
+	cmd.SetErr(&errOut)
+	err = cmd.Execute()
+	return out.String(), errOut.String(), err
 }
 
+// mustCLI runs a command that has to succeed and print nothing on stderr.
 func (e *adminEnv) mustCLI(args ...string) string {
 	e.t.Helper()
-	out, err := e.cli(args...)
-	if err != nil {
-		e.t.Fatalf("acme-gateway %s: %v\n%s", strings.Join(args, " "), err, out)
+	out, errOut, err := e.cli(args...)
+	if err != nil || errOut != "" {
+		e.t.Fatalf("acme-gateway %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
 	}
 	return out
+}
+
+// cliFails runs a command that has to fail with "error: <want>" as the
+// only line on stderr and nothing on stdout.
+func (e *adminEnv) cliFails(want string, args ...string) {
+	e.t.Helper()
+	out, errOut, err := e.cli(args...)
+	if err == nil || out != "" || errOut != "error: "+want+"\n" {
+		e.t.Errorf("acme-gateway %s: %v\nstdout %q\nstderr %q\nwant stderr %q", strings.Join(args, " "), err, out, errOut, "error: "+want+"\n")
+	}
+}
+
+// mustJSON runs a command with --json and decodes what it printed.
+func (e *adminEnv) mustJSON(out any, args ...string) {
+	e.t.Helper()
+	raw := e.mustCLI(append(args, "--json")...)
+	if err := json.Unmarshal([]byte(raw), out); err != nil {
+		e.t.Fatalf("acme-gateway %s --json: %v\n%s", strings.Join(args, " "), err, raw)
+	}
 }
 
 func TestCommand_RegisterPrintsKeyOnceAndCertbotLine(t *testing.T) {
@@ -50,6 +73,7 @@ func TestCommand_RegisterPrintsKeyOnceAndCertbotLine(t *testing.T) {
 		"shown only this once",
 		"certbot certonly --server 'https://<acme-host>/acme/directory' --eab-kid=team-a --eab-hmac-key=" + key + " -d '*.b.example' -d a.example\n",
 		"Replace <acme-host>",
+		"Registration on this gateway is open: a client may also create an account\nwithout a key",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -65,9 +89,10 @@ func TestCommand_RegisterPrintsKeyOnceAndCertbotLine(t *testing.T) {
 	if !strings.Contains(out, "--server https://acme.example.com/acme/directory ") || strings.Contains(out, "<acme-host>") {
 		t.Errorf("output with base_url:\n%s", out)
 	}
+	e.g.h.RegistrationMode = gateway.RegistrationPreregistered
 	out = e.mustCLI("register", "--domains", "d.example", "--directory", "https://ca.corp/acme/directory")
-	if !strings.Contains(out, "--server https://ca.corp/acme/directory ") {
-		t.Errorf("output with --directory:\n%s", out)
+	if !strings.Contains(out, "--server https://ca.corp/acme/directory ") || strings.Contains(out, "is open") {
+		t.Errorf("output with --directory on a preregistered gateway:\n%s", out)
 	}
 }
 
@@ -80,112 +105,92 @@ func TestCommand_RegisterJSON(t *testing.T) {
 	}
 	key, _ := base64.RawURLEncoding.DecodeString(got.HMACKey)
 	if !bytes.Equal(key, e.g.registration(got.KeyID).HMACKey) || got.DirectoryKnown ||
-		!strings.Contains(got.Certbot, "--eab-hmac-key="+got.HMACKey) || got.Expires == nil || got.Expires.Year() != 2099 {
+		!strings.Contains(got.Certbot, "--eab-hmac-key="+got.HMACKey) || got.Expires == nil || got.Expires.Year() != 2099 || got.BindingRequired {
 		t.Fatalf("register --json: %s", out)
 	}
 }
 
-func TestCommand_ListsDisableAndRevoke(t *testing.T) {
+// Failures print one plain line, "error: " and the gateway's message, on
+// stderr and nothing on stdout; cobra's usage errors say what was wrong.
+func TestCommand_ErrorsArePlainMessages(t *testing.T) {
 	e := newAdminEnv(t)
-	g := e.g
-	e.mustCLI("register", "--domains", "example.com", "--key-id", "kid-cli", "--description", "two\nlines")
-	mac := g.registration("kid-cli").HMACKey
-	acct, accountID := g.mustAccount("kid-cli", mac)
-	serial := g.issue(acct, "www.example.com").SerialNumber.Text(16)
-
-	tests := []struct {
-		name string
+	e.mustCLI("register", "--domains", "a.example", "--key-id", "a")
+	for _, tc := range []struct {
+		want string
 		args []string
-		want []string // each must appear in the output
 	}{
-		{"registrations table", []string{"registrations"}, []string{"KEY ID", "STATUS", "kid-cli", "active", "example.com", "never", accountID, "two lines"}},
-		{"accounts table", []string{"accounts", "--registration", "kid-cli"}, []string{"REGISTRATION", accountID, "valid", "kid-cli", "mailto:ops@example.com"}},
-		{"certificates table", []string{"certificates", "--domain", "www.example.com"}, []string{"SERIAL", "NOT AFTER", serial, "valid", "www.example.com", accountID}},
-		{"certificates filtered out", []string{"certificates", "--status", "revoked"}, []string{"SERIAL"}},
-		{"disable", []string{"disable", "kid-cli"}, []string{"kid-cli is disabled", "Account " + accountID}},
-		{"revoke", []string{"revoke", strings.ToUpper(serial), "--reason", "4"}, []string{serial, "revoked, reason 4 (superseded)"}},
-		{"audit table", []string{"audit"}, []string{"ACTOR", "cli-officer", "registration.update", "certificate.revoke"}},
+		{`allowed_domains: domain "bad domain": idna: disallowed rune U+0020`, []string{"register", "--domains", "bad domain"}},
+		{"a registration with key id \"a\" exists", []string{"register", "--domains", "b.example", "--key-id", "a"}},
+		{"registration nope not found", []string{"registrations", "show", "nope"}},
+		{"registration nope not found", []string{"registrations", "disable", "nope"}},
+		{"registration nope not found", []string{"registrations", "delete", "nope"}},
+		{"nothing to change: give --domains, --expires, --no-expiry, --procedure or --description", []string{"registrations", "edit", "a"}},
+		{`expires_in must be a positive duration like "720h" or "30d"`, []string{"registrations", "edit", "a", "--expires", "soon"}},
+		{"account nope not found", []string{"accounts", "show", "nope"}},
+		{"account nope not found", []string{"accounts", "deactivate", "nope"}},
+		{`status "done" is none of valid, deactivated, revoked`, []string{"accounts", "--status", "done"}},
+		{"account nope not found", []string{"orders", "--account", "nope"}},
+		{`serial "xyz" is not a hexadecimal number`, []string{"certificates", "show", "xyz"}},
+		{"certificate abc not found", []string{"certificates", "download", "0ABC"}},
+		{"reason 2 not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)", []string{"certificates", "revoke", "abc", "--reason", "2"}},
+		{"limit must be a number from 1 to 500", []string{"audit", "--limit", "0"}},
+	} {
+		e.cliFails(tc.want, tc.args...)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out := e.mustCLI(tc.args...)
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-			if tc.name == "certificates filtered out" && strings.Contains(out, serial) {
-				t.Errorf("filter ignored:\n%s", out)
-			}
-		})
+	if _, errOut, err := e.cli("registrations", "--name", "nope"); err == nil || errOut != "error: no ACME gateway named \"nope\" is running\n" {
+		t.Errorf("unknown gateway: %v %q", err, errOut)
 	}
-	if got := g.registration("kid-cli").Status; got != storage.RegistrationDisabled {
-		t.Fatalf("registration %s after disable", got)
+	if _, errOut, err := e.cli("audit", "--address", "127.0.0.1:1"); err == nil || !strings.HasPrefix(errOut, "error: reaching the admin API: ") {
+		t.Errorf("no admin API: %v %q", err, errOut)
 	}
-	if reason, ok := g.issuer.Revocation(serial); !ok || reason != 4 {
-		t.Fatalf("issuer revocation %d, %v; want 4", reason, ok)
-	}
-	if cert, _ := g.store.GetCertificate(context.Background(), serial); cert.Status != storage.StatusRevoked {
-		t.Fatalf("certificate %s after revoke", cert.Status)
-	}
-
-	// --json prints the API's answer for scripts.
-	var regs struct {
-		Registrations []registrationView `json:"registrations"`
-		Next          string             `json:"next"`
-	}
-	if err := json.Unmarshal([]byte(e.mustCLI("registrations", "--json")), &regs); err != nil || len(regs.Registrations) != 1 || regs.Registrations[0].Status != "disabled" {
-		t.Fatalf("registrations --json: %+v %v", regs, err)
-	}
-	var certs struct {
-		Certificates []certificateView `json:"certificates"`
-	}
-	if err := json.Unmarshal([]byte(e.mustCLI("certificates", "--json", "--account", accountID)), &certs); err != nil ||
-		len(certs.Certificates) != 1 || certs.Certificates[0].Status != storage.StatusRevoked {
-		t.Fatalf("certificates --json: %+v %v", certs, err)
-	}
-	var accts struct {
-		Accounts []accountView `json:"accounts"`
-	}
-	if err := json.Unmarshal([]byte(e.mustCLI("accounts", "--json", "--status", "valid")), &accts); err != nil || len(accts.Accounts) != 1 {
-		t.Fatalf("accounts --json: %+v %v", accts, err)
+	// Usage errors come from cobra, before anything is sent.
+	for args, want := range map[string]string{
+		"registrations disable": "accepts 1 arg(s), received 0",
+		"register":              `required flag(s) "domains" not set`,
+		"registrations frob":    `unknown command "frob" for "acme-gateway registrations"`,
+	} {
+		if _, _, err := e.cli(strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("acme-gateway %s: %v, want %q", args, err, want)
+		}
 	}
 }
 
-func TestCommand_PagesAndErrors(t *testing.T) {
+// TestCommand_ExitStatus runs the command as the caddy binary does, in a
+// process of its own, and reads its exit status.
+func TestCommand_ExitStatus(t *testing.T) {
+	if args := os.Getenv("ACMEGW_CADDY_ARGS"); args != "" {
+		os.Args = append([]string{"caddy"}, strings.Fields(args)...)
+		caddycmd.Main()
+		os.Exit(0)
+	}
 	e := newAdminEnv(t)
-	for _, kid := range []string{"a", "b", "c"} {
-		e.mustCLI("register", "--domains", kid+".example", "--key-id", kid)
-	}
-	out := e.mustCLI("registrations", "--limit", "2")
-	if !strings.Contains(out, "--cursor b") || strings.Contains(out, "c.example") {
-		t.Fatalf("first page:\n%s", out)
-	}
-	out = e.mustCLI("registrations", "--limit", "2", "--cursor", "b")
-	if !strings.Contains(out, "c.example") || strings.Contains(out, "--cursor") {
-		t.Fatalf("second page:\n%s", out)
-	}
-
+	e.mustCLI("register", "--domains", "a.example", "--key-id", "a")
+	common := " --address " + e.addr + " --name " + e.g.h.Name
 	for _, tc := range []struct {
-		args []string
-		want string
+		args           string
+		status         int
+		stdout, stderr string
 	}{
-		{[]string{"register", "--domains", "bad domain"}, "allowed_domains"},
-		{[]string{"register"}, "domains"},
-		{[]string{"revoke", "abc", "--reason", "2"}, "not accepted"},
-		{[]string{"disable", "nope"}, "404"},
-		{[]string{"disable"}, "accepts 1 arg"},
+		{"acme-gateway registrations show a", 0, "key id:", ""},
+		{"acme-gateway registrations show nope", 1, "", "error: registration nope not found\n"},
+		{"acme-gateway registrations show", 1, "", "Error: accepts 1 arg(s), received 0\n"},
 	} {
-		if _, err := e.cli(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("acme-gateway %s: %v, want an error with %q", strings.Join(tc.args, " "), err, tc.want)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCommand_ExitStatus$")
+		cmd.Env = append(os.Environ(), "ACMEGW_CADDY_ARGS="+tc.args+common)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		status := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			status = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
 		}
-	}
-	cmd := &cobra.Command{Use: "acme-gateway", SilenceUsage: true}
-	setupCommand(cmd)
-	cmd.SetArgs([]string{"registrations", "--address", e.addr, "--name", "nope"})
-	cmd.SetOut(io.Discard)
-	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "no ACME gateway named") {
-		t.Fatalf("unknown gateway: %v", err)
+		if status != tc.status || !strings.Contains(out.String(), tc.stdout) || (tc.stdout == "" && out.Len() > 0) ||
+			!strings.HasSuffix(errOut.String(), tc.stderr) || (tc.stderr == "" && errOut.Len() > 0) {
+			t.Errorf("caddy %s: status %d, want %d\nstdout %q\nstderr %q", tc.args, status, tc.status, out.String(), errOut.String())
+		}
 	}
 }
 
@@ -194,5 +199,13 @@ func TestShellJoin_QuotesWhatTheShellWouldChange(t *testing.T) {
 	want := `certbot -d '*.example.com' 'https://<acme-host>/acme/directory' 'it'\''s' a_b-c.d`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestOpensslSerial_UpperCaseWholeBytes(t *testing.T) {
+	for in, want := range map[string]string{"a": "0A", "abc": "0ABC", "ff": "FF", "0": "00", "1fffe": "01FFFE", "not hex": "not hex"} {
+		if got := opensslSerial(in); got != want {
+			t.Errorf("opensslSerial(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

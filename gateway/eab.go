@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -75,15 +76,63 @@ func (h *Server) checkBinding(ctx context.Context, raw json.RawMessage, url stri
 	return reg, nil
 }
 
+// Why a registration stops its account from ordering or changing
+// anything, besides its status when that is not active (disabled).
+const (
+	RegistrationExpired = "expired"
+	RegistrationRemoved = "removed"
+)
+
+// RegistrationBlock tells why reg no longer lets an account order or
+// change anything at now: its status when not active, RegistrationExpired,
+// or "" when it still does. Reading and revoking are never blocked.
+func RegistrationBlock(reg *storage.Registration, now time.Time) string {
+	if reg.Status != storage.RegistrationActive {
+		return reg.Status
+	}
+	if !reg.Expires.IsZero() && !now.Before(reg.Expires) {
+		return RegistrationExpired
+	}
+	return ""
+}
+
+// AccountRegistration returns the registration acct was created with
+// (nil for an account without one) and RegistrationBlock of it, or
+// RegistrationRemoved when it was deleted.
+func AccountRegistration(ctx context.Context, regs storage.Registrations, acct *storage.Account, now time.Time) (*storage.Registration, string, error) {
+	if acct.RegistrationID == "" {
+		return nil, "", nil
+	}
+	reg, err := regs.GetRegistration(ctx, acct.RegistrationID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, RegistrationRemoved, nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if reg.AccountID != acct.ID {
+		// Deleted, and its key id since given to someone else.
+		return nil, RegistrationRemoved, nil
+	}
+	return reg, RegistrationBlock(reg, now), nil
+}
+
 // registrationUsable refuses a disabled or expired registration.
 func (h *Server) registrationUsable(reg *storage.Registration) error {
-	if reg.Status != storage.RegistrationActive {
-		return unauthorized("the account's registration is %s", reg.Status)
-	}
-	if !reg.Expires.IsZero() && !h.now().Before(reg.Expires) {
+	return blocked(RegistrationBlock(reg, h.now()))
+}
+
+// blocked is the problem of a RegistrationBlock, nil for "".
+func blocked(block string) error {
+	switch block {
+	case "":
+		return nil
+	case RegistrationRemoved:
+		return unauthorized("the account's registration was removed")
+	case RegistrationExpired:
 		return unauthorized("the account's registration has expired")
 	}
-	return nil
+	return unauthorized("the account's registration is %s", block)
 }
 
 // accountRegistration returns the registration an account was created
@@ -91,21 +140,11 @@ func (h *Server) registrationUsable(reg *storage.Registration) error {
 // account may read and revoke, but change nothing. Nil for accounts
 // without one.
 func (h *Server) accountRegistration(ctx context.Context, acct *storage.Account) (*storage.Registration, error) {
-	if acct.RegistrationID == "" {
-		return nil, nil
-	}
-	reg, err := h.store.GetRegistration(ctx, acct.RegistrationID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, unauthorized("the account's registration was removed")
-	}
+	reg, block, err := AccountRegistration(ctx, h.store, acct, h.now())
 	if err != nil {
 		return nil, err
 	}
-	if reg.AccountID != acct.ID {
-		// Deleted, and its key id since given to someone else.
-		return nil, unauthorized("the account's registration was removed")
-	}
-	return reg, h.registrationUsable(reg)
+	return reg, blocked(block)
 }
 
 // policyFor is the name policy for an account: the handler's, and its

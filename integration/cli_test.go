@@ -91,13 +91,15 @@ type cli struct {
 }
 
 // run runs `caddy acme-gateway <subcommand> --address <admin> --officer
-// <name> <args>` and returns its standard output and error output. The
-// flags come first so that args may hold "--".
+// <name> <args>` and returns its standard output and error output; a
+// subcommand may be two words ("certificates revoke"). The flags come
+// first so that args may hold "--".
 func (c *cli) run(t testing.TB, subcommand string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), cliTimeout)
 	defer cancel()
-	argv := append([]string{"acme-gateway", subcommand, "--address", c.addr, "--officer", c.officer}, args...)
+	argv := append(append([]string{"acme-gateway"}, strings.Fields(subcommand)...), "--address", c.addr, "--officer", c.officer)
+	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, c.bin, argv...)
 	cmd.WaitDelay = 5 * time.Second
 	// A race-enabled binary otherwise sleeps a second before exiting.
@@ -178,15 +180,15 @@ func TestCLI_RegisterEnrollRevokeDisableAudit(t *testing.T) {
 		t.Fatalf("certificates for %s: %+v, want serial %s valid", name, listed.Certificates, serial)
 	}
 
-	out := officer.mustRun(t, "revoke", serial, "--reason", "4")
-	if !strings.Contains(out, serial) || !strings.Contains(out, "superseded") {
+	out := officer.mustRun(t, "certificates revoke", serial, "--reason", "4")
+	if !strings.Contains(strings.ToLower(out), serial) || !strings.Contains(out, "superseded") {
 		t.Fatalf("revoke printed %q", out)
 	}
 	officer.mustJSON(t, &listed, "certificates", "--serial", serial)
 	if c := listed.Certificates; len(c) != 1 || c[0].Status != "revoked" || c[0].RevocationReason == nil || *c[0].RevocationReason != 4 {
 		t.Fatalf("after revoke: %+v, want revoked with reason 4", c)
 	}
-	if out, errOut, err := officer.run(t, "revoke", serial); err == nil || !strings.Contains(errOut, "revoked already") {
+	if out, errOut, err := officer.run(t, "certificates revoke", serial); err == nil || errOut != "error: certificate "+serial+" is revoked already\n" {
 		t.Fatalf("second revoke through the CLI: err %v\n%s\n%s", err, out, errOut)
 	}
 
@@ -195,7 +197,7 @@ func TestCLI_RegisterEnrollRevokeDisableAudit(t *testing.T) {
 	wantCertbotProblem(t, cb, revokeOut, err, "alreadyRevoked")
 
 	// "--": a random key id may begin with "-".
-	out = officer.mustRun(t, "disable", "--", reg.KeyID)
+	out = officer.mustRun(t, "registrations disable", "--", reg.KeyID)
 	if !strings.Contains(out, reg.KeyID) || !strings.Contains(out, "disabled") {
 		t.Fatalf("disable printed %q", out)
 	}
