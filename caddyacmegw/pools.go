@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddyacmegw/caddyacmegw/gateway"
+	"github.com/caddyacmegw/caddyacmegw/storage"
+	"github.com/caddyacmegw/caddyacmegw/storage/janitor"
 )
 
 // Usage pools keep what a gateway holds in memory across config reloads:
@@ -79,4 +81,12 @@ func sharedPending(name string) (*gateway.PendingOrders, func() error, error) {
 		return pooled[*gateway.PendingOrders]{&gateway.PendingOrders{}, func() error { return nil }}, nil
 	})
 	return p.v, release, err
+}
+
+// startJanitor starts deleting, in the background, the orders and
+// authorizations of s that expired unfinished (see package janitor). It
+// runs as long as s is open: where s is kept across config reloads, it is
+// too, so one janitor serves each store. Stop it before closing s.
+func startJanitor(ctx caddy.Context, s storage.Expirer) *janitor.Janitor {
+	return janitor.Start(s, janitor.Options{Logger: ctx.Slogger()})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/boltstore"
 	"github.com/caddyacmegw/caddyacmegw/storage/caddystore"
+	"github.com/caddyacmegw/caddyacmegw/storage/janitor"
 )
 
 func init() {
@@ -24,7 +25,9 @@ func init() {
 // every write is on disk when the request is answered, and concurrent
 // writes share one commit, so it is fast on a single instance. Only one
 // process may open the file; several instances need PostgreSQL. The
-// database is shared across config reloads.
+// database is shared across config reloads, and so is the janitor that
+// deletes, every minute, orders and authorizations that expired unfinished
+// a week ago.
 type BoltStorage struct {
 	// Path is the database file. Default: acme_gateway/<name>.db in the
 	// directory of Caddy's file_system storage, or in Caddy's data
@@ -45,13 +48,18 @@ func (BoltStorage) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// pooledBolt is an open database and the gateway it belongs to.
+// pooledBolt is an open database, the gateway it belongs to, and the
+// janitor that deletes what expires in it.
 type pooledBolt struct {
 	*boltstore.Store
-	name string
+	name    string
+	janitor *janitor.Janitor
 }
 
-func (p pooledBolt) Destruct() error { return p.Close() }
+func (p pooledBolt) Destruct() error {
+	p.janitor.Stop()
+	return p.Close()
+}
 
 // OpenStore implements StoreOpener.
 func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
@@ -67,7 +75,10 @@ func (bs *BoltStorage) OpenStore(ctx caddy.Context, name string) (storage.Store,
 	// before the old one lets go, and the file admits one opener.
 	db, release, err := shared(boltStores, abs, func() (pooledBolt, error) {
 		s, err := boltstore.Open(abs)
-		return pooledBolt{s, name}, err
+		if err != nil {
+			return pooledBolt{}, err
+		}
+		return pooledBolt{s, name, startJanitor(ctx, s)}, nil
 	})
 	if errors.Is(err, storage.ErrUnavailable) {
 		return nil, nil, fmt.Errorf("bolt storage: %w; if another Caddy runs with this storage, apply config changes to it with 'caddy reload'; "+

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/caddystore"
+	"github.com/caddyacmegw/caddyacmegw/storage/janitor"
 	"github.com/caddyacmegw/caddyacmegw/storage/memory"
 )
 
@@ -21,7 +22,8 @@ type describer interface{ Describe() string }
 
 // StoreOpener is what a module in the acme_gateway.storage namespace
 // provides: the store of the gateway named name, and a function that
-// releases it on Cleanup.
+// releases it on Cleanup. A store that keeps what expires deletes it in the
+// background (see startJanitor), for as long as it is open.
 type StoreOpener interface {
 	OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error)
 }
@@ -55,9 +57,15 @@ func (cs *CaddyStorage) Describe() string { return "caddy " + cs.where }
 // kept across config reloads. For tests and benchmarks.
 type MemoryStorage struct{}
 
-type memoryStore struct{ *memory.Store }
+type memoryStore struct {
+	*memory.Store
+	janitor *janitor.Janitor
+}
 
-func (memoryStore) Destruct() error { return nil }
+func (m memoryStore) Destruct() error {
+	m.janitor.Stop()
+	return nil
+}
 
 // CaddyModule returns the Caddy module information.
 func (MemoryStorage) CaddyModule() caddy.ModuleInfo {
@@ -71,9 +79,10 @@ func (MemoryStorage) CaddyModule() caddy.ModuleInfo {
 func (MemoryStorage) Describe() string { return "memory (lost when Caddy stops)" }
 
 // OpenStore implements StoreOpener.
-func (MemoryStorage) OpenStore(_ caddy.Context, name string) (storage.Store, func() error, error) {
+func (MemoryStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
 	m, release, err := shared(memoryStores, name, func() (memoryStore, error) {
-		return memoryStore{memory.New()}, nil
+		s := memory.New()
+		return memoryStore{s, startJanitor(ctx, s)}, nil
 	})
 	if err != nil {
 		return nil, nil, err

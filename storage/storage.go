@@ -211,6 +211,20 @@ type Store interface {
 	Audit
 }
 
+// Expirer deletes what has expired, so that storage stays bounded under a
+// steady load of orders that are never finished. Certificates are kept, and
+// so are valid orders and valid authorizations: an issued certificate's
+// order and the authorizations it lists stay reachable.
+type Expirer interface {
+	// DeleteExpired deletes up to limit (> 0) orders and authorizations in
+	// all whose Expires is before before and whose Status is not valid, and
+	// returns how many it deleted; fewer than limit means it found no more.
+	// A deleted order leaves its account's list of orders in the same call.
+	// Each call is bounded by limit, so a caller deletes a large backlog in
+	// batches.
+	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
 // Nonces issues and redeems anti-replay nonces. A backend shared by several
 // gateway instances implements it so that a nonce from one instance is
 // accepted once by any other; otherwise the gateway keeps nonces in memory.

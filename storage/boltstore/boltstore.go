@@ -47,7 +47,9 @@
 //	audit                seq -> audit entry
 //	audit_ids            id -> seq
 //	audit_list           time(time) id -> seq
-//	meta                 "format" -> "1"
+//	order_expiry         time(expires) seq -> (empty), of orders not valid
+//	authz_expiry         time(expires) seq -> (empty), of authorizations not valid
+//	meta                 "format" -> "2"
 //
 // time(t) is 12 bytes that sort as times do (see timeKey) and part(s) is s
 // with its length in front (see part). A certificate's chain, its largest
@@ -74,9 +76,16 @@
 // cancelled ctx stops a call before it starts; once a write has joined a
 // batch it runs to the end. Registration key ids must be storage.ValidKeyID.
 //
-// Only registrations are ever deleted, so the file grows with every order; it
-// never shrinks on its own (bbolt reuses freed pages, and `bbolt compact`
-// rewrites a file offline).
+// # Bounded
+//
+// DeleteExpired deletes orders and authorizations that expired unfinished
+// (not valid), in transactions of a bounded number of records, finding
+// them through the expiry indexes rather than a scan. bbolt reuses the
+// pages they free, so under a steady load of orders that expire the file
+// stops growing (TestDeleteExpired_FileStopsGrowing); it never shrinks on
+// its own (`bbolt compact` rewrites a file offline). Accounts,
+// certificates, audit entries and valid orders and authorizations are
+// kept.
 package boltstore
 
 import (
@@ -120,8 +129,9 @@ const (
 	// cachedAccounts is how many accounts GetAccount keeps decoded in
 	// memory: a few MB at most, and every client that is active at once.
 	cachedAccounts = 10000
-	// format is the layout described in the package doc.
-	format = "1"
+	// format is the layout described in the package doc; Open upgrades
+	// files of format 1.
+	format = "2"
 )
 
 var (
@@ -141,8 +151,8 @@ var (
 var buckets = [][]byte{
 	metaBucket,
 	accounts.records, accounts.keys, accountThumbprints, accountList,
-	orders.records, orders.keys, accountOrders,
-	authzs.records, authzs.keys, validAuthzs,
+	orders.records, orders.keys, accountOrders, orderExpiry,
+	authzs.records, authzs.keys, validAuthzs, authzExpiry,
 	certificates.records, certificates.keys, certificateChains, certificateList,
 	registrations.records, registrations.keys,
 	audit.records, audit.keys, auditList,
@@ -177,10 +187,9 @@ func open(path string, timeout time.Duration) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: timeout,
 		// The map freelist allocates in constant time where the default
-		// array scans the list. The list stays short here (nothing but
-		// registrations is deleted), and neither throughput nor memory
-		// differed in the benchmarks, so this only guards against a list
-		// that grows long. NoFreelistSync, which saves writing the list at
+		// array scans the list, which DeleteExpired lengthens. Neither
+		// throughput nor memory differed in the benchmarks, so this only
+		// guards against a list that grows long. NoFreelistSync, which saves writing the list at
 		// each commit, did not help measurably either, and would make every
 		// Open read the whole file to rebuild it.
 		FreelistType: bolt.FreelistMapType,
@@ -215,6 +224,12 @@ func setUp(tx *bolt.Tx) error {
 	meta := tx.Bucket(metaBucket)
 	switch f := meta.Get(formatKey); {
 	case f == nil:
+		return meta.Put(formatKey, []byte(format))
+	case string(f) == "1":
+		// Format 1 had no expiry indexes.
+		if err := indexExpiries(tx); err != nil {
+			return err
+		}
 		return meta.Put(formatKey, []byte(format))
 	case string(f) != format:
 		return fmt.Errorf("format %q is not %q: written by another version of the gateway", f, format)

@@ -20,7 +20,11 @@ func (s *Store) StoreCertificate(ctx context.Context, c *storage.Certificate, o 
 		return err
 	}
 	err = createRecord(ctx, s, certificates, c.Serial, c, func(tx *bolt.Tx, rec *storage.Certificate, seq []byte) error {
-		if _, _, err := orders.swap(tx, o.ID, o.Version, orderValue, false); err != nil {
+		old, orderSeq, err := orders.swap(tx, o.ID, o.Version, orderValue, true)
+		if err != nil {
+			return err
+		}
+		if err := indexOrder(tx, old, &order, orderSeq); err != nil {
 			return err
 		}
 		if err := put(appending(tx.Bucket(certificateChains)), seq, rec.ChainPEM, "certificate chain"); err != nil {

@@ -30,8 +30,11 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, as []*storage
 		}
 		fresh, values = append(fresh, &r), append(values, v)
 	}
-	err := createRecord(ctx, s, orders, o.ID, o, func(tx *bolt.Tx, rec *storage.Order, _ []byte) error {
+	err := createRecord(ctx, s, orders, o.ID, o, func(tx *bolt.Tx, rec *storage.Order, seq []byte) error {
 		if err := put(tx.Bucket(accountOrders), accountOrderKey(rec), nil, "order"); err != nil {
+			return err
+		}
+		if err := indexOrder(tx, nil, rec, seq); err != nil {
 			return err
 		}
 		for i, a := range fresh {
@@ -39,10 +42,8 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, as []*storage
 			if err != nil {
 				return err
 			}
-			if k := validKey(a); k != nil {
-				if err := put(tx.Bucket(validAuthzs), k, seq, "authz"); err != nil {
-					return err
-				}
+			if err := indexAuthz(tx, nil, a, seq); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -72,7 +73,17 @@ func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error)
 // UpdateOrder implements storage.Orders. The index of the account's orders
 // stays: AccountID and CreatedAt never change.
 func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
-	return updateRecord(ctx, s, orders, o.ID, o, nil)
+	return updateRecord(ctx, s, orders, o.ID, o, indexOrder)
+}
+
+// indexOrder keeps the expiry index as rec, at seq, replaces old (nil for
+// a new order).
+func indexOrder(tx *bolt.Tx, old, rec *storage.Order, seq []byte) error {
+	var was []byte
+	if old != nil {
+		was = orderExpiryKey(old, seq)
+	}
+	return reindex(appending(tx.Bucket(orderExpiry)), was, orderExpiryKey(rec, seq), nil, "order expiry")
 }
 
 // ListOrders implements storage.Orders. Its cursor names the last order
@@ -89,25 +100,23 @@ func (s *Store) GetAuthz(ctx context.Context, id string) (*storage.Authorization
 	return getRecord(ctx, s, authzs, id)
 }
 
-// UpdateAuthz implements storage.Authorizations. An authorization is in the
-// index of valid ones exactly while its Status is valid.
+// UpdateAuthz implements storage.Authorizations.
 func (s *Store) UpdateAuthz(ctx context.Context, a *storage.Authorization) error {
-	return updateRecord(ctx, s, authzs, a.ID, a, func(tx *bolt.Tx, old, rec *storage.Authorization, seq []byte) error {
-		was, is := validKey(old), validKey(rec)
-		if bytes.Equal(was, is) {
-			return nil
-		}
-		valid := tx.Bucket(validAuthzs)
-		if was != nil {
-			if err := valid.Delete(was); err != nil {
-				return fmt.Errorf("boltstore: authz %q: %w", a.ID, err)
-			}
-		}
-		if is == nil {
-			return nil
-		}
-		return put(valid, is, seq, "authz")
-	})
+	return updateRecord(ctx, s, authzs, a.ID, a, indexAuthz)
+}
+
+// indexAuthz keeps the indexes as rec, at seq, replaces old (nil for a new
+// authorization): an authorization is in the index of valid ones while its
+// Status is valid, and in the expiry index while it is not.
+func indexAuthz(tx *bolt.Tx, old, rec *storage.Authorization, seq []byte) error {
+	var wasValid, wasExpiring []byte
+	if old != nil {
+		wasValid, wasExpiring = validKey(old), authzExpiryKey(old, seq)
+	}
+	if err := reindex(tx.Bucket(validAuthzs), wasValid, validKey(rec), seq, "valid authz"); err != nil {
+		return err
+	}
+	return reindex(appending(tx.Bucket(authzExpiry)), wasExpiring, authzExpiryKey(rec, seq), nil, "authz expiry")
 }
 
 // validPrefix starts the keys of the valid authorizations of an account for

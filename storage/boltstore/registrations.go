@@ -28,22 +28,14 @@ func (s *Store) UpdateRegistration(ctx context.Context, r *storage.Registration)
 	return updateRecord(ctx, s, registrations, r.KeyID, r, nil)
 }
 
-// DeleteRegistration implements storage.Registrations. Its sequence number
-// is not used again.
+// DeleteRegistration implements storage.Registrations.
 func (s *Store) DeleteRegistration(ctx context.Context, keyID string) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		keys := tx.Bucket(registrations.keys)
-		seq := keys.Get([]byte(keyID))
+		seq := tx.Bucket(registrations.keys).Get([]byte(keyID))
 		if seq == nil {
 			return notFound(registrations.kind, keyID)
 		}
-		if err := tx.Bucket(registrations.records).Delete(seq); err != nil {
-			return fmt.Errorf("boltstore: delete registration %q: %w", keyID, err)
-		}
-		if err := keys.Delete([]byte(keyID)); err != nil {
-			return fmt.Errorf("boltstore: delete registration %q: %w", keyID, err)
-		}
-		return nil
+		return registrations.remove(tx, keyID, seq)
 	})
 }
 

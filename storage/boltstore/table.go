@@ -100,6 +100,12 @@ func (t table[T]) insert(tx *bolt.Tx, key string, value []byte) ([]byte, error) 
 	return seq, put(keys, []byte(key), seq, t.kind)
 }
 
+// remove deletes the record named key, at seq. Its sequence number is not
+// used again.
+func (t table[T]) remove(tx *bolt.Tx, key string, seq []byte) error {
+	return deleteKeys(tx, t.kind+" "+key, entry{t.records, seq}, entry{t.keys, []byte(key)})
+}
+
 // swap writes value over the record named key when the stored one is at
 // version, and returns its sequence and, with keepOld, the stored record;
 // ErrConflict when its version differs, ErrNotFound when there is none.

@@ -3,9 +3,9 @@
 // everything on restart. Records are copied in and out, so callers never
 // share memory with the store.
 //
-// Nothing but registrations is ever deleted: memory grows with every
-// account, order, authorization, certificate and audit entry until the
-// process exits.
+// Registrations are deleted by officers, and orders and authorizations that
+// expired unfinished by DeleteExpired; memory grows with every account,
+// certificate and audit entry until the process exits.
 package memory
 
 import (

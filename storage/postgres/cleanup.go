@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"time"
 )
@@ -85,6 +86,28 @@ func (s *Store) Cleanup(ctx context.Context) (CleanupResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// DeleteExpired implements storage.Expirer with the deletes of Cleanup, at
+// most limit rows in all, without the cleanup lock; the background cleanup
+// does not call it.
+func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("postgres: DeleteExpired limit %d is not positive", limit)
+	}
+	n := 0
+	for _, sql := range []string{deleteOrders, deleteAuthzs} {
+		qctx, cancel := s.withTimeout(ctx)
+		tag, err := s.pool.Exec(qctx, sql, s.ns, before, limit-n)
+		cancel()
+		if err != nil {
+			return n, fail(ctx, "delete expired", err)
+		}
+		if n += int(tag.RowsAffected()); n == limit {
+			break
+		}
+	}
+	return n, nil
 }
 
 // cleanupLoop runs Cleanup every Options.CleanupInterval until ctx ends.

@@ -336,6 +336,7 @@ func fromNull(t pgtype.Timestamptz) time.Time {
 
 // Interface guards.
 var (
-	_ storage.Store  = (*Store)(nil)
-	_ storage.Nonces = (*Store)(nil)
+	_ storage.Store   = (*Store)(nil)
+	_ storage.Nonces  = (*Store)(nil)
+	_ storage.Expirer = (*Store)(nil)
 )

@@ -1,8 +1,9 @@
 // Package storagetest is the conformance suite that every storage backend
 // must pass: each backend's own tests call Run with a constructor for a fresh,
 // empty store. The suite checks the documented contract of storage.Store
-// (and of storage.Nonces when the store implements it), including the
-// compare-and-swap rules under concurrent use, so run it with -race.
+// (and of storage.Nonces and storage.Expirer when the store implements
+// them), including the compare-and-swap rules under concurrent use, so run
+// it with -race.
 package storagetest
 
 import (
@@ -67,6 +68,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ListAccounts_FiltersAndPagesInCreationOrder", testListAccounts},
 		{"ListCertificates_FiltersAndPagesInIssuanceOrder", testListCertificates},
 		{"Audit_AppendsAndPagesOldestFirst", testAudit},
+		{"DeleteExpired_KeepsValidAndUnexpired", testDeleteExpiredKeepsValidAndUnexpired},
+		{"DeleteExpired_HonoursLimit", testDeleteExpiredHonoursLimit},
+		{"DeleteExpired_FollowsStatusChanges", testDeleteExpiredFollowsStatusChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
