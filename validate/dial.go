@@ -92,7 +92,7 @@ func (v *Validator) dialHost(ctx context.Context, host, port string, onConnect f
 		}
 	}
 	if len(candidates) == 0 && denied {
-		return nil, newError(KindConnection, nil, "no address of %s may be connected to (all are in denied networks)", host)
+		return nil, newError(KindConnection, nil, "no address of %s may be connected to: all are denied by deny_validation_to, the networks validation never connects to", host)
 	}
 
 	d := net.Dialer{Timeout: v.timeout / 3}

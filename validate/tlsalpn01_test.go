@@ -241,7 +241,7 @@ func TestTLSALPN01_ConnectionFailures(t *testing.T) {
 	}{
 		{name: "Refused", kind: KindConnection, details: []string{"127.0.0.1:", "connection refused"}},
 		{
-			name: "DeniedAddress", deny: "127.0.0.0/8", kind: KindConnection, details: []string{"example.test", "denied networks"},
+			name: "DeniedAddress", deny: "127.0.0.0/8", kind: KindConnection, details: []string{"example.test", "deny_validation_to"},
 			handle: func(c net.Conn) { t.Error("connected to a denied address") },
 		},
 		{
