@@ -46,7 +46,12 @@ func (CaddyStorage) CaddyModule() caddy.ModuleInfo {
 // OpenStore implements StoreOpener.
 func (cs *CaddyStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
 	cs.where = fmt.Sprintf("%v under %s", ctx.Storage(), caddystore.Prefix(name))
-	return caddystore.New(ctx.Storage(), caddystore.Prefix(name)), func() error { return nil }, nil
+	s := caddystore.New(ctx.Storage(), caddystore.Prefix(name))
+	// Each handler runs its own: Caddy's storage outlives them all, and
+	// several instances on one clustered storage delete the same records
+	// at worst twice, which does no harm.
+	j := startJanitor(ctx, s)
+	return s, func() error { j.Stop(); return nil }, nil
 }
 
 // Describe says where in Caddy's storage the records are, for the log at

@@ -37,6 +37,16 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 		}
 		fresh = append(fresh, a)
 	}
+	// The expiry index first: it may name what is not written yet, never
+	// miss what is.
+	if err := s.indexExpiry(ctx, expiryOrder, o.ID, o.Expires); err != nil {
+		return err
+	}
+	for _, a := range fresh {
+		if err := s.indexExpiry(ctx, expiryAuthz, a.ID, a.Expires); err != nil {
+			return err
+		}
+	}
 	for _, a := range fresh {
 		rec := *a
 		rec.Version = 1
