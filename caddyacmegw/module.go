@@ -262,6 +262,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.cleanup = append(h.cleanup, release)
 	}
 
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		if cfg.Metrics, err = newPromMetrics(reg, h.Name); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
 	if h.gw, err = gateway.New(cfg); err != nil {
 		return err
 	}

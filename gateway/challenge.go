@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -237,11 +238,13 @@ func (h *Server) validateChallenge(ctx context.Context, job validationJob) *stor
 	}
 	var failure []byte
 	if err == nil {
+		h.metrics.Validation(job.typ, "")
 		h.logger.Debug("challenge validated", zap.String("authz", job.authzID), zap.String("type", job.typ),
 			zap.String("identifier", job.ident.Value))
 	} else {
 		p := validationProblem(err)
 		failure = problemJSON(p)
+		h.metrics.Validation(job.typ, ProblemType(strings.TrimPrefix(p.Type, problemNS)))
 		// An operator sees why a client's validation failed.
 		h.logger.Info("challenge failed", zap.String("authz", job.authzID), zap.String("type", job.typ),
 			zap.String("identifier", job.ident.Value), zap.String("problem", p.Type), zap.Error(err))

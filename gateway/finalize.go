@@ -152,7 +152,10 @@ func (h *Server) addAccountDetails(req *IssueRequest, acct *storage.Account, reg
 func (h *Server) callIssuer(ctx context.Context, call func(context.Context) ([]*x509.Certificate, error)) ([]*x509.Certificate, error) {
 	ctx, cancel := context.WithTimeout(ctx, issueTimeout)
 	defer cancel()
-	return call(ctx)
+	start := h.now()
+	chain, err := call(ctx)
+	h.metrics.IssuerCall(issuerOutcome(err), h.now().Sub(start))
+	return chain, err
 }
 
 // completeIssuance records what the issuer answered for a processing
@@ -209,6 +212,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		log("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
 		return stored, err
 	}
+	h.metrics.Issued(now.Sub(stored.UpdatedAt))
 	h.logger.Info("certificate issued", zap.String("account", o.AccountID), zap.String("order", o.ID),
 		zap.Strings("names", cert.Names), zap.String("serial", cert.Serial))
 	return &o, nil

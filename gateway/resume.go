@@ -194,7 +194,9 @@ func (h *Server) pollPending(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		for _, id := range h.pending.list() {
+		ids := h.pending.list()
+		h.metrics.Pending(len(ids))
+		for _, id := range ids {
 			o, err := h.store.GetOrder(ctx, id)
 			if err != nil {
 				if ctx.Err() == nil {

@@ -61,10 +61,13 @@ func (h *Server) newMux(prefix string) *http.ServeMux {
 		mux.HandleFunc(prefix+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			resp, err := rt.serve(h, w, r)
 			h.write(w, r, resp, err)
+			h.metrics.Request(rt.pattern, problemTypeOf(err))
+			h.countStorageFailure(err)
 		})
 	}
 	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		h.write(w, r, nil, notFound("resource"))
+		h.metrics.Request("other", ProblemMalformed)
 	})
 	return mux
 }

@@ -88,6 +88,8 @@ type Config struct {
 	// them. Default: a pool of 64 of their own, and a set of their own.
 	Validations *ValidationPool
 	Pending     *PendingOrders
+	// Metrics receives what the Server does. Default: nothing.
+	Metrics Metrics
 	// Logger default: none. Now default: time.Now.
 	Logger *zap.Logger
 	Now    func() time.Time
@@ -107,6 +109,7 @@ type Server struct {
 	now         func() time.Time
 	validating  *ValidationPool
 	pending     *PendingOrders
+	metrics     Metrics
 	mux         *http.ServeMux // the resources of routeTable
 	stop        func()         // ends the background work
 }
@@ -133,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	h := &Server{cfg: cfg, allowIP: cfg.AllowIP, allow: allow, deny: deny,
 		store: cfg.Store, nonces: cfg.Nonces, accountKeys: new(keyCache),
 		issuer: cfg.Issuer, validator: cfg.Validator, logger: cfg.Logger, now: cfg.Now,
-		validating: cfg.Validations, pending: cfg.Pending, stop: func() {}}
+		validating: cfg.Validations, pending: cfg.Pending, metrics: cfg.Metrics, stop: func() {}}
 	h.mux = h.newMux(cfg.PathPrefix)
 	if h.validating == nil {
 		h.validating = NewValidationPool(64)
@@ -197,6 +200,9 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 }
 

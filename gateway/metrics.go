@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// Metrics receives what a Server does, for an operator's dashboards.
+// Every value it is given comes from a small fixed set (resource patterns,
+// problem types, challenge types, outcomes), never from what a client
+// sends: no name, account or serial. Implementations are safe for
+// concurrent use.
+type Metrics interface {
+	// Request counts an answered request to the resource of pattern (one
+	// of routeTable's, or "other"), with the problem type it failed with,
+	// "" when it succeeded.
+	Request(pattern string, problem ProblemType)
+	// Issued counts a certificate stored, with the time from finalize to
+	// then.
+	Issued(latency time.Duration)
+	// Validation counts a finished validation of challengeType, with the
+	// problem type it failed with, "" when it succeeded.
+	Validation(challengeType string, problem ProblemType)
+	// IssuerCall counts a call to the issuer by its outcome: "issued",
+	// "pending", "refused" or "failed", and how long it took.
+	IssuerCall(outcome string, latency time.Duration)
+	// StorageUnavailable counts a request failed because storage was.
+	StorageUnavailable()
+	// Pending is how many orders this process has waiting on the CA.
+	Pending(n int)
+}
+
+// noMetrics is the Metrics of a Server configured without.
+type noMetrics struct{}
+
+func (noMetrics) Request(string, ProblemType)      {}
+func (noMetrics) Issued(time.Duration)             {}
+func (noMetrics) Validation(string, ProblemType)   {}
+func (noMetrics) IssuerCall(string, time.Duration) {}
+func (noMetrics) StorageUnavailable()              {}
+func (noMetrics) Pending(int)                      {}
+
+// problemTypeOf is the type of the problem err becomes, "" for none.
+func problemTypeOf(err error) ProblemType {
+	if err == nil {
+		return ""
+	}
+	return ProblemType(strings.TrimPrefix(asProblem(err).Type, problemNS))
+}
+
+// issuerOutcome names what an issuer call came to.
+func issuerOutcome(err error) string {
+	var pending *PendingError
+	var refused *IssueError
+	switch {
+	case err == nil:
+		return "issued"
+	case errors.As(err, &pending):
+		return "pending"
+	case errors.As(err, &refused):
+		return "refused"
+	}
+	return "failed"
+}
+
+// countStorageFailure counts err when storage was unavailable.
+func (h *Server) countStorageFailure(err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.metrics.StorageUnavailable()
+	}
+}
