@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -317,7 +318,11 @@ func cleanActor(s string) string {
 		return r
 	}, s))
 	if len(s) > maxActorLen {
-		s = s[:maxActorLen]
+		cut := maxActorLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
 	}
 	return s
 }

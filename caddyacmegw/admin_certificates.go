@@ -142,12 +142,18 @@ func (q *adminRequest) revokeCertificate(serial string) error {
 		if c.Status == storage.StatusRevoked {
 			return errRaced
 		}
-		gateway.CertificateRevoked(c, reason, revokedAt)
-		err := q.h.store.UpdateCertificate(ctx, c)
-		if errors.Is(err, storage.ErrConflict) {
-			if fresh, err2 := q.h.store.GetCertificate(ctx, serial); err2 == nil {
-				c = fresh
+		revoked := *c // c stays as stored until the write succeeds
+		gateway.CertificateRevoked(&revoked, reason, revokedAt)
+		err := q.h.store.UpdateCertificate(ctx, &revoked)
+		switch {
+		case err == nil:
+			c = &revoked
+		case errors.Is(err, storage.ErrConflict):
+			fresh, err2 := q.h.store.GetCertificate(ctx, serial)
+			if err2 != nil {
+				return err2
 			}
+			c = fresh
 		}
 		return err
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/cm"
 	"github.com/caddyacmegw/caddyacmegw/gateway"
@@ -71,6 +72,7 @@ type CMIssuer struct {
 	PendingDeadline caddy.Duration `json:"pending_deadline,omitempty"`
 
 	client *cm.Client
+	logger *zap.Logger
 }
 
 // CMProcedure is one token procedure and its PGWY endpoint.
@@ -98,7 +100,8 @@ func (CMIssuer) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads the officer credentials, the signer, the chain and
 // CM's roots.
-func (ci *CMIssuer) Provision(caddy.Context) error {
+func (ci *CMIssuer) Provision(ctx caddy.Context) error {
+	ci.logger = ctx.Logger()
 	if ci.PendingDeadline == 0 {
 		ci.PendingDeadline = caddy.Duration(24 * time.Hour)
 	}
@@ -202,6 +205,10 @@ func (ci *CMIssuer) Issue(ctx context.Context, req *gateway.IssueRequest) ([]*x5
 	if err != nil {
 		return nil, cmIssueError(err)
 	}
+	if res.UnsignedWrite {
+		ci.logger.Warn("CM issued on a request sent without a signature: its PGWY handler signs itself (VRO); set `signing server`, "+
+			"since with `signing caller` a first request that fails after it was sent is sent again", zap.String("order", req.OrderID))
+	}
 	return res.Chain, nil
 }
 
@@ -230,7 +237,11 @@ func (ci *CMIssuer) Resume(ctx context.Context, req *gateway.IssueRequest, ref s
 	case cm.Classify(err) == cm.KindNotFound, !cm.IsFinal(err):
 		return nil, &gateway.PendingError{Ref: ref, RetryAfter: cmRetryAfter}
 	}
-	return nil, err
+	// The search itself is refused (a role, a protocol error): CM may
+	// still hold the certificate, so the order waits, up to
+	// pending_deadline, for the search to work again.
+	ci.logger.Error("searching CM for a lost answer", zap.String("order", req.OrderID), zap.Error(err))
+	return nil, &gateway.PendingError{Ref: ref, RetryAfter: cmRetryAfter}
 }
 
 // cutTime reads the time after prefix in ref.

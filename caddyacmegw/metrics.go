@@ -37,7 +37,7 @@ func newPromMetrics(reg prometheus.Registerer, gatewayName string) (*promMetrics
 	m.validations = counter("validations_total", "Challenge validations finished, by challenge type and the problem type they failed with (empty: none).", "challenge", "problem")
 	m.issuerCalls = counter("issuer_calls_total", "Calls to the issuer, by outcome: issued, pending, refused, failed.", "outcome")
 	m.storageErrors = counter("storage_unavailable_total", "Requests failed because storage was unavailable.")
-	m.issuance = histogram("issuance_seconds", "Time from finalize to the certificate stored.")
+	m.issuance = histogram("issuance_seconds", "Time of the attempt that issued: from the order claimed for issuing (finalize, or its latest resumption) to the certificate stored.")
 	m.issuerLatency = histogram("issuer_call_seconds", "Time of one call to the issuer.")
 	m.pending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "acme_gateway", Name: "pending_orders",
 		Help: "Orders this process has waiting on the CA."}, []string{"gateway"})

@@ -45,7 +45,13 @@ func (CaddyStorage) CaddyModule() caddy.ModuleInfo {
 
 // OpenStore implements StoreOpener.
 func (cs *CaddyStorage) OpenStore(ctx caddy.Context, name string) (storage.Store, func() error, error) {
-	cs.where = fmt.Sprintf("%v under %s", ctx.Storage(), caddystore.Prefix(name))
+	// A storage module's struct may hold credentials: only what it
+	// chooses to say of itself (certmagic's file storage: its path).
+	kind := fmt.Sprintf("%T", ctx.Storage())
+	if s, ok := ctx.Storage().(fmt.Stringer); ok {
+		kind = s.String()
+	}
+	cs.where = kind + " under " + caddystore.Prefix(name)
 	s := caddystore.New(ctx.Storage(), caddystore.Prefix(name))
 	// Each handler runs its own: Caddy's storage outlives them all, and
 	// several instances on one clustered storage delete the same records

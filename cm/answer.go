@@ -44,7 +44,7 @@ func certificatesOf(a answer) ([]*x509.Certificate, error) {
 	if block, _ := pem.Decode(body); block != nil {
 		body = block.Bytes // lenient: a PEM answer
 	}
-	if mt == MediaPKIXCert || mt == "application/x-x509-cert" || mt == "application/x-x509-user-cert" {
+	if mt == MediaPKIXCert || slices.Contains(mediaDERCertAliases, mt) {
 		cert, err := x509.ParseCertificate(body)
 		if err != nil {
 			return nil, errors.New("the answer is not a DER certificate")

@@ -41,6 +41,11 @@ type Client struct {
 type Result struct {
 	Serial string              // hex
 	Chain  []*x509.Certificate // leaf first
+	// UnsignedWrite says that PGWY issued on the first request, unsigned,
+	// while the client was set for caller signing: the handler signs
+	// itself (VRO), and the client should be set for server signing, or
+	// a first request that fails after it was sent is sent again.
+	UnsignedWrite bool
 }
 
 // New checks cfg and loads the officer credentials, the signer, the chain
@@ -175,7 +180,11 @@ func (c *Client) Issue(ctx context.Context, csrDER []byte, procedure string) (*R
 			return nil, protocolError("issue", a.status, "the signed request was answered with data to sign again")
 		}
 	}
-	return c.issued(a, csr)
+	res, err := c.issued(a, csr)
+	if err == nil && !asked && c.signing == SigningCaller {
+		res.UnsignedWrite = true
+	}
+	return res, err
 }
 
 // pkcs10Exchange is the multipart issue request [P]: the CSR, and on the
@@ -250,8 +259,12 @@ func (c *Client) revoke(ctx context.Context, base string, req RevokeRequest) err
 	if err != nil {
 		return err
 	}
-	data, asked, _ := challengeOf(a)
+	data, asked, err := challengeOf(a)
 	switch {
+	case err != nil:
+		// JSON that is no challenge: not a confirmation; Revoke asks the
+		// search.
+		return protocolError("revoke", a.status, err.Error())
 	case !asked:
 		return nil // a 2xx: done, whatever its body says
 	case c.signing == SigningServer:
@@ -276,7 +289,7 @@ func (c *Client) revoke(ctx context.Context, base string, req RevokeRequest) err
 func revokeExchange(base string, req RevokeRequest) exchange {
 	body, _ := json.Marshal(req) // a struct of strings and an int
 	return exchange{op: "revoke", method: http.MethodPost, url: base + PathRevoke, body: body,
-		contentType: "application/json", accept: "application/json", limit: maxJSON}
+		contentType: mediaJSON, accept: mediaJSON, limit: maxJSON}
 }
 
 // protocolError is a 2xx answer that breaks the contract: final, since

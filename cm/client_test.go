@@ -398,3 +398,14 @@ func writeFile(t *testing.T, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// A VRO endpoint while the client is set for caller signing: the
+// certificate is taken, and the result says the write went unsigned.
+func TestIssue_UnsignedWriteIsReported(t *testing.T) {
+	s := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{cmtest.DefaultProcedure: {VRO: true}}})
+	c := newClient(t, writeConfig(t, s, goodOfficer))
+	res, err := c.Issue(t.Context(), newCSR(t, "u.example.com"), "")
+	if err != nil || !res.UnsignedWrite {
+		t.Fatalf("Issue = %+v, %v; want a certificate reported as an unsigned write", res, err)
+	}
+}

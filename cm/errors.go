@@ -66,7 +66,7 @@ const (
 
 // Kind classifies e. CM's refusals are not a documented vocabulary, so the
 // CSR and name kinds are read from the status and the message's words
-// (refusalWords in wire.go, an assumption).
+// (csrWords and nameWords in wire.go, an assumption).
 func (e *Error) Kind() Kind {
 	switch {
 	case !e.Final:

@@ -18,9 +18,6 @@ import (
 // notBefore by a few minutes for clients with slow clocks.
 const issuedSkew = 10 * time.Minute
 
-// searchLimit is how many certificates one search asks for.
-const searchLimit = 100
-
 // FindIssued looks for a certificate that CM issued for csr through
 // procedure's endpoint since the request was sent: for csr's key, exactly
 // csr's names, and a notBefore no earlier than since (less a skew). It is
@@ -49,7 +46,7 @@ func (c *Client) FindIssued(ctx context.Context, csr *x509.CertificateRequest, p
 			cert.NotBefore.Before(since.Add(-issuedSkew)) || !sameNames(cert, csr) {
 			continue
 		}
-		chain, err := c.chainOf(cert, nil)
+		chain, err := c.chainOf(cert, certs)
 		if err != nil {
 			return nil, protocolError("search", http.StatusOK, err.Error())
 		}
@@ -73,7 +70,7 @@ func (c *Client) revokedAtCM(ctx context.Context, base string, serial *big.Int) 
 	if !has(all) {
 		return false, &Error{Op: "search", Final: true, notFound: true, Message: "no certificate with serial " + SerialHex(serial)}
 	}
-	q.Set(QueryNotRevoked, "true")
+	q.Set(QueryNotRevoked, queryTrue)
 	valid, err := c.search(ctx, base, q)
 	if err != nil {
 		return false, err
@@ -82,22 +79,29 @@ func (c *Client) revokedAtCM(ctx context.Context, base string, serial *big.Int) 
 }
 
 // search runs GET {base}/certificates with q and returns every certificate
-// the answer holds.
+// the answers hold, asking for the next page while a page is full, up to
+// searchPages pages.
 func (c *Client) search(ctx context.Context, base string, q url.Values) ([]*x509.Certificate, error) {
 	q.Set(QuerySearchLimit, strconv.Itoa(searchLimit))
-	a, err := c.call(ctx, exchange{op: "search", method: http.MethodGet, url: base + PathCertificates + "?" + q.Encode(),
-		accept: "application/json", limit: maxSearch}, transientOnly)
-	if err != nil {
-		return nil, err
-	}
-	ders, err := certificatesIn(a.body)
-	if err != nil {
-		return nil, protocolError("search", a.status, "answer is not JSON")
-	}
 	var out []*x509.Certificate
-	for _, der := range ders {
-		if cert, err := x509.ParseCertificate(der); err == nil {
-			out = append(out, cert)
+	for page := 0; page < searchPages; page++ {
+		q.Set(QuerySearchOffset, strconv.Itoa(page*searchLimit))
+		a, err := c.call(ctx, exchange{op: "search", method: http.MethodGet, url: base + PathCertificates + "?" + q.Encode(),
+			accept: mediaJSON, limit: maxSearch}, transientOnly)
+		if err != nil {
+			return nil, err
+		}
+		ders, err := certificatesIn(a.body)
+		if err != nil {
+			return nil, protocolError("search", a.status, "answer is not JSON")
+		}
+		for _, der := range ders {
+			if cert, err := x509.ParseCertificate(der); err == nil {
+				out = append(out, cert)
+			}
+		}
+		if len(ders) < searchLimit {
+			break
 		}
 	}
 	return out, nil

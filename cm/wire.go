@@ -58,10 +58,11 @@ type SignChallenge struct {
 
 // Search parameters of GET {base}/certificates [D].
 const (
-	QuerySerial      = "certificateSerialNumber"
-	QueryNotRevoked  = "isNotRevoked"
-	QueryCommonName  = "subjectCommonName"
-	QuerySearchLimit = "searchLimit"
+	QuerySerial       = "certificateSerialNumber"
+	QueryNotRevoked   = "isNotRevoked"
+	QueryCommonName   = "subjectCommonName"
+	QuerySearchLimit  = "searchLimit"
+	QuerySearchOffset = "searchOffset"
 )
 
 // TimeLayout is ISO 8601 UTC as CM's search fields take it [D]:
@@ -105,6 +106,28 @@ type RevokeRequest struct {
 	RevocationReason        int    `json:"revocationReason"`
 	Signature               string `json:"signature,omitempty"`
 }
+
+// The value of QueryNotRevoked that asks for certificates not revoked [I]:
+// the search's boolean parameters are documented, their spelling is not.
+const queryTrue = "true"
+
+// Media types of the JSON the client sends and accepts besides the
+// certificate: the revoke body is assumed JSON (see RevokeRequest) [U], and
+// so is the search answer [U].
+const mediaJSON = "application/json"
+
+// Other forms of a certificate answer, read leniently [U]: the older
+// media types of a DER certificate, and PEM, which a PGWY in front of
+// another proxy might answer.
+var mediaDERCertAliases = []string{"application/x-x509-cert", "application/x-x509-user-cert"}
+
+// A search page is taken to be full, and the next one asked for with
+// QuerySearchOffset, when the answer held searchLimit certificates [I];
+// searchPages bounds how many pages one search reads.
+const (
+	searchLimit = 100
+	searchPages = 10
+)
 
 // SerialHex writes a serial number as the client sends it in the search
 // and the revoke request: lower-case hex without leading zeros [U].

@@ -147,7 +147,7 @@ func (h *Server) accountRegistration(ctx context.Context, acct *storage.Account)
 	return reg, blocked(block)
 }
 
-// policyFor is the name policy for an account: the handler's, and its
+// policyFor is the name policy for an account: the server's, and its
 // registration's allowed domains.
 func (h *Server) policyFor(reg *storage.Registration) namePolicy {
 	p := namePolicy{allow: h.allow, deny: h.deny, allowWildcards: !h.cfg.NoWildcardNames}

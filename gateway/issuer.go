@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"net/http"
 	"net/netip"
 	"time"
 )
@@ -93,11 +92,7 @@ func (e *IssueError) Error() string { return string(e.Kind) + ": " + e.Detail }
 func issueProblem(err error) *Problem {
 	var ie *IssueError
 	if errors.As(err, &ie) {
-		status := http.StatusBadRequest
-		if ie.Kind == ProblemServerInternal {
-			status = http.StatusInternalServerError
-		}
-		return problemWithStatus(ie.Kind, status, "%s", ie.Detail)
+		return problem(ie.Kind, "%s", ie.Detail)
 	}
 	return internalError(err)
 }

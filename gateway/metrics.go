@@ -18,8 +18,9 @@ type Metrics interface {
 	// of routeTable's, or "other"), with the problem type it failed with,
 	// "" when it succeeded.
 	Request(pattern string, problem ProblemType)
-	// Issued counts a certificate stored, with the time from finalize to
-	// then.
+	// Issued counts a certificate stored, with the time of the attempt
+	// that issued it: from the order claimed for issuing (at finalize, or
+	// at its latest resumption) to the certificate stored.
 	Issued(latency time.Duration)
 	// Validation counts a finished validation of challengeType, with the
 	// problem type it failed with, "" when it succeeded.

@@ -68,7 +68,8 @@ func optionalTime(field, s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// decodePayload decodes a JSON payload strictly into v.
+// decodePayload decodes a JSON payload into v; unknown fields are ignored,
+// as RFC 8555 lets clients send extensions.
 func decodePayload(payload []byte, v any) error {
 	if len(payload) == 0 {
 		return malformed("payload must not be empty")

@@ -88,7 +88,7 @@ func nameInList(name string, list []string) bool {
 	return false
 }
 
-// namePolicy is who may have which names: the handler's allow and deny
+// namePolicy is who may have which names: the server's allow and deny
 // lists and wildcard switch, and a registration's allowed domains.
 type namePolicy struct {
 	allow, deny    []string

@@ -198,6 +198,10 @@ func (h *Server) pollPending(ctx context.Context, interval time.Duration) {
 		h.metrics.Pending(len(ids))
 		for _, id := range ids {
 			o, err := h.store.GetOrder(ctx, id)
+			if errors.Is(err, storage.ErrNotFound) {
+				h.pending.remove(id) // deleted, by an officer or as expired
+				continue
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					h.logger.Debug("polling pending order", zap.String("order", id), zap.Error(err))

@@ -114,10 +114,16 @@ func (h *Server) isResource(r *http.Request) bool {
 // ACME response carries.
 func (h *Server) write(w http.ResponseWriter, r *http.Request, resp *response, err error) {
 	hdr := w.Header()
-	if nonce, nerr := h.nonces.NewNonce(r.Context()); nerr == nil {
+	switch nonce, nerr := h.nonces.NewNonce(r.Context()); {
+	case nerr == nil:
 		hdr.Set("Replay-Nonce", nonce)
-	} else if err == nil {
-		err = internalError(nerr)
+	case err == nil && r.Method != http.MethodPost:
+		err = internalError(nerr) // newNonce, the directory: nothing changed
+	case err == nil:
+		// A POST that succeeded may have changed something: answering it
+		// with an error would have the client do it again. It gets its
+		// next nonce from newNonce, or from a badNonce it retries.
+		h.logger.Warn("issuing a nonce", zap.Error(nerr))
 	}
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Add("Link", linkHeader(h.resourceURL(r, PathDirectory), "index"))
