@@ -74,6 +74,8 @@ type Config struct {
 	// AddAccountContactEmail puts the account's first contact e-mail into
 	// certificates.
 	AddAccountContactEmail bool
+	// Limits are the rate limits; see Limits for their defaults.
+	Limits Limits
 
 	// Store keeps accounts, orders and certificates; Nonces issues and
 	// redeems nonces. Both required.
@@ -88,6 +90,12 @@ type Config struct {
 	// them. Default: a pool of 64 of their own, and a set of their own.
 	Validations *ValidationPool
 	Pending     *PendingOrders
+	// Counter keeps the counts of Limits. Default: a MemoryCounter of
+	// the Server's own.
+	Counter Counter
+	// ClientIP is the client's IP address of a request, for
+	// Limits.AccountsPerIP. Default: RemoteIP.
+	ClientIP func(*http.Request) string
 	// Logger default: none. Now default: time.Now.
 	Logger *zap.Logger
 	Now    func() time.Time
@@ -107,6 +115,7 @@ type Server struct {
 	now         func() time.Time
 	validating  *ValidationPool
 	pending     *PendingOrders
+	counter     Counter
 	mux         *http.ServeMux // the resources of routeTable
 	stop        func()         // ends the background work
 }
@@ -133,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 	h := &Server{cfg: cfg, allowIP: cfg.AllowIP, allow: allow, deny: deny,
 		store: cfg.Store, nonces: cfg.Nonces, accountKeys: new(keyCache),
 		issuer: cfg.Issuer, validator: cfg.Validator, logger: cfg.Logger, now: cfg.Now,
-		validating: cfg.Validations, pending: cfg.Pending, stop: func() {}}
+		validating: cfg.Validations, pending: cfg.Pending, counter: cfg.Counter, stop: func() {}}
 	h.mux = h.newMux(cfg.PathPrefix)
 	if h.validating == nil {
 		h.validating = NewValidationPool(64)
@@ -197,6 +206,13 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	setLimitDefaults(&cfg.Limits, cfg.AuthzLifetime)
+	if cfg.Counter == nil {
+		cfg.Counter = NewMemoryCounter(cfg.Now)
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = RemoteIP
 	}
 }
 
