@@ -38,8 +38,8 @@ func NewMemoryCounter(now func() time.Time) *MemoryCounter {
 	return &MemoryCounter{now: now, counts: make(map[counterKey]*counted)}
 }
 
-// Add implements Counter.
-func (c *MemoryCounter) Add(_ context.Context, limit, key string, start time.Time, window time.Duration, n, max int) (bool, error) {
+// AddCount implements Counter.
+func (c *MemoryCounter) AddCount(_ context.Context, limit, key string, start time.Time, window time.Duration, n, max int) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := counterKey{limit, key, start.UnixNano()}
@@ -59,8 +59,8 @@ func (c *MemoryCounter) Add(_ context.Context, limit, key string, start time.Tim
 	return true, nil
 }
 
-// Count implements Counter.
-func (c *MemoryCounter) Count(_ context.Context, limit string, keys []string, start time.Time) (int, error) {
+// HighestCount implements Counter.
+func (c *MemoryCounter) HighestCount(_ context.Context, limit string, keys []string, start time.Time) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	highest := 0

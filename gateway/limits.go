@@ -87,15 +87,15 @@ func setLimitDefaults(l *Limits, authzLifetime time.Duration) {
 // that they count together; otherwise each gateway counts in memory.
 // Implementations are safe for concurrent use and honour ctx.
 type Counter interface {
-	// Add adds n to the count of key under limit in the window that
+	// AddCount adds n to the count of key under limit in the window that
 	// starts at start and lasts window, unless the sum would exceed max,
 	// and reports whether it added. A negative n (giving back what a
 	// failed request took) is always added. A count may be forgotten once
 	// its window has ended.
-	Add(ctx context.Context, limit, key string, start time.Time, window time.Duration, n, max int) (bool, error)
-	// Count returns the highest count among keys under limit in the
+	AddCount(ctx context.Context, limit, key string, start time.Time, window time.Duration, n, max int) (bool, error)
+	// HighestCount returns the highest count among keys under limit in the
 	// window that starts at start: 0 when none has one.
-	Count(ctx context.Context, limit string, keys []string, start time.Time) (int, error)
+	HighestCount(ctx context.Context, limit string, keys []string, start time.Time) (int, error)
 }
 
 // window is the fixed window of l that holds now: its start, and how
@@ -124,7 +124,7 @@ func (h *Server) take(ctx context.Context, name string, l Limit, per, key string
 		return func() {}, nil
 	}
 	start, left := l.window(h.now())
-	ok, err := h.counter.Add(ctx, name, key, start, l.Window, n, l.Count)
+	ok, err := h.counter.AddCount(ctx, name, key, start, l.Window, n, l.Count)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (h *Server) take(ctx context.Context, name string, l Limit, per, key string
 	return func() {
 		// Giving back is best effort: a count left too high only
 		// makes the limit stricter until its window ends.
-		_, _ = h.counter.Add(detach(ctx), name, key, start, l.Window, -n, l.Count)
+		_, _ = h.counter.AddCount(detach(ctx), name, key, start, l.Window, -n, l.Count)
 	}, nil
 }
 
@@ -174,7 +174,7 @@ func (h *Server) checkFailedValidations(ctx context.Context, accountID string, i
 		keys[i] = failedKey(accountID, name)
 	}
 	start, left := l.window(h.now())
-	n, err := h.counter.Count(ctx, limitFailed, keys, start)
+	n, err := h.counter.HighestCount(ctx, limitFailed, keys, start)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (h *Server) recordFailedValidation(ctx context.Context, accountID, name str
 	}
 	start, _ := l.window(h.now())
 	// Counting stops at the limit: more failures change nothing.
-	_, err := h.counter.Add(ctx, limitFailed, failedKey(accountID, name), start, l.Window, 1, l.Count)
+	_, err := h.counter.AddCount(ctx, limitFailed, failedKey(accountID, name), start, l.Window, 1, l.Count)
 	return err
 }
 

@@ -173,7 +173,7 @@ func TestMemoryCounter_WindowsAndGivingBack(t *testing.T) {
 	l := Limit{Count: 2, Window: time.Hour}
 	add := func(n int) bool {
 		start, _ := l.window(now)
-		ok, err := c.Add(ctx, "x", "k", start, l.Window, n, l.Count)
+		ok, err := c.AddCount(ctx, "x", "k", start, l.Window, n, l.Count)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +190,7 @@ func TestMemoryCounter_WindowsAndGivingBack(t *testing.T) {
 		t.Fatal("a new window starts empty")
 	}
 	start, _ := l.window(now)
-	if n, _ := c.Count(ctx, "x", []string{"other", "k"}, start); n != 2 {
+	if n, _ := c.HighestCount(ctx, "x", []string{"other", "k"}, start); n != 2 {
 		t.Fatalf("Count = %d, want 2", n)
 	}
 }
