@@ -25,10 +25,9 @@ type Limits struct {
 	// per 3h.
 	OrdersPerAccount *RateLimit `json:"orders_per_account,omitempty"`
 	// PendingAuthorizationsPerAccount caps the pending authorizations of
-	// an account, counted as the new authorizations it made in the
-	// window; as none stays pending longer than authz_lifetime, the
-	// default window, that bounds those pending. Default: 1000 per
-	// authz_lifetime.
+	// an account: those it made in the window that are still pending (a
+	// validated, failed or deactivated one no longer counts). Default:
+	// 1000 per authz_lifetime.
 	PendingAuthorizationsPerAccount *RateLimit `json:"pending_authorizations_per_account,omitempty"`
 	// FailedValidationsPerName caps the failed validations of one account
 	// for one name; over it, the account's new orders for that name are

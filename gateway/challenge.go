@@ -294,6 +294,7 @@ func (h *Server) recordOutcome(ctx context.Context, job validationJob, problem [
 		challengeOutcome(a, i, problem, h.now().UTC())
 		err := h.store.UpdateAuthz(ctx, a)
 		if err == nil {
+			h.authzDecided(ctx, a)
 			return a
 		}
 		if !errors.Is(err, storage.ErrConflict) {

@@ -39,23 +39,22 @@ func NewMemoryCounter(now func() time.Time) *MemoryCounter {
 }
 
 // AddCount implements Counter.
-func (c *MemoryCounter) AddCount(_ context.Context, limit, key string, start time.Time, window time.Duration, n, max int) (bool, error) {
+func (c *MemoryCounter) AddCount(_ context.Context, limit, key string, start time.Time, window time.Duration, n, most int) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := counterKey{limit, key, start.UnixNano()}
 	v := c.counts[k]
-	if v == nil {
-		if n <= 0 {
-			return true, nil // nothing to give back to
-		}
+	switch {
+	case v == nil && n <= 0:
+		return true, nil // nothing to give back to
+	case n > 0 && (v == nil && n > most || v != nil && v.n+n > most):
+		return false, nil
+	case v == nil:
 		c.sweep()
 		v = &counted{ends: start.Add(window)}
 		c.counts[k] = v
 	}
-	if n > 0 && v.n+n > max {
-		return false, nil
-	}
-	v.n = max0(v.n + n)
+	v.n = max(v.n+n, 0)
 	return true, nil
 }
 
@@ -84,13 +83,6 @@ func (c *MemoryCounter) sweep() {
 		}
 	}
 	c.swept = len(c.counts)
-}
-
-func max0(n int) int {
-	if n < 0 {
-		return 0
-	}
-	return n
 }
 
 var _ Counter = (*MemoryCounter)(nil)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -32,10 +34,11 @@ type Limits struct {
 	// per 3h.
 	OrdersPerAccount Limit
 	// PendingAuthzPerAccount caps the pending authorizations of an
-	// account. They are counted as the new authorizations the account
-	// made in a window; since no authorization stays pending longer than
-	// its lifetime, the default window, this bounds the pending ones.
-	// Default: 1000 per AuthzLifetime.
+	// account, counted as those it made in the window that are still
+	// pending (validated, failed or deactivated ones are given back).
+	// With the default window, the authorization lifetime, one that
+	// expires pending is counted no longer than it lives. Default: 1000
+	// per AuthzLifetime.
 	PendingAuthzPerAccount Limit
 	// FailedValidationsPerName caps the failed validations of one account
 	// for one name; an account over it cannot order that name until the
@@ -156,6 +159,22 @@ func (h *Server) takeCertificate(ctx context.Context, acct *storage.Account, reg
 		key = "registration " + reg.KeyID
 	}
 	return h.take(ctx, limitCertificates, h.cfg.Limits.CertificatesPerRegistration, "registration", key, 1)
+}
+
+// authzDecided gives back the count of an authorization that is no longer
+// pending to the window it was counted in, when it was made: a Limit
+// counts pending authorizations as those made in its window and not
+// decided since.
+func (h *Server) authzDecided(ctx context.Context, a *storage.Authorization) {
+	l := h.cfg.Limits.PendingAuthzPerAccount
+	if l.Off() {
+		return
+	}
+	made := a.Expires.Add(-h.cfg.AuthzLifetime)
+	start, _ := l.window(made)
+	if _, err := h.counter.AddCount(ctx, limitPendingAuthz, a.AccountID, start, l.Window, -1, l.Count); err != nil {
+		h.logger.Warn("giving back a pending authorization's count", zap.String("authz", a.ID), zap.Error(err))
+	}
 }
 
 // failedKey is the key of an account's failed validations of a name.

@@ -194,3 +194,22 @@ func TestMemoryCounter_WindowsAndGivingBack(t *testing.T) {
 		t.Fatalf("Count = %d, want 2", n)
 	}
 }
+
+// An authorization validated, failed or deactivated is no longer pending:
+// its count is given back.
+func TestLimits_DecidedAuthorizationsAreNoLongerPending(t *testing.T) {
+	g := newGateway(t)
+	g.h.cfg.Limits.PendingAuthzPerAccount = Limit{Count: 2, Window: g.h.cfg.AuthzLifetime}
+	c := g.newClient()
+	c.register()
+	_, o := c.newOrderFor("a.example.com", "b.example.com")
+	a := c.readAuthz(o.Authorizations[0])
+	c.post(a.Challenges[0].URL, map[string]any{})
+	c.waitAuthz(o.Authorizations[0], storage.StatusValid)
+	if r := c.post(o.Authorizations[1], map[string]any{"status": "deactivated"}); r.status != http.StatusOK {
+		t.Fatalf("deactivating: %d %s", r.status, r.body)
+	}
+	c.newOrderFor("c.example.com", "d.example.com")
+	r := c.post(g.base+pathNewOrder, map[string]any{"identifiers": dnsIDs("e.example.com")})
+	checkRateLimited(t, r, limitPendingAuthz, g.h.cfg.AuthzLifetime)
+}
