@@ -1,12 +1,16 @@
 package caddyacmegw
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddyacmegw/caddyacmegw/gateway"
 )
@@ -80,5 +84,46 @@ func TestLimits_GatewayLimits(t *testing.T) {
 	bad := &Limits{CertificatesPerRegistration: &RateLimit{Count: -2}}
 	if err := bad.check(); err == nil || !strings.Contains(err.Error(), "certificates_per_registration") {
 		t.Fatalf("check = %v, want a refusal naming the limit", err)
+	}
+}
+
+// A reload keeps a gateway's counts: the new handler takes the old one's
+// counter before the old one lets go; another gateway counts apart.
+func TestSharedCounter_KeptAcrossReload(t *testing.T) {
+	name := "test/" + t.Name()
+	c1, release1, err := sharedCounter(name, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, release2, err := sharedCounter(name, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release2()
+	other, releaseOther, err := sharedCounter(name+"/other", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseOther()
+	if err := release1(); err != nil {
+		t.Fatal(err)
+	}
+	if c1 != c2 || c1 == other {
+		t.Fatal("a reload replaced the counter, or two gateways share one")
+	}
+}
+
+// The client IP of a request is Caddy's client_ip (which honours
+// trusted_proxies) when Caddy set it, the connection's address otherwise.
+func TestClientIP_TakesCaddysClientIP(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/acme/new-account", nil)
+	r.RemoteAddr = "10.0.0.1:5555"
+	if got := clientIP(r); got != "10.0.0.1" {
+		t.Fatalf("without client_ip: %q, want the connection's 10.0.0.1", got)
+	}
+	vars := map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.7"}
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, vars))
+	if got := clientIP(r); got != "203.0.113.7" {
+		t.Fatalf("with client_ip: %q, want 203.0.113.7", got)
 	}
 }
