@@ -53,6 +53,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		caa_identities    <domain...>
 //		dnssec_required
 //		add_account_contact_email
+//		limits {
+//			<limit> <count> [<window>] | off
+//		}
 //		storage           caddy | memory | <module> [<args...>]
 //		issuer            local [<pki ca id>] { lifetime <duration> }
 //	}
@@ -143,6 +146,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(h.AllowIP) == 0 {
 				err = d.ArgErr()
 			}
+		case "limits":
+			if h.Limits == nil {
+				h.Limits = new(Limits)
+			}
+			err = h.Limits.unmarshalCaddyfile(d)
 		case "storage":
 			h.StorageRaw, err = moduleArg(d, "acme_gateway.storage")
 		case "issuer":

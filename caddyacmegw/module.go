@@ -135,6 +135,9 @@ type Handler struct {
 	// issued certificates as an rfc822Name SAN.
 	AddAccountContactEmail bool `json:"add_account_contact_email,omitempty"`
 
+	// Limits are the rate limits; see Limits for each one's default.
+	Limits *Limits `json:"limits,omitempty"`
+
 	// StorageRaw selects where registrations are kept. Default: "bolt", an
 	// embedded database file beside Caddy's own files, when Caddy keeps
 	// them in its file_system storage on a local disk; otherwise "caddy",
@@ -189,7 +192,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		RegistrationMode: h.RegistrationMode, Allow: h.Allow, Deny: h.Deny,
 		NoWildcardNames: !*h.AllowWildcardNames, MaxIdentifiers: h.MaxIdentifiers,
 		AddAccountContactEmail: h.AddAccountContactEmail,
-		Logger:                 h.logger, Now: h.now,
+		Limits:                 h.Limits.gatewayLimits(), ClientIP: clientIP,
+		Logger: h.logger, Now: h.now,
 	}
 	cfg.AllowIP, _ = parsePrefixes(h.AllowIP) // checked by Validate
 
@@ -216,6 +220,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 		cfg.Nonces = n
+		h.cleanup = append(h.cleanup, release)
+	}
+
+	if c, ok := store.(gateway.Counter); ok {
+		cfg.Counter = c
+	} else {
+		c, release, err := sharedCounter(h.Name, h.now)
+		if err != nil {
+			return err
+		}
+		cfg.Counter = c
 		h.cleanup = append(h.cleanup, release)
 	}
 

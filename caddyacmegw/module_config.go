@@ -136,7 +136,7 @@ func (h *Handler) checkLimits() error {
 	if h.ValidationAttempts > 5 {
 		return fmt.Errorf("validation_attempts %d: at most 5", h.ValidationAttempts)
 	}
-	return nil
+	return h.Limits.check()
 }
 
 // Validate checks the configuration.

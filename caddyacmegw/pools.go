@@ -18,6 +18,7 @@ var (
 	validationPools = caddy.NewUsagePool() // by gateway name and limit
 	pendingPools    = caddy.NewUsagePool() // by gateway name
 	memoryStores    = caddy.NewUsagePool() // by gateway name
+	rateCounters    = caddy.NewUsagePool() // by gateway name
 	pgPools         = caddy.NewUsagePool() // by DSN
 	boltStores      = caddy.NewUsagePool() // by database file
 )
@@ -79,6 +80,16 @@ func sharedValidations(name string, limit int) (*gateway.ValidationPool, func() 
 func sharedPending(name string) (*gateway.PendingOrders, func() error, error) {
 	p, release, err := shared(pendingPools, name, func() (pooled[*gateway.PendingOrders], error) {
 		return pooled[*gateway.PendingOrders]{&gateway.PendingOrders{}, func() error { return nil }}, nil
+	})
+	return p.v, release, err
+}
+
+// sharedCounter returns the in-memory rate limit counts of the gateway
+// named name, kept across config reloads so that a reload does not reset
+// them, and the function that releases them.
+func sharedCounter(name string, now func() time.Time) (*gateway.MemoryCounter, func() error, error) {
+	p, release, err := shared(rateCounters, name, func() (pooled[*gateway.MemoryCounter], error) {
+		return pooled[*gateway.MemoryCounter]{gateway.NewMemoryCounter(now), func() error { return nil }}, nil
 	})
 	return p.v, release, err
 }

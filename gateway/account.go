@@ -88,6 +88,10 @@ func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, 
 	if err != nil {
 		return nil, err
 	}
+	giveBack, err := h.takeAccount(r, reg)
+	if err != nil {
+		return nil, err
+	}
 	acct := &storage.Account{
 		ID:            NewID(),
 		KeyThumbprint: tp,
@@ -97,6 +101,7 @@ func (h *Server) newAccount(w http.ResponseWriter, r *http.Request) (*response, 
 		CreatedAt:     h.now().UTC(),
 	}
 	if err := h.createAccount(detach(ctx), acct, reg); err != nil {
+		giveBack()
 		if errors.Is(err, storage.ErrConflict) {
 			// Another request created it first with the same key.
 			if existing, gerr := h.store.AccountByThumbprint(ctx, tp); gerr == nil {

@@ -102,6 +102,7 @@ func (h *Server) authzResource(w http.ResponseWriter, r *http.Request) (*respons
 	if _, err := h.accountRegistration(r.Context(), req.account); err != nil {
 		return nil, err
 	}
+	wasPending := authzStatus(a, h.now()) == storage.StatusPending
 	if err := deactivateAuthz(a, h.now()); err != nil {
 		return nil, err
 	}
@@ -110,6 +111,9 @@ func (h *Server) authzResource(w http.ResponseWriter, r *http.Request) (*respons
 			return nil, problemWithStatus(ProblemMalformed, http.StatusConflict, "authorization changed concurrently; retry")
 		}
 		return nil, err
+	}
+	if wasPending {
+		h.authzDecided(detach(r.Context()), a)
 	}
 	return h.authzResponse(r, a), nil
 }

@@ -158,8 +158,8 @@ func (h *Server) queueValidation(r *http.Request, acct *storage.Account, a *stor
 	job := validationJob{
 		authzID: a.ID, typ: c.Type, ident: a.Identifier, wildcard: a.Wildcard,
 		token: c.Token, keyAuth: c.Token + "." + acct.KeyThumbprint,
-		accountURI: h.accountURL(r, acct.ID),
-		read:       a,
+		accountID: acct.ID, accountURI: h.accountURL(r, acct.ID),
+		read: a,
 	}
 	var outcome *storage.Authorization
 	done, started := h.validating.start(a.ID, acct.ID, reserved, func(ctx context.Context) {
@@ -204,6 +204,7 @@ type validationJob struct {
 	ident          identifier
 	wildcard       bool
 	token, keyAuth string
+	accountID      string
 	accountURI     string
 	// read is the authorization as read when the job was queued: the
 	// outcome is first written over it, sparing a read when nothing
@@ -248,6 +249,9 @@ func (h *Server) validateChallenge(ctx context.Context, job validationJob) *stor
 		// An operator sees why a client's validation failed.
 		h.logger.Info("challenge failed", zap.String("authz", job.authzID), zap.String("type", job.typ),
 			zap.String("identifier", job.ident.Value), zap.String("problem", p.Type), zap.Error(err))
+		if err := h.recordFailedValidation(context.WithoutCancel(ctx), job.accountID, job.ident.Value); err != nil {
+			h.logger.Error("counting a failed validation", zap.String("authz", job.authzID), zap.Error(err))
+		}
 	}
 	// Write with a context of its own: an outcome must not be lost because
 	// shutdown began after validation ended.
@@ -293,6 +297,7 @@ func (h *Server) recordOutcome(ctx context.Context, job validationJob, problem [
 		challengeOutcome(a, i, problem, h.now().UTC())
 		err := h.store.UpdateAuthz(ctx, a)
 		if err == nil {
+			h.authzDecided(ctx, a)
 			return a
 		}
 		if !errors.Is(err, storage.ErrConflict) {

@@ -77,6 +77,10 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, er
 	if err := h.recheckCAA(r, req.account, order); err != nil {
 		return nil, err
 	}
+	giveBack, err := h.takeCertificate(ctx, req.account, reg)
+	if err != nil {
+		return nil, err
+	}
 	orderProcessing(order, der, now)
 	ctx = detach(ctx)
 	// An issuer that keeps no record needs no processing order stored
@@ -85,6 +89,7 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, er
 	_, atOnce := h.issuer.(RecordlessIssuer)
 	if !atOnce {
 		if err := h.store.UpdateOrder(ctx, order); err != nil {
+			giveBack()
 			return nil, finalizeRace(err)
 		}
 	}
@@ -93,6 +98,9 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, er
 	chain, err := h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
 		return h.issuer.Issue(ctx, ireq)
 	})
+	if pending := (*PendingError)(nil); err != nil && !errors.As(err, &pending) {
+		giveBack() // the CA issued nothing
+	}
 	order, err = h.completeIssuance(ctx, order, chain, err)
 	if err != nil {
 		if atOnce {

@@ -68,6 +68,14 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		return nil, err
 	}
 	ctx := r.Context()
+	if err := h.checkFailedValidations(ctx, req.account.ID, ids); err != nil {
+		return nil, err
+	}
+	limits := h.cfg.Limits
+	giveOrder, err := h.take(ctx, limitOrders, limits.OrdersPerAccount, "account", req.account.ID, 1)
+	if err != nil {
+		return nil, err
+	}
 	order := &storage.Order{
 		ID:          NewID(),
 		AccountID:   req.account.ID,
@@ -79,9 +87,40 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
+	authzs, err := h.orderAuthzs(ctx, req.account.ID, ids, order, now)
+	if err != nil {
+		giveOrder()
+		return nil, err
+	}
+	fresh := 0
+	for _, a := range authzs {
+		if a.Version == 0 {
+			fresh++
+		}
+	}
+	giveAuthzs, err := h.take(ctx, limitPendingAuthz, limits.PendingAuthzPerAccount, "account", req.account.ID, fresh)
+	if err != nil {
+		giveOrder()
+		return nil, err
+	}
+	if err := h.store.CreateOrder(detach(ctx), order, authzs); err != nil {
+		giveOrder()
+		giveAuthzs()
+		return nil, err
+	}
+	statuses := make([]string, len(authzs))
+	for i, a := range authzs {
+		statuses[i] = authzStatus(a, now)
+	}
+	return h.orderResponse(r, order, statuses, http.StatusCreated), nil
+}
+
+// orderAuthzs returns the authorizations of a new order, one per
+// identifier, and shortens the order's expiry to theirs.
+func (h *Server) orderAuthzs(ctx context.Context, accountID string, ids []identifier, order *storage.Order, now time.Time) ([]*storage.Authorization, error) {
 	authzs := make([]*storage.Authorization, len(ids))
 	for i, id := range ids {
-		a, err := h.authzFor(ctx, req.account.ID, id, now)
+		a, err := h.authzFor(ctx, accountID, id, now)
 		if err != nil {
 			return nil, err
 		}
@@ -91,14 +130,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 			order.Expires = a.Expires
 		}
 	}
-	if err := h.store.CreateOrder(detach(ctx), order, authzs); err != nil {
-		return nil, err
-	}
-	statuses := make([]string, len(authzs))
-	for i, a := range authzs {
-		statuses[i] = authzStatus(a, now)
-	}
-	return h.orderResponse(r, order, statuses, http.StatusCreated), nil
+	return authzs, nil
 }
 
 // authzFor reuses the account's valid authorization for id, or makes a new

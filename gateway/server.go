@@ -74,6 +74,8 @@ type Config struct {
 	// AddAccountContactEmail puts the account's first contact e-mail into
 	// certificates.
 	AddAccountContactEmail bool
+	// Limits are the rate limits; see Limits for their defaults.
+	Limits Limits
 
 	// Store keeps accounts, orders and certificates; Nonces issues and
 	// redeems nonces. Both required.
@@ -90,6 +92,12 @@ type Config struct {
 	Pending     *PendingOrders
 	// Metrics receives what the Server does. Default: nothing.
 	Metrics Metrics
+	// Counter keeps the counts of Limits. Default: a MemoryCounter of
+	// the Server's own.
+	Counter Counter
+	// ClientIP is the client's IP address of a request, for
+	// Limits.AccountsPerIP. Default: RemoteIP.
+	ClientIP func(*http.Request) string
 	// Logger default: none. Now default: time.Now.
 	Logger *zap.Logger
 	Now    func() time.Time
@@ -110,6 +118,7 @@ type Server struct {
 	validating  *ValidationPool
 	pending     *PendingOrders
 	metrics     Metrics
+	counter     Counter
 	mux         *http.ServeMux // the resources of routeTable
 	stop        func()         // ends the background work
 }
@@ -136,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 	h := &Server{cfg: cfg, allowIP: cfg.AllowIP, allow: allow, deny: deny,
 		store: cfg.Store, nonces: cfg.Nonces, accountKeys: new(keyCache),
 		issuer: cfg.Issuer, validator: cfg.Validator, logger: cfg.Logger, now: cfg.Now,
-		validating: cfg.Validations, pending: cfg.Pending, metrics: cfg.Metrics, stop: func() {}}
+		validating: cfg.Validations, pending: cfg.Pending, metrics: cfg.Metrics, counter: cfg.Counter, stop: func() {}}
 	h.mux = h.newMux(cfg.PathPrefix)
 	if h.validating == nil {
 		h.validating = NewValidationPool(64)
@@ -203,6 +212,13 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
+	}
+	setLimitDefaults(&cfg.Limits, cfg.AuthzLifetime)
+	if cfg.Counter == nil {
+		cfg.Counter = NewMemoryCounter(cfg.Now)
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = RemoteIP
 	}
 }
 

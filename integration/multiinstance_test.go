@@ -46,6 +46,13 @@ type twoInstances struct {
 // proxy in front of them.
 func startTwoInstances(t *testing.T) *twoInstances {
 	t.Helper()
+	return startTwoInstancesWith(t, "")
+}
+
+// startTwoInstancesWith is startTwoInstances with more subdirectives for
+// both gateways.
+func startTwoInstancesWith(t *testing.T, more string) *twoInstances {
+	t.Helper()
 	dsn := pgtest.Start(t)
 	bin := buildCaddy(t)
 	dns := startDNS(t)
@@ -67,9 +74,10 @@ func startTwoInstances(t *testing.T) *twoInstances {
 		resolvers %s
 		http_port %d
 		deny_validation_to none
+		%s
 	}
 }
-`, globalOptions(t, "off", storageDir, ""), port, dsn, env.BaseURL, dns.Addr(), httpPort)
+`, globalOptions(t, "off", storageDir, ""), port, dsn, env.BaseURL, dns.Addr(), httpPort, more)
 		env.Instances[i] = fmt.Sprintf("https://localhost:%d/acme", port)
 		// One after the other: the first makes the local CA, the second
 		// finds it in the shared storage.

@@ -13,7 +13,7 @@ type CleanupResult struct {
 	// lock; then nothing was deleted.
 	Locked bool
 	// Rows deleted.
-	Nonces, Orders, Authzs int64
+	Nonces, Orders, Authzs, Counts int64
 	// Batches is how many delete statements ran.
 	Batches int
 }
@@ -36,10 +36,13 @@ const (
 	SELECT ctid FROM orders WHERE namespace = $1 AND expires < $2 AND status <> 'valid' LIMIT $3)`
 	deleteAuthzs = `DELETE FROM authzs WHERE ctid IN (
 	SELECT ctid FROM authzs WHERE namespace = $1 AND expires < $2 AND status <> 'valid' LIMIT $3)`
+	deleteCounts = `DELETE FROM rate_counts WHERE ctid IN (
+	SELECT ctid FROM rate_counts WHERE namespace = $1 AND expires < $2 LIMIT $3)`
 )
 
 // Cleanup deletes, if no other instance is doing so, used nonces that
-// expired nonceSkew ago, and orders and authorizations that are not valid
+// expired nonceSkew ago, the counts of rate limit windows that have
+// ended, and orders and authorizations that are not valid
 // and expired Options.CleanupGrace ago, in batches of Options.CleanupBatch
 // rows. The background cleanup calls it every Options.CleanupInterval.
 func (s *Store) Cleanup(ctx context.Context) (CleanupResult, error) {
@@ -70,6 +73,7 @@ func (s *Store) Cleanup(ctx context.Context) (CleanupResult, error) {
 		{deleteNonces, now.Add(-nonceSkew), &res.Nonces},
 		{deleteOrders, now.Add(-s.opts.CleanupGrace), &res.Orders},
 		{deleteAuthzs, now.Add(-s.opts.CleanupGrace), &res.Authzs},
+		{deleteCounts, now, &res.Counts},
 	} {
 		for {
 			qctx, cancel := s.withTimeout(ctx)
@@ -128,9 +132,9 @@ func (s *Store) cleanupLoop(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.opts.Logger.Warn("cleanup failed", "namespace", s.ns, "error", err)
-		case res.Nonces+res.Orders+res.Authzs > 0:
-			s.opts.Logger.Debug("cleanup", "namespace", s.ns,
-				"nonces", res.Nonces, "orders", res.Orders, "authzs", res.Authzs, "batches", res.Batches)
+		case res.Nonces+res.Orders+res.Authzs+res.Counts > 0:
+			s.opts.Logger.Debug("cleanup", "namespace", s.ns, "nonces", res.Nonces, "orders", res.Orders,
+				"authzs", res.Authzs, "rate_counts", res.Counts, "batches", res.Batches)
 		}
 	}
 }

@@ -88,6 +88,16 @@
 // is within nonceSkew of the cleaner's refuses it by its expiry alone, so
 // a replay never finds its row gone while the nonce still verifies.
 //
+// # Rate limit counts
+//
+// The store is the gateway's gateway.Counter, so that the instances of a
+// namespace count their rate limits together. A count is a row of
+// rate_counts keyed by (namespace, limit, window start, key); AddCount is
+// one INSERT ... ON CONFLICT DO UPDATE ... WHERE count + n <= max
+// RETURNING count, which adds only below the limit and, by the row lock,
+// gives the last slot to one of racing instances. HighestCount is one
+// SELECT over the keys of a request.
+//
 // # Failures
 //
 // Without a deadline in ctx, each call gets Options.Timeout. Errors that
@@ -98,7 +108,8 @@
 //
 // # Cleanup
 //
-// A goroutine removes used nonces past their expiry, and orders and
+// A goroutine removes used nonces past their expiry, the rate counts of
+// windows that have ended, and orders and
 // authorizations that expired Options.CleanupGrace ago and are not valid,
 // in batches of at most 1000 rows, while it holds a per-namespace advisory
 // lock, so one instance at a time does the work. Accounts, certificates,
