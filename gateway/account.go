@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -146,6 +148,11 @@ func checkContacts(contacts []string) error {
 func plausibleEmail(addr string) error {
 	if addr == "" || len(addr) > 254 || strings.ContainsAny(addr, "?,;<> \t\r\n") {
 		return errors.New("not a single plain e-mail address")
+	}
+	// Control, format (bidi overrides, zero-width joiners) and separator
+	// characters can make an address read as another one.
+	if !utf8.ValidString(addr) || strings.IndexFunc(addr, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return errors.New("e-mail address holds control or invisible characters")
 	}
 	parsed, err := mail.ParseAddress(addr)
 	if err != nil || parsed.Address != addr || parsed.Name != "" {
