@@ -277,6 +277,32 @@ func TestEAB_DisabledRegistrationStopsChangesButNotRevocation(t *testing.T) {
 	}
 }
 
+func TestEAB_SwitchToPreregisteredStopsAccountsWithoutRegistration(t *testing.T) {
+	g := newGateway(t)
+	c := g.newClient()
+	c.register()
+	_, leaf, _ := c.issue("open.example.com")
+	_, ready := c.orderReady("later.example.com")
+
+	g.h.cfg.RegistrationMode = RegistrationPreregistered
+	csr, _ := csrFor(t, "later.example.com")
+	for name, r := range map[string]*reply{
+		"newOrder":       c.post(g.base+pathNewOrder, map[string]any{"identifiers": []identifier{{Type: "dns", Value: "z.example.com"}}}),
+		"finalize":       c.post(ready.Finalize, map[string]string{"csr": b64(csr)}),
+		"account update": c.post(c.kid, map[string]any{"contact": []string{"mailto:new@example.com"}}),
+	} {
+		if r.status != http.StatusForbidden || r.problemType() != problemNS+"unauthorized" {
+			t.Errorf("%s without a registration in preregistered mode: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := c.post(c.kid, nil); r.status != http.StatusOK {
+		t.Fatalf("reading the account: %d %s", r.status, r.body)
+	}
+	if r := c.post(g.base+pathRevoke, map[string]any{"certificate": b64(leaf), "reason": 5}); r.status != http.StatusOK {
+		t.Fatalf("revoke without a registration in preregistered mode: %d %s", r.status, r.body)
+	}
+}
+
 func TestAddAccountContactEmail_PutsFirstContactIntoCertificate(t *testing.T) {
 	g := newGateway(t)
 	g.h.cfg.AddAccountContactEmail = true
