@@ -87,8 +87,9 @@ type Handler struct {
 
 	// DenyValidationTo lists networks (CIDR) validation never connects
 	// to. ["none"] empties it; [] is refused. Default: loopback, link-local (with
-	// 169.254.169.254), multicast and unspecified addresses; private
-	// ranges stay allowed, because enterprise names live there.
+	// 169.254.169.254), multicast and unspecified addresses, and the cloud
+	// metadata addresses fd00:ec2::254 and 100.100.100.200; private ranges
+	// stay allowed, because enterprise names live there.
 	DenyValidationTo []string `json:"deny_validation_to,omitempty"`
 
 	// CAAIdentities are the issuer domain names CAA records must name to
