@@ -68,7 +68,11 @@ type Handler struct {
 	// ValidationTimeout bounds one challenge validation. Default: 30s.
 	ValidationTimeout caddy.Duration `json:"validation_timeout,omitempty"`
 
-	// MaxValidations caps validations running at once. Default: 64.
+	// MaxValidations caps validations running at once; 8 times as many
+	// may wait, and a free slot goes to the accounts with validations
+	// waiting in turn. Once that queue is full, an account with nothing in
+	// it still gets a place (as many as the queue has); one with
+	// validations in it gets rateLimited. Default: 64.
 	MaxValidations int `json:"max_validations,omitempty"`
 
 	// MaxValidationsPerAccount caps the validations one account may have

@@ -284,10 +284,11 @@ func TestNegative_Challenge(t *testing.T) {
 		setup: func(s *negScene) {
 			withAccount(s)
 			s.pendingOrder(s.a, "queued.example.com")
-			// One slot, taken, and every waiting place taken too.
+			// One slot, taken, and every waiting place taken too,
+			// those kept for accounts with nothing queued included.
 			v := NewValidationPool(1)
 			s.g.h.validating = v
-			for i := range 1 + queuedPerSlot {
+			for i := range 2 * (1 + queuedPerSlot) {
 				v.start("filler-"+strconv.Itoa(i), "filler", false, func(ctx context.Context) { <-ctx.Done() })
 			}
 		},
