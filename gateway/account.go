@@ -138,14 +138,16 @@ func checkContacts(contacts []string) error {
 		if !ok {
 			return problem(ProblemUnsupportedContact, "contact %q: only mailto: is supported", c)
 		}
-		if err := plausibleEmail(addr); err != nil {
+		if err := PlausibleEmail(addr); err != nil {
 			return problem(ProblemInvalidContact, "contact %q: %v", c, err)
 		}
 	}
 	return nil
 }
 
-func plausibleEmail(addr string) error {
+// PlausibleEmail accepts one plain e-mail address (no display name, no
+// list, no control or invisible characters) at a fully qualified domain.
+func PlausibleEmail(addr string) error {
 	if addr == "" || len(addr) > 254 || strings.ContainsAny(addr, "?,;<> \t\r\n") {
 		return errors.New("not a single plain e-mail address")
 	}
