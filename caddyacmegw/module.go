@@ -136,8 +136,10 @@ type Handler struct {
 	// MaxIdentifiers caps the identifiers of one order. Default: 100.
 	MaxIdentifiers int `json:"max_identifiers,omitempty"`
 
-	// AddAccountContactEmail puts the account's first contact e-mail into
-	// issued certificates as an rfc822Name SAN.
+	// AddAccountContactEmail puts the account's first contact e-mail that
+	// its registration lists (the officer's emails) into issued
+	// certificates as an rfc822Name SAN; a contact the registration does
+	// not list, or an account without a registration, gets none.
 	AddAccountContactEmail bool `json:"add_account_contact_email,omitempty"`
 
 	// StorageRaw selects where registrations are kept. Default: "bolt", an

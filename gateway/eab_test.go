@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,15 +304,41 @@ func TestEAB_SwitchToPreregisteredStopsAccountsWithoutRegistration(t *testing.T)
 	}
 }
 
-func TestAddAccountContactEmail_PutsFirstContactIntoCertificate(t *testing.T) {
-	g := newGateway(t)
-	g.h.cfg.AddAccountContactEmail = true
-	c := g.newClient()
-	c.register()
-	_, leaf, _ := c.issue("mail.example.com")
-	cert := parseDER(t, leaf)
-	if len(cert.EmailAddresses) != 1 || cert.EmailAddresses[0] != "admin@example.com" {
-		t.Fatalf("email SANs %v", cert.EmailAddresses)
+// Only an address an officer put on the registration goes into a
+// certificate: a contact is what the client says of itself.
+func TestAddAccountContactEmail_OnlyAnAddressOfTheRegistration(t *testing.T) {
+	tests := []struct {
+		name   string
+		bound  bool
+		emails []string
+		want   []string
+	}{
+		{"contact is one of the registration's", true, []string{"pki@example.com", "ops@example.com"}, []string{"ops@example.com"}},
+		{"registration has other addresses", true, []string{"pki@example.com"}, nil},
+		{"registration has none", true, nil, nil},
+		{"account without a registration", false, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGateway(t)
+			g.h.cfg.AddAccountContactEmail = true
+			c := g.newClient()
+			if tt.bound {
+				mac := g.preregister("kid-mail")
+				reg := g.registration("kid-mail")
+				reg.Emails = tt.emails
+				if err := g.store.UpdateRegistration(context.Background(), reg); err != nil {
+					t.Fatal(err)
+				}
+				c.newAccountWith(c.binding("kid-mail", mac, jose.HS256, g.base+pathNewAccount))
+			} else {
+				c.newAccountWith(nil)
+			}
+			_, leaf, _ := c.issue("mail.example.com")
+			if got := parseDER(t, leaf).EmailAddresses; !slices.Equal(got, tt.want) {
+				t.Fatalf("email SANs %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
