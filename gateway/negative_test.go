@@ -279,6 +279,13 @@ func TestNegative_Finalize(t *testing.T) {
 	}})
 }
 
+// postFirstChallenge starts the first challenge of a's order.
+func postFirstChallenge(s *negScene) *reply {
+	var a authzBody
+	s.a.post(s.order.Authorizations[0], nil).decode(s.t, &a)
+	return s.a.post(a.Challenges[0].URL, map[string]any{})
+}
+
 func TestNegative_Challenge(t *testing.T) {
 	runNegative(t, []negCase{{
 		name: "RejectsWithRateLimitedWhenValidationQueueIsFull",
@@ -293,12 +300,8 @@ func TestNegative_Challenge(t *testing.T) {
 				v.start("filler-"+strconv.Itoa(i), "filler", false, func(ctx context.Context) { <-ctx.Done() })
 			}
 		},
-		send: func(s *negScene) *reply {
-			var a authzBody
-			s.a.post(s.order.Authorizations[0], nil).decode(s.t, &a)
-			return s.a.post(a.Challenges[0].URL, map[string]any{})
-		},
-		typ: "rateLimited", status: http.StatusTooManyRequests,
+		send: postFirstChallenge,
+		typ:  "rateLimited", status: http.StatusTooManyRequests,
 		check: func(t *testing.T, _ *negScene, r *reply, _ *Problem) {
 			if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
 				t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
@@ -317,12 +320,8 @@ func TestNegative_Challenge(t *testing.T) {
 				v.start("filler-"+strconv.Itoa(i), path.Base(s.a.kid), false, func(ctx context.Context) { <-ctx.Done() })
 			}
 		},
-		send: func(s *negScene) *reply {
-			var a authzBody
-			s.a.post(s.order.Authorizations[0], nil).decode(s.t, &a)
-			return s.a.post(a.Challenges[0].URL, map[string]any{})
-		},
-		typ: "rateLimited", status: http.StatusTooManyRequests,
+		send: postFirstChallenge,
+		typ:  "rateLimited", status: http.StatusTooManyRequests,
 		check: func(t *testing.T, s *negScene, r *reply, _ *Problem) {
 			if r.header.Get("Retry-After") == "" {
 				t.Error("rateLimited answer without Retry-After")
