@@ -13,8 +13,9 @@ import (
 
 // accountView is an account as officers see it. CanOrder is what the
 // gateway decides at each order and finalize: the account is valid and its
-// registration, if it has one, neither disabled, expired nor removed
-// (RegistrationStatus says which). Reading and revoking work regardless.
+// registration, if it has one, neither disabled, expired nor removed, and
+// present when the gateway is preregistered (RegistrationStatus says which:
+// "missing" for the last). Reading and revoking work regardless.
 type accountView struct {
 	ID                 string    `json:"id"`
 	Status             string    `json:"status"`
@@ -38,11 +39,11 @@ func (q *adminRequest) viewAccount(ctx context.Context, a *storage.Account) (acc
 	if v.Contact == nil {
 		v.Contact = []string{}
 	}
-	_, block, err := gateway.AccountRegistration(ctx, q.h.store, a, q.h.now())
+	_, block, err := gateway.AccountRegistration(ctx, q.h.store, a, q.h.RegistrationMode, q.h.now())
 	if err != nil {
 		return accountView{}, storeError(err, "registration "+a.RegistrationID)
 	}
-	if a.RegistrationID != "" {
+	if a.RegistrationID != "" || block != "" {
 		v.RegistrationStatus = cmp.Or(block, storage.RegistrationActive)
 	}
 	v.CanOrder = a.Status == storage.StatusValid && block == ""

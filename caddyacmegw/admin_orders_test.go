@@ -120,4 +120,7 @@ func TestAdmin_AccountSaysWhetherItCanOrder(t *testing.T) {
 
 	e.must(http.StatusNoContent, http.MethodDelete, "registrations/"+reg.KeyID, nil, nil)
 	check(bound, false, gateway.RegistrationRemoved)
+
+	e.g.h.RegistrationMode = gateway.RegistrationPreregistered
+	check(open, false, gateway.RegistrationMissing)
 }

@@ -22,6 +22,7 @@ const (
 	maxDescriptionLen = 1000
 	maxProcedureLen   = 200
 	maxAllowedDomains = 1000
+	maxEmails         = 100
 	hmacKeyBytes      = 32
 )
 
@@ -32,6 +33,7 @@ type registrationView struct {
 	HMACKey        string     `json:"hmac_key,omitempty"`
 	Description    string     `json:"description"`
 	AllowedDomains []string   `json:"allowed_domains"`
+	Emails         []string   `json:"emails"`
 	Expires        *time.Time `json:"expires"`
 	Status         string     `json:"status"`
 	AccountID      string     `json:"account_id,omitempty"`
@@ -47,6 +49,7 @@ func viewRegistration(r *storage.Registration) registrationView {
 		KeyID:          r.KeyID,
 		Description:    r.Description,
 		AllowedDomains: r.AllowedDomains,
+		Emails:         r.Emails,
 		Status:         r.Status,
 		AccountID:      r.AccountID,
 		Procedure:      r.Procedure,
@@ -57,6 +60,9 @@ func viewRegistration(r *storage.Registration) registrationView {
 	}
 	if v.AllowedDomains == nil {
 		v.AllowedDomains = []string{}
+	}
+	if v.Emails == nil {
+		v.Emails = []string{}
 	}
 	if !r.Expires.IsZero() {
 		t := r.Expires
@@ -70,6 +76,9 @@ type createRegistrationRequest struct {
 	KeyID          string   `json:"key_id"`
 	Description    string   `json:"description"`
 	AllowedDomains []string `json:"allowed_domains"`
+	// Emails are the addresses add_account_contact_email may put into the
+	// account's certificates: its contact must be one of them.
+	Emails []string `json:"emails"`
 	// Expires is an RFC 3339 time; ExpiresIn a duration from now ("720h",
 	// "30d"). At most one of them.
 	Expires   string `json:"expires"`
@@ -108,6 +117,9 @@ func (q *adminRequest) createRegistration() error {
 		return err
 	}
 	reg.AllowedDomains = domains
+	if reg.Emails, err = normalizeEmails(body.Emails); err != nil {
+		return err
+	}
 	if reg.Expires, err = parseExpiry(body.Expires, body.ExpiresIn, now); err != nil {
 		return err
 	}
@@ -126,6 +138,7 @@ func (q *adminRequest) createRegistration() error {
 	q.audit(ctx, "registration.create", reg.KeyID, map[string]any{
 		"description":     v.Description,
 		"allowed_domains": v.AllowedDomains,
+		"emails":          v.Emails,
 		"expires":         v.Expires,
 		"procedure":       v.Procedure,
 		"status":          v.Status,
@@ -163,6 +176,7 @@ type registrationPatch struct {
 	description    *string
 	procedure      *string
 	allowedDomains *[]string
+	emails         *[]string
 	expires        *time.Time // zero time clears
 	status         *string
 }
@@ -175,7 +189,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 		return nil, err
 	}
 	if len(raw) == 0 {
-		return nil, apiError(http.StatusBadRequest, "nothing to change; send allowed_domains, description, expires, expires_in, status or procedure")
+		return nil, apiError(http.StatusBadRequest, "nothing to change; send allowed_domains, emails, description, expires, expires_in, status or procedure")
 	}
 	p := &registrationPatch{}
 	str := func(key string) (*string, error) {
@@ -212,6 +226,14 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			if list, err = normalizeAllowedDomains(list); err == nil {
 				p.allowedDomains = &list
 			}
+		case "emails":
+			var list []string
+			if json.Unmarshal(val, &list) != nil {
+				return nil, apiError(http.StatusBadRequest, "emails must be a list of e-mail addresses")
+			}
+			if list, err = normalizeEmails(list); err == nil {
+				p.emails = &list
+			}
 		case "expires", "expires_in":
 			var s *string
 			if json.Unmarshal(val, &s) != nil {
@@ -237,7 +259,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			}
 			p.status = &s
 		default:
-			return nil, apiError(http.StatusBadRequest, "unknown field %q; changeable are allowed_domains, description, expires, expires_in, status, procedure", key)
+			return nil, apiError(http.StatusBadRequest, "unknown field %q; changeable are allowed_domains, emails, description, expires, expires_in, status, procedure", key)
 		}
 		if err != nil {
 			return nil, err
@@ -280,6 +302,10 @@ func (p *registrationPatch) apply(reg *storage.Registration) map[string]any {
 	if p.allowedDomains != nil && !slices.Equal(*p.allowedDomains, reg.AllowedDomains) {
 		change("allowed_domains", reg.AllowedDomains, *p.allowedDomains)
 		reg.AllowedDomains = *p.allowedDomains
+	}
+	if p.emails != nil && !slices.Equal(*p.emails, reg.Emails) {
+		change("emails", reg.Emails, *p.emails)
+		reg.Emails = *p.emails
 	}
 	if p.expires != nil && !p.expires.Equal(reg.Expires) {
 		change("expires", viewRegistration(reg).Expires, timeOrNil(*p.expires))
@@ -386,6 +412,22 @@ func normalizeAllowedDomains(in []string) ([]string, error) {
 		}
 		out = append(out, n)
 	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// normalizeEmails drops duplicates and keeps them sorted, or refuses the
+// first address that would not pass as an account contact.
+func normalizeEmails(in []string) ([]string, error) {
+	if len(in) > maxEmails {
+		return nil, apiError(http.StatusBadRequest, "at most %d emails", maxEmails)
+	}
+	for _, addr := range in {
+		if err := gateway.PlausibleEmail(addr); err != nil {
+			return nil, apiError(http.StatusBadRequest, "emails: %q: %v", addr, err)
+		}
+	}
+	out := slices.Clone(in)
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }

@@ -203,3 +203,29 @@ func TestAdmin_PatchRetriesOnceOnConflict(t *testing.T) {
 		})
 	}
 }
+
+// A registration holds the e-mail addresses an officer vouches for, set on
+// create and on edit, checked as account contacts are.
+func TestAdmin_RegistrationEmails(t *testing.T) {
+	e := newAdminEnv(t)
+	reg := e.createRegistration(map[string]any{"emails": []string{"pki@example.com", "ops@example.com", "pki@example.com"}})
+	if got := strings.Join(reg.Emails, " "); got != "ops@example.com pki@example.com" {
+		t.Fatalf("emails %q, want deduplicated and sorted", got)
+	}
+	if got := e.g.registration(reg.KeyID).Emails; len(got) != 2 {
+		t.Fatalf("stored emails %q", got)
+	}
+	for _, bad := range []string{"not an address", "mailto:ops@example.com", "ops@localhost", "ops\u202e@example.com"} {
+		e.must(http.StatusBadRequest, http.MethodPost, "registrations", map[string]any{"emails": []string{bad}}, nil)
+		e.must(http.StatusBadRequest, http.MethodPatch, "registrations/"+reg.KeyID, map[string]any{"emails": []string{bad}}, nil)
+	}
+	var v registrationView
+	e.must(http.StatusOK, http.MethodPatch, "registrations/"+reg.KeyID, map[string]any{"emails": []string{"new@example.com"}}, &v)
+	if strings.Join(v.Emails, " ") != "new@example.com" {
+		t.Fatalf("emails after the edit %q", v.Emails)
+	}
+	e.must(http.StatusOK, http.MethodPatch, "registrations/"+reg.KeyID, map[string]any{"emails": []string{}}, &v)
+	if v.Emails == nil || len(v.Emails) != 0 {
+		t.Fatalf("emails after clearing %#v, want []", v.Emails)
+	}
+}

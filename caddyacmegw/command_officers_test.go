@@ -93,6 +93,20 @@ func TestCommand_RegistrationLifecycle(t *testing.T) {
 
 // An account shows its orders and certificates; deactivating it is for
 // good, and a second try is refused.
+// --emails sets the addresses an account's certificates may carry, on
+// register and on edit.
+func TestCommand_RegistrationEmails(t *testing.T) {
+	e := newAdminEnv(t)
+	out := e.mustCLI("register", "--domains", "example.com", "--key-id", "kid-mail", "--emails", "pki@example.com,ops@example.com")
+	contains(t, "register", out, "  e-mails:          ops@example.com, pki@example.com")
+	out = e.mustCLI("registrations", "edit", "kid-mail", "--emails", "new@example.com")
+	contains(t, "edit", out, "e-mails:          new@example.com")
+	e.mustCLI("registrations", "edit", "kid-mail", "--emails", "")
+	if got := e.g.registration("kid-mail").Emails; len(got) != 0 {
+		t.Fatalf("emails after clearing: %q", got)
+	}
+}
+
 func TestCommand_AccountShowAndDeactivate(t *testing.T) {
 	e := newAdminEnv(t)
 	g := e.g

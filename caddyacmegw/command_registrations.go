@@ -23,20 +23,25 @@ func registerCommand() *cobra.Command {
 	f.String("description", "", "What the registration is for")
 	f.String("key-id", "", "Key id to use (default: random)")
 	f.String("procedure", "", "gateway.Issuer procedure for this account's certificates")
+	f.StringSlice("emails", nil, emailsUsage)
 	f.String("directory", "", "The gateway's ACME directory URL, for the certbot line (default: from the gateway's base_url)")
 	_ = register.MarkFlagRequired("domains")
 	return register
 }
 
+// emailsUsage describes --emails.
+const emailsUsage = "E-mail addresses, comma-separated, that add_account_contact_email may put into the account's certificates: its contact must be one of them"
+
 func registrationsCommand() *cobra.Command {
 	list := subcommand("registrations", "Lists pre-registrations; its subcommands change one", cmdRegistrations)
 	pageFlags(list)
-	edit := subcommand("edit <key-id>", "Changes a pre-registration's domains, expiry, procedure or description", cmdEditRegistration)
+	edit := subcommand("edit <key-id>", "Changes a pre-registration's domains, e-mails, expiry, procedure or description", cmdEditRegistration)
 	f := edit.Flags()
 	f.StringSlice("domains", nil, "Names the account may order certificates for, comma-separated (replaces the list)")
 	f.String("expires", "", "When the registration stops working: a duration from now (720h, 30d) or an RFC 3339 time")
 	f.Bool("no-expiry", false, "The registration never expires")
 	f.String("procedure", "", "gateway.Issuer procedure for this account's certificates (\"\" for the issuer's default)")
+	f.StringSlice("emails", nil, emailsUsage+" (replaces the list; \"\" empties it)")
 	f.String("description", "", "What the registration is for")
 	edit.MarkFlagsMutuallyExclusive("expires", "no-expiry")
 	list.AddCommand(
@@ -84,6 +89,9 @@ func cmdRegister(c *cli) error {
 			body[field] = s
 		}
 	}
+	if emails, _ := c.fl.GetStringSlice("emails"); len(emails) > 0 {
+		body["emails"] = emails
+	}
 	var reg registrationView
 	if _, err := c.call(http.MethodPost, "registrations", body, &reg); err != nil {
 		return err
@@ -110,6 +118,9 @@ func cmdRegister(c *cli) error {
 	fmt.Fprintf(tw, "  key id:\t%s\n", reg.KeyID)
 	fmt.Fprintf(tw, "  HMAC key:\t%s\n", reg.HMACKey)
 	fmt.Fprintf(tw, "  allowed domains:\t%s\n", strings.Join(reg.AllowedDomains, ", "))
+	if len(reg.Emails) > 0 {
+		fmt.Fprintf(tw, "  e-mails:\t%s\n", strings.Join(reg.Emails, ", "))
+	}
 	fmt.Fprintf(tw, "  expires:\t%s\n", formatExpires(reg.Expires))
 	if reg.Description != "" {
 		fmt.Fprintf(tw, "  description:\t%s\n", reg.Description)
@@ -181,6 +192,7 @@ func (c *cli) printRegistration(reg registrationView) {
 	fmt.Fprintf(tw, "status:\t%s\n", status)
 	fmt.Fprintf(tw, "allowed domains:\t%s\n", orDash(strings.Join(reg.AllowedDomains, ", ")))
 	fmt.Fprintf(tw, "expires:\t%s\n", formatExpires(reg.Expires))
+	fmt.Fprintf(tw, "e-mails:\t%s\n", orDash(strings.Join(reg.Emails, ", ")))
 	fmt.Fprintf(tw, "procedure:\t%s\n", orDash(reg.Procedure))
 	fmt.Fprintf(tw, "description:\t%s\n", orDash(oneLine(reg.Description)))
 	fmt.Fprintf(tw, "account:\t%s\n", cmp.Or(reg.AccountID, "none yet"))
@@ -203,13 +215,17 @@ func cmdEditRegistration(c *cli) error {
 	if c.fl.Bool("no-expiry") {
 		body["expires"] = nil
 	}
+	if c.fl.Changed("emails") {
+		emails, _ := c.fl.GetStringSlice("emails")
+		body["emails"] = emails
+	}
 	for _, f := range []string{"procedure", "description"} {
 		if c.fl.Changed(f) {
 			body[f] = c.fl.String(f)
 		}
 	}
 	if len(body) == 0 {
-		return fmt.Errorf("nothing to change: give --domains, --expires, --no-expiry, --procedure or --description")
+		return fmt.Errorf("nothing to change: give --domains, --emails, --expires, --no-expiry, --procedure or --description")
 	}
 	reg, raw, err := c.patchRegistration(body)
 	if err != nil || c.json {

@@ -68,7 +68,11 @@ type Handler struct {
 	// ValidationTimeout bounds one challenge validation. Default: 30s.
 	ValidationTimeout caddy.Duration `json:"validation_timeout,omitempty"`
 
-	// MaxValidations caps validations running at once. Default: 64.
+	// MaxValidations caps validations running at once; 8 times as many
+	// may wait, and a free slot goes to the accounts with validations
+	// waiting in turn. Once that queue is full, an account with nothing in
+	// it still gets a place (as many as the queue has); one with
+	// validations in it gets rateLimited. Default: 64.
 	MaxValidations int `json:"max_validations,omitempty"`
 
 	// MaxValidationsPerAccount caps the validations one account may have
@@ -87,8 +91,9 @@ type Handler struct {
 
 	// DenyValidationTo lists networks (CIDR) validation never connects
 	// to. ["none"] empties it; [] is refused. Default: loopback, link-local (with
-	// 169.254.169.254), multicast and unspecified addresses; private
-	// ranges stay allowed, because enterprise names live there.
+	// 169.254.169.254), multicast and unspecified addresses, and the cloud
+	// metadata addresses fd00:ec2::254 and 100.100.100.200; private ranges
+	// stay allowed, because enterprise names live there.
 	DenyValidationTo []string `json:"deny_validation_to,omitempty"`
 
 	// CAAIdentities are the issuer domain names CAA records must name to
@@ -131,8 +136,10 @@ type Handler struct {
 	// MaxIdentifiers caps the identifiers of one order. Default: 100.
 	MaxIdentifiers int `json:"max_identifiers,omitempty"`
 
-	// AddAccountContactEmail puts the account's first contact e-mail into
-	// issued certificates as an rfc822Name SAN.
+	// AddAccountContactEmail puts the account's first contact e-mail that
+	// its registration lists (the officer's emails) into issued
+	// certificates as an rfc822Name SAN; a contact the registration does
+	// not list, or an account without a registration, gets none.
 	AddAccountContactEmail bool `json:"add_account_contact_email,omitempty"`
 
 	// Limits are the rate limits; see Limits for each one's default.

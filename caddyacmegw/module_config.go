@@ -79,6 +79,7 @@ var defaultDenyValidationTo = []string{
 	"169.254.0.0/16", "fe80::/10", // link-local, cloud metadata
 	"224.0.0.0/4", "ff00::/8", // multicast
 	"0.0.0.0/32", "::/128", // unspecified
+	"fd00:ec2::254/128", "100.100.100.200/32", // cloud metadata outside link-local (AWS IPv6, Alibaba)
 }
 
 // parsePrefixes parses CIDRs; ["none"] is the empty list.

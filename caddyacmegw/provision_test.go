@@ -72,13 +72,14 @@ func TestDenyValidationTo_DefaultsCoverLoopbackLinkLocalAndMetadata(t *testing.T
 		}
 		return false
 	}
-	for _, a := range []string{"169.254.169.254", "127.0.0.1", "127.1.2.3", "::1", "fe80::1", "224.0.0.1", "ff02::1", "0.0.0.0", "::"} {
+	for _, a := range []string{"169.254.169.254", "127.0.0.1", "127.1.2.3", "::1", "fe80::1", "224.0.0.1", "ff02::1", "0.0.0.0", "::",
+		"fd00:ec2::254", "100.100.100.200"} { // AWS IPv6 and Alibaba Cloud metadata
 		if !contains(a) {
 			t.Errorf("default deny_validation_to lets validation connect to %s", a)
 		}
 	}
 	// Enterprise names live in private ranges.
-	for _, a := range []string{"10.1.2.3", "192.168.1.1", "172.16.0.1", "fd00::1", "192.0.2.7"} {
+	for _, a := range []string{"10.1.2.3", "192.168.1.1", "172.16.0.1", "fd00::1", "fd00:ec2::253", "100.100.100.201", "192.0.2.7"} {
 		if contains(a) {
 			t.Errorf("default deny_validation_to refuses %s", a)
 		}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -141,16 +143,23 @@ func checkContacts(contacts []string) error {
 		if !ok {
 			return problem(ProblemUnsupportedContact, "contact %q: only mailto: is supported", c)
 		}
-		if err := plausibleEmail(addr); err != nil {
+		if err := PlausibleEmail(addr); err != nil {
 			return problem(ProblemInvalidContact, "contact %q: %v", c, err)
 		}
 	}
 	return nil
 }
 
-func plausibleEmail(addr string) error {
+// PlausibleEmail accepts one plain e-mail address (no display name, no
+// list, no control or invisible characters) at a fully qualified domain.
+func PlausibleEmail(addr string) error {
 	if addr == "" || len(addr) > 254 || strings.ContainsAny(addr, "?,;<> \t\r\n") {
 		return errors.New("not a single plain e-mail address")
+	}
+	// Control, format (bidi overrides, zero-width joiners) and separator
+	// characters can make an address read as another one.
+	if !utf8.ValidString(addr) || strings.IndexFunc(addr, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return errors.New("e-mail address holds control or invisible characters")
 	}
 	parsed, err := mail.ParseAddress(addr)
 	if err != nil || parsed.Address != addr || parsed.Name != "" {

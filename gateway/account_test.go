@@ -55,6 +55,10 @@ func TestCheckContacts(t *testing.T) {
 		{"two at signs", []string{"mailto:a@b@example.com"}, "invalidContact"},
 		{"address longer than 254", []string{"mailto:" + strings.Repeat("a", 64) + "@" + strings.Repeat("b", 190) + ".com"}, "invalidContact"},
 		{"bad one after a good one", []string{"mailto:admin@example.com", "mailto:admin"}, "invalidContact"},
+		{"right-to-left override", []string{"mailto:admin\u202e@example.com"}, "invalidContact"},
+		{"bell", []string{"mailto:admin\u0007@example.com"}, "invalidContact"},
+		{"zero-width joiner in the domain", []string{"mailto:admin@exa\u200dmple.com"}, "invalidContact"},
+		{"delete character", []string{"mailto:admin\u007f@example.com"}, "invalidContact"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

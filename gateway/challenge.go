@@ -104,7 +104,7 @@ func (h *Server) startValidation(r *http.Request, acct *storage.Account, a *stor
 	switch a.Challenges[i].Status {
 	case storage.StatusPending:
 		if !h.validating.reserve(acct.ID, h.cfg.MaxValidationsPerAccount) {
-			p := problem(ProblemRateLimited, "too many validations waiting; retry shortly")
+			p := problem(ProblemRateLimited, "too many validations of this account waiting; retry shortly")
 			p.retryAfter = 2
 			return nil, p
 		}

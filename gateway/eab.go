@@ -81,6 +81,9 @@ func (h *Server) checkBinding(ctx context.Context, raw json.RawMessage, url stri
 const (
 	RegistrationExpired = "expired"
 	RegistrationRemoved = "removed"
+	// RegistrationMissing: the account has none, and the server now
+	// requires one (it was made while registration was open).
+	RegistrationMissing = "missing"
 )
 
 // RegistrationBlock tells why reg no longer lets an account order or
@@ -98,9 +101,14 @@ func RegistrationBlock(reg *storage.Registration, now time.Time) string {
 
 // AccountRegistration returns the registration acct was created with
 // (nil for an account without one) and RegistrationBlock of it, or
-// RegistrationRemoved when it was deleted.
-func AccountRegistration(ctx context.Context, regs storage.Registrations, acct *storage.Account, now time.Time) (*storage.Registration, string, error) {
+// RegistrationRemoved when it was deleted. Under mode
+// RegistrationPreregistered an account without one is RegistrationMissing:
+// switching modes must not leave accounts made while open able to order.
+func AccountRegistration(ctx context.Context, regs storage.Registrations, acct *storage.Account, mode string, now time.Time) (*storage.Registration, string, error) {
 	if acct.RegistrationID == "" {
+		if mode == RegistrationPreregistered {
+			return nil, RegistrationMissing, nil
+		}
 		return nil, "", nil
 	}
 	reg, err := regs.GetRegistration(ctx, acct.RegistrationID)
@@ -131,6 +139,8 @@ func blocked(block string) error {
 		return unauthorized("the account's registration was removed")
 	case RegistrationExpired:
 		return unauthorized("the account's registration has expired")
+	case RegistrationMissing:
+		return unauthorized("the account has no registration, which this server now requires; ask a registration officer for a key id and make a new account with it")
 	}
 	return unauthorized("the account's registration is %s", block)
 }
@@ -138,9 +148,9 @@ func blocked(block string) error {
 // accountRegistration returns the registration an account was created
 // with, refusing when it was deleted, disabled or has expired: such an
 // account may read and revoke, but change nothing. Nil for accounts
-// without one.
+// without one, refused the same way when the server is preregistered.
 func (h *Server) accountRegistration(ctx context.Context, acct *storage.Account) (*storage.Registration, error) {
-	reg, block, err := AccountRegistration(ctx, h.store, acct, h.now())
+	reg, block, err := AccountRegistration(ctx, h.store, acct, h.cfg.RegistrationMode, h.now())
 	if err != nil {
 		return nil, err
 	}

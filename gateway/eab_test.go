@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,15 +278,67 @@ func TestEAB_DisabledRegistrationStopsChangesButNotRevocation(t *testing.T) {
 	}
 }
 
-func TestAddAccountContactEmail_PutsFirstContactIntoCertificate(t *testing.T) {
+func TestEAB_SwitchToPreregisteredStopsAccountsWithoutRegistration(t *testing.T) {
 	g := newGateway(t)
-	g.h.cfg.AddAccountContactEmail = true
 	c := g.newClient()
 	c.register()
-	_, leaf, _ := c.issue("mail.example.com")
-	cert := parseDER(t, leaf)
-	if len(cert.EmailAddresses) != 1 || cert.EmailAddresses[0] != "admin@example.com" {
-		t.Fatalf("email SANs %v", cert.EmailAddresses)
+	_, leaf, _ := c.issue("open.example.com")
+	_, ready := c.orderReady("later.example.com")
+
+	g.h.cfg.RegistrationMode = RegistrationPreregistered
+	csr, _ := csrFor(t, "later.example.com")
+	for name, r := range map[string]*reply{
+		"newOrder":       c.post(g.base+pathNewOrder, map[string]any{"identifiers": []identifier{{Type: "dns", Value: "z.example.com"}}}),
+		"finalize":       c.post(ready.Finalize, map[string]string{"csr": b64(csr)}),
+		"account update": c.post(c.kid, map[string]any{"contact": []string{"mailto:new@example.com"}}),
+	} {
+		if r.status != http.StatusForbidden || r.problemType() != problemNS+"unauthorized" {
+			t.Errorf("%s without a registration in preregistered mode: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := c.post(c.kid, nil); r.status != http.StatusOK {
+		t.Fatalf("reading the account: %d %s", r.status, r.body)
+	}
+	if r := c.post(g.base+pathRevoke, map[string]any{"certificate": b64(leaf), "reason": 5}); r.status != http.StatusOK {
+		t.Fatalf("revoke without a registration in preregistered mode: %d %s", r.status, r.body)
+	}
+}
+
+// Only an address an officer put on the registration goes into a
+// certificate: a contact is what the client says of itself.
+func TestAddAccountContactEmail_OnlyAnAddressOfTheRegistration(t *testing.T) {
+	tests := []struct {
+		name   string
+		bound  bool
+		emails []string
+		want   []string
+	}{
+		{"contact is one of the registration's", true, []string{"pki@example.com", "ops@example.com"}, []string{"ops@example.com"}},
+		{"registration has other addresses", true, []string{"pki@example.com"}, nil},
+		{"registration has none", true, nil, nil},
+		{"account without a registration", false, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGateway(t)
+			g.h.cfg.AddAccountContactEmail = true
+			c := g.newClient()
+			if tt.bound {
+				mac := g.preregister("kid-mail")
+				reg := g.registration("kid-mail")
+				reg.Emails = tt.emails
+				if err := g.store.UpdateRegistration(context.Background(), reg); err != nil {
+					t.Fatal(err)
+				}
+				c.newAccountWith(c.binding("kid-mail", mac, jose.HS256, g.base+pathNewAccount))
+			} else {
+				c.newAccountWith(nil)
+			}
+			_, leaf, _ := c.issue("mail.example.com")
+			if got := parseDER(t, leaf).EmailAddresses; !slices.Equal(got, tt.want) {
+				t.Fatalf("email SANs %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

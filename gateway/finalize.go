@@ -141,19 +141,23 @@ func (h *Server) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *I
 }
 
 // addAccountDetails adds to an issue request what the configuration takes
-// from the account: its first contact e-mail, its registration's procedure.
+// from the account: its first contact e-mail that is one of its
+// registration's (a contact alone is only what the client says of itself,
+// so an account without a registration gets none), and its registration's
+// procedure.
 func (h *Server) addAccountDetails(req *IssueRequest, acct *storage.Account, reg *storage.Registration) {
+	if reg == nil {
+		return
+	}
 	if h.cfg.AddAccountContactEmail {
 		for _, c := range acct.Contact {
-			if addr, ok := strings.CutPrefix(c, "mailto:"); ok {
+			if addr, ok := strings.CutPrefix(c, "mailto:"); ok && slices.Contains(reg.Emails, addr) {
 				req.Email = addr
 				break
 			}
 		}
 	}
-	if reg != nil {
-		req.Procedure = reg.Procedure
-	}
+	req.Procedure = reg.Procedure
 }
 
 // callIssuer runs one issuer call within issueTimeout.

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/elliptic"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -278,28 +279,55 @@ func TestNegative_Finalize(t *testing.T) {
 	}})
 }
 
+// postFirstChallenge starts the first challenge of a's order.
+func postFirstChallenge(s *negScene) *reply {
+	var a authzBody
+	s.a.post(s.order.Authorizations[0], nil).decode(s.t, &a)
+	return s.a.post(a.Challenges[0].URL, map[string]any{})
+}
+
 func TestNegative_Challenge(t *testing.T) {
 	runNegative(t, []negCase{{
 		name: "RejectsWithRateLimitedWhenValidationQueueIsFull",
 		setup: func(s *negScene) {
 			withAccount(s)
 			s.pendingOrder(s.a, "queued.example.com")
-			// One slot, taken, and every waiting place taken too.
+			// One slot, taken, and every waiting place taken too,
+			// those kept for accounts with nothing queued included.
 			v := NewValidationPool(1)
 			s.g.h.validating = v
-			for i := range 1 + queuedPerSlot {
+			for i := range 2 * (1 + queuedPerSlot) {
 				v.start("filler-"+strconv.Itoa(i), "filler", false, func(ctx context.Context) { <-ctx.Done() })
 			}
 		},
-		send: func(s *negScene) *reply {
-			var a authzBody
-			s.a.post(s.order.Authorizations[0], nil).decode(s.t, &a)
-			return s.a.post(a.Challenges[0].URL, map[string]any{})
-		},
-		typ: "rateLimited", status: http.StatusTooManyRequests,
+		send: postFirstChallenge,
+		typ:  "rateLimited", status: http.StatusTooManyRequests,
 		check: func(t *testing.T, _ *negScene, r *reply, _ *Problem) {
 			if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
 				t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+			}
+		},
+	}, {
+		name: "RejectsOnlyTheAccountWithValidationsInAFullQueue",
+		setup: func(s *negScene) {
+			withTwoAccounts(s)
+			s.pendingOrder(s.b, "other.example.com")
+			s.pendingOrder(s.a, "queued.example.com")
+			// The queue is full, and a has validations in it; b has none.
+			v := NewValidationPool(1)
+			s.g.h.validating = v
+			for i := range 1 + queuedPerSlot {
+				v.start("filler-"+strconv.Itoa(i), path.Base(s.a.kid), false, func(ctx context.Context) { <-ctx.Done() })
+			}
+		},
+		send: postFirstChallenge,
+		typ:  "rateLimited", status: http.StatusTooManyRequests,
+		check: func(t *testing.T, s *negScene, r *reply, _ *Problem) {
+			if r.header.Get("Retry-After") == "" {
+				t.Error("rateLimited answer without Retry-After")
+			}
+			if !s.g.h.validating.reserve(path.Base(s.b.kid), s.g.h.cfg.MaxValidationsPerAccount) {
+				t.Error("a full queue refused an account with nothing in it")
 			}
 		},
 	}})

@@ -101,8 +101,8 @@ func (h *Server) issueFromCSR(ctx context.Context, o *storage.Order) ([]*x509.Ce
 
 // issueRequestFor rebuilds the issue request of a processing order from
 // its stored CSR, with what the account adds (contact e-mail,
-// registration's procedure), once the account, its registration and the
-// name policy still allow it, as at finalize. A storage failure leaves the
+// registration's procedure), once the account, its registration, the
+// name policy and the CSR policy still allow it, as at finalize. A storage failure leaves the
 // order to be tried again.
 func (h *Server) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueRequest, error) {
 	csr, err := x509.ParseCertificateRequest(o.CSR)
@@ -117,6 +117,10 @@ func (h *Server) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueR
 		return nil, &IssueError{Kind: ProblemUnauthorized, Detail: "the account is " + acct.Status}
 	}
 	reg, err := h.mayIssue(ctx, acct, o.Identifiers)
+	if err == nil {
+		// A CSR stored before the CSR policy last changed meets it too.
+		err = checkCSR(csr, o, acct)
+	}
 	if err != nil {
 		var p *Problem
 		if errors.As(err, &p) && p.cause == nil {

@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,5 +139,34 @@ func TestResume_UnknownOutcomeAtAResumerIsAskedNotReissued(t *testing.T) {
 				t.Fatalf("order error %s", got.Error)
 			}
 		})
+	}
+}
+
+// A CSR stored before the CSR policy held it (kept over an upgrade) is
+// held to it before it reaches the issuer again.
+func TestResume_StoredCSRMeetsTheCSRPolicy(t *testing.T) {
+	g := newGateway(t)
+	clock := g.withClock()
+	ctx := context.Background()
+	o := processingOrder(t, g, retryFromCSR, clock.Now().Add(-time.Minute))
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{Organization: []string{"Example AB"}}, DNSNames: []string{"resume.example.com"}}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, mustKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.CSR = der
+	if err := g.store.UpdateOrder(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	g.h.resumeIfStale(ctx, o, nil)
+	final, err := g.store.GetOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != storage.StatusInvalid || !strings.Contains(string(final.Error), "badCSR") {
+		t.Fatalf("order %s, error %s; want invalid with badCSR", final.Status, final.Error)
+	}
+	if issued, _ := g.issuer.counts(); issued != 0 {
+		t.Fatalf("issued %d from a CSR outside the policy", issued)
 	}
 }

@@ -23,6 +23,10 @@ type Registration struct {
 	// AllowedDomains limits the names the account may order: a name is
 	// allowed when it equals an entry or lies below one. Empty: all.
 	AllowedDomains []string `json:"allowed_domains,omitempty"`
+	// Emails are the addresses an officer vouches for: a gateway that puts
+	// the account's contact e-mail into certificates does so only when it
+	// is one of these.
+	Emails []string `json:"emails,omitempty"`
 	// Expires, when set, ends the registration's use.
 	Expires time.Time `json:"expires,omitzero"`
 	Status  string    `json:"status"`

@@ -63,6 +63,7 @@ func TestHTTP01(t *testing.T) {
 		timeout time.Duration
 		kind    Kind
 		details []string
+		absent  []string // what Detail must not quote: body bytes
 	}{
 		{name: "RightBody", handle: func(w http.ResponseWriter, r *http.Request, _ string) {
 			fmt.Fprint(w, testKeyAuth)
@@ -118,7 +119,30 @@ func TestHTTP01(t *testing.T) {
 			name:    "WrongBody",
 			handle:  func(w http.ResponseWriter, r *http.Request, _ string) { fmt.Fprint(w, "not-the-key-authorization") },
 			kind:    KindIncorrectResponse,
-			details: []string{"did not match", `"not-the-key-authorization"`, "127.0.0.1:"},
+			details: []string{"did not match", "127.0.0.1:"},
+			absent:  []string{"not-the-key"},
+		},
+		{
+			name: "RedirectToInternalPage",
+			handle: func(w http.ResponseWriter, r *http.Request, base string) {
+				if r.URL.Path != "/admin/secrets" {
+					http.Redirect(w, r, base+"/admin/secrets", http.StatusFound)
+					return
+				}
+				fmt.Fprint(w, "db_password=hunter2")
+			},
+			kind:    KindIncorrectResponse,
+			details: []string{"/admin/secrets", "127.0.0.1:"},
+			absent:  []string{"hunter2", "db_password"},
+		},
+		{
+			name: "ErrorPageBody",
+			handle: func(w http.ResponseWriter, r *http.Request, _ string) {
+				http.Error(w, "internal token abc123", http.StatusForbidden)
+			},
+			kind:    KindUnauthorized,
+			details: []string{"HTTP status 403", challengePath, "127.0.0.1:"},
+			absent:  []string{"abc123"},
 		},
 		{
 			name: "OversizedBody",
@@ -194,6 +218,11 @@ func TestHTTP01(t *testing.T) {
 			start := time.Now()
 			err := v.HTTP01(context.Background(), domain, testToken, testKeyAuth)
 			wantError(t, err, tc.kind, tc.details...)
+			for _, a := range tc.absent {
+				if err != nil && strings.Contains(err.Error(), a) {
+					t.Errorf("problem %q quotes the body (%q)", err, a)
+				}
+			}
 			if tc.timeout > 0 && time.Since(start) > 3*tc.timeout {
 				t.Errorf("took %s, want about %s", time.Since(start), tc.timeout)
 			}

@@ -92,5 +92,6 @@ func copyRegistration(r *storage.Registration) *storage.Registration {
 	c := *r
 	c.HMACKey = slices.Clone(r.HMACKey)
 	c.AllowedDomains = slices.Clone(r.AllowedDomains)
+	c.Emails = slices.Clone(r.Emails)
 	return &c
 }

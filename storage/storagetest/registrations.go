@@ -15,6 +15,7 @@ func newRegistration(t *testing.T) *storage.Registration {
 		HMACKey:        randomBytes(t, 32),
 		Description:    "build farm",
 		AllowedDomains: []string{"example.com", "example.org"},
+		Emails:         []string{"ops@example.com", "pki@example.org"},
 		Status:         storage.RegistrationActive,
 		CreatedAt:      base,
 		CreatedBy:      "officer",
@@ -100,6 +101,7 @@ func testUpdateRegistrationCAS(t *testing.T, s storage.Store) {
 
 	first.Status = storage.RegistrationDisabled
 	first.AllowedDomains = []string{"example.net"}
+	first.Emails = []string{"new@example.net"}
 	first.UpdatedBy = "auditor"
 	if err := s.UpdateRegistration(t.Context(), first); err != nil {
 		t.Fatalf("UpdateRegistration: %v", err)
@@ -185,6 +187,7 @@ func cloneRegistration(r *storage.Registration) *storage.Registration {
 	c := *r
 	c.HMACKey = slices.Clone(r.HMACKey)
 	c.AllowedDomains = slices.Clone(r.AllowedDomains)
+	c.Emails = slices.Clone(r.Emails)
 	return &c
 }
 
@@ -194,11 +197,13 @@ func testRegistrationCopies(t *testing.T, s storage.Store) {
 
 	r.HMACKey[0] ^= 0xff
 	r.AllowedDomains[0] = "evil.example"
+	r.Emails[0] = "evil@example.net"
 	mustEqual(t, "GetRegistration after changing the created record", want, getRegistration(t, s, r.KeyID))
 
 	got := getRegistration(t, s, r.KeyID)
 	got.HMACKey[0] ^= 0xff
 	got.AllowedDomains[0] = "evil.example"
+	got.Emails[0] = "evil@example.net"
 	mustEqual(t, "GetRegistration after changing a returned record", want, getRegistration(t, s, r.KeyID))
 
 	listed, _, err := s.ListRegistrations(t.Context(), "", 100)
@@ -208,6 +213,7 @@ func testRegistrationCopies(t *testing.T, s storage.Store) {
 	for _, l := range listed {
 		l.HMACKey[0] ^= 0xff
 		l.AllowedDomains = append(l.AllowedDomains[:0], "evil.example")
+		l.Emails = append(l.Emails[:0], "evil@example.net")
 	}
 	mustEqual(t, "GetRegistration after changing listed records", want, getRegistration(t, s, r.KeyID))
 
@@ -218,5 +224,6 @@ func testRegistrationCopies(t *testing.T, s storage.Store) {
 	want = cloneRegistration(update)
 	update.HMACKey[0] ^= 0xff
 	update.AllowedDomains[1] = "evil.example"
+	update.Emails[1] = "evil@example.net"
 	mustEqual(t, "GetRegistration after changing an updated record", want, getRegistration(t, s, r.KeyID))
 }
