@@ -165,6 +165,8 @@ type client struct {
 	key crypto.Signer
 	alg jose.SignatureAlgorithm
 	kid string
+	// patience is how long waitAuthz polls. Default: 2s.
+	patience time.Duration
 }
 
 func (g *gateway) newClient() *client {
@@ -190,6 +192,10 @@ func (r *reply) decode(t *testing.T, v any) {
 }
 
 // problemType returns the problem type of an error reply, "" otherwise.
+// json decodes the body into v, for callers that cannot stop the test
+// (goroutines).
+func (r *reply) json(v any) error { return json.Unmarshal(r.body, v) }
+
 func (r *reply) problemType() string {
 	var p Problem
 	if json.Unmarshal(r.body, &p) != nil {
@@ -303,7 +309,11 @@ func (c *client) waitAuthz(url, want string) authzBody {
 	t := c.g.t
 	t.Helper()
 	var a authzBody
-	for i := 0; i < 200; i++ {
+	patience := c.patience
+	if patience == 0 {
+		patience = 2 * time.Second
+	}
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); {
 		c.post(url, nil).decode(t, &a)
 		if a.Status != storage.StatusPending {
 			break
