@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -245,7 +244,7 @@ func (h *Server) validateChallenge(ctx context.Context, job validationJob) *stor
 	} else {
 		p := validationProblem(err)
 		failure = problemJSON(p)
-		h.metrics.Validation(job.typ, ProblemType(strings.TrimPrefix(p.Type, problemNS)))
+		h.metrics.Validation(job.typ, p.kind())
 		// An operator sees why a client's validation failed.
 		h.logger.Info("challenge failed", zap.String("authz", job.authzID), zap.String("type", job.typ),
 			zap.String("identifier", job.ident.Value), zap.String("problem", p.Type), zap.Error(err))

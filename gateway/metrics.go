@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -44,14 +43,6 @@ func (noMetrics) IssuerCall(string, time.Duration) {}
 func (noMetrics) StorageUnavailable()              {}
 func (noMetrics) Pending(int)                      {}
 
-// problemTypeOf is the type of the problem err becomes, "" for none.
-func problemTypeOf(err error) ProblemType {
-	if err == nil {
-		return ""
-	}
-	return ProblemType(strings.TrimPrefix(asProblem(err).Type, problemNS))
-}
-
 // issuerOutcome names what an issuer call came to.
 func issuerOutcome(err error) string {
 	var pending *PendingError
@@ -67,9 +58,15 @@ func issuerOutcome(err error) string {
 	return "failed"
 }
 
-// countStorageFailure counts err when storage was unavailable.
-func (h *Server) countStorageFailure(err error) {
-	if errors.Is(err, storage.ErrUnavailable) {
+// countRequest counts a request to the resource of pattern answered with
+// p (nil: success).
+func (h *Server) countRequest(pattern string, p *Problem) {
+	if p == nil {
+		h.metrics.Request(pattern, "")
+		return
+	}
+	h.metrics.Request(pattern, p.kind())
+	if errors.Is(p, storage.ErrUnavailable) {
 		h.metrics.StorageUnavailable()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/validate"
@@ -103,6 +104,9 @@ type Problem struct {
 }
 
 func (p *Problem) Error() string { return p.Type + ": " + p.Detail }
+
+// kind is p's type without its namespace.
+func (p *Problem) kind() ProblemType { return ProblemType(strings.TrimPrefix(p.Type, problemNS)) }
 
 func (p *Problem) Unwrap() error { return p.cause }
 

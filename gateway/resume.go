@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -124,7 +123,7 @@ func (h *Server) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueR
 	if err != nil {
 		var p *Problem
 		if errors.As(err, &p) && p.cause == nil {
-			return nil, &IssueError{Kind: ProblemType(strings.TrimPrefix(p.Type, problemNS)), Detail: p.Detail}
+			return nil, &IssueError{Kind: p.kind(), Detail: p.Detail}
 		}
 		return nil, retryLater(err)
 	}

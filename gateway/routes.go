@@ -60,14 +60,11 @@ func (h *Server) newMux(prefix string) *http.ServeMux {
 	for _, rt := range routeTable {
 		mux.HandleFunc(prefix+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			resp, err := rt.serve(h, w, r)
-			h.write(w, r, resp, err)
-			h.metrics.Request(rt.pattern, problemTypeOf(err))
-			h.countStorageFailure(err)
+			h.countRequest(rt.pattern, h.write(w, r, resp, err))
 		})
 	}
 	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		h.write(w, r, nil, notFound("resource"))
-		h.metrics.Request("other", ProblemMalformed)
+		h.countRequest("other", h.write(w, r, nil, notFound("resource")))
 	})
 	return mux
 }
@@ -111,8 +108,8 @@ func (h *Server) isResource(r *http.Request) bool {
 }
 
 // write sends resp, or err as a problem document, with the headers every
-// ACME response carries.
-func (h *Server) write(w http.ResponseWriter, r *http.Request, resp *response, err error) {
+// ACME response carries, and returns the problem it sent, if any.
+func (h *Server) write(w http.ResponseWriter, r *http.Request, resp *response, err error) *Problem {
 	hdr := w.Header()
 	switch nonce, nerr := h.nonces.NewNonce(r.Context()); {
 	case nerr == nil:
@@ -140,7 +137,7 @@ func (h *Server) write(w http.ResponseWriter, r *http.Request, resp *response, e
 		hdr.Set("Content-Type", "application/problem+json")
 		w.WriteHeader(p.Status)
 		_ = json.NewEncoder(w).Encode(p)
-		return
+		return p
 	}
 	if resp.location != "" {
 		hdr.Set("Location", resp.location)
@@ -164,6 +161,7 @@ func (h *Server) write(w http.ResponseWriter, r *http.Request, resp *response, e
 	default:
 		w.WriteHeader(resp.status)
 	}
+	return nil
 }
 
 func (h *Server) logRequest(r *http.Request, status int, p *Problem) {
