@@ -296,38 +296,27 @@ func (s *Server) WrongOfficer(t testing.TB) (certPEM, keyPEM []byte) {
 
 // FailNext answers the next n requests with status and a JSON message.
 func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.failN, s.faults.failStatus = n, status
+	s.setFaults(func(f *faults) { f.failN, f.failStatus = n, status })
 }
 
 // SetLatency delays every answer by d (0 turns it off).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.latency = d
-}
+func (s *Server) SetLatency(d time.Duration) { s.setFaults(func(f *faults) { f.latency = d }) }
 
 // DropConnections closes the connection of the next n requests, after
 // reading them and without answering.
-func (s *Server) DropConnections(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.drops = n
-}
+func (s *Server) DropConnections(n int) { s.setFaults(func(f *faults) { f.drops = n }) }
 
 // RejectCSR makes issue requests fail with 400 about the PKCS#10.
-func (s *Server) RejectCSR(reject bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.rejectCSR = reject
-}
+func (s *Server) RejectCSR(reject bool) { s.setFaults(func(f *faults) { f.rejectCSR = reject }) }
 
 // FaultSigned fails the next f.N writes that CM would carry out.
-func (s *Server) FaultSigned(f SignedFault) {
+func (s *Server) FaultSigned(sf SignedFault) { s.setFaults(func(f *faults) { f.signed = sf }) }
+
+// setFaults changes the faults on demand under the lock.
+func (s *Server) setFaults(change func(*faults)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults.signed = f
+	change(&s.faults)
 }
 
 // Counts returns a copy of the counters.
