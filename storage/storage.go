@@ -221,6 +221,7 @@ type Store interface {
 	Registrations
 	Listings
 	Audit
+	RenewalRules
 }
 
 // Expirer deletes what has expired, so that storage stays bounded under a

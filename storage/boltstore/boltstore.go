@@ -144,6 +144,7 @@ var (
 	certificateChains  = []byte("certificate_chains")
 	certificateList    = []byte("certificate_list")
 	auditList          = []byte("audit_list")
+	renewalRuleScopes  = []byte("renewal_rule_scopes")
 )
 
 // buckets lists every bucket, so that Open creates them and transactions
@@ -156,6 +157,7 @@ var buckets = [][]byte{
 	certificates.records, certificates.keys, certificateChains, certificateList,
 	registrations.records, registrations.keys,
 	audit.records, audit.keys, auditList,
+	renewalRules.records, renewalRules.keys, renewalRuleScopes,
 }
 
 // Store is a storage.Store in a bbolt file. It is safe for concurrent use.

@@ -93,26 +93,34 @@ func isEntry(k string) bool {
 // self is the sort key of a key in a sorted list of keys.
 func self(k string) string { return k }
 
-// AppendAudit implements storage.Audit. The id's key is written first and
-// claims the id; the entry follows. A crash in between loses one entry
-// whose id is then taken, which a caller with random ids never notices.
+// AppendAudit implements storage.Audit (see claimID).
 func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry) error {
-	if !safe(e.ID) {
-		return unsafeName("audit entry id", e.ID)
+	k := listing.Key(e.Time, e.ID)
+	return s.claimID(ctx, "audit entry", e.ID, s.auditIDKey(e.ID), k, func() error {
+		return s.put(ctx, s.auditDir()+"/"+k+".json", e)
+	})
+}
+
+// claimID stores a record that is never updated under a new id: the id's
+// key (holding value) is written first and claims the id, then write
+// stores the record; an id claimed before is ErrConflict. A crash in
+// between loses one record whose id is then taken, which a caller with
+// random ids never notices.
+func (s *Store) claimID(ctx context.Context, kind, id, idKey, value string, write func() error) error {
+	if !safe(id) {
+		return unsafeName(kind+" id", id)
 	}
-	idKey := s.auditIDKey(e.ID)
 	return s.locked(ctx, idKey, func() error {
 		switch _, err := s.loadString(ctx, idKey); {
 		case err == nil:
-			return fmt.Errorf("caddystore: audit entry %q: %w", e.ID, storage.ErrConflict)
+			return fmt.Errorf("caddystore: %s %q: %w", kind, id, storage.ErrConflict)
 		case !errors.Is(err, storage.ErrNotFound):
 			return err
 		}
-		k := listing.Key(e.Time, e.ID)
-		if err := s.putString(ctx, idKey, k); err != nil {
+		if err := s.putString(ctx, idKey, value); err != nil {
 			return err
 		}
-		return s.put(ctx, s.auditDir()+"/"+k+".json", e)
+		return write()
 	})
 }
 

@@ -41,6 +41,7 @@ type Store struct {
 	regKeys     []string // sorted
 	audit       []auditRecord
 	auditIDs    map[string]bool
+	rules       renewalRules
 }
 
 // listEntry is a record's sort key (see listing.Key) and its id.

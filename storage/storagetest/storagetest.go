@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ListAccounts_FiltersAndPagesInCreationOrder", testListAccounts},
 		{"ListCertificates_FiltersAndPagesInIssuanceOrder", testListCertificates},
 		{"Audit_AppendsAndPagesOldestFirst", testAudit},
+		{"RenewalRules_CreateAndLookUpByScope", testRenewalRules},
 		{"DeleteExpired_KeepsValidAndUnexpired", testDeleteExpiredKeepsValidAndUnexpired},
 		{"DeleteExpired_HonoursLimit", testDeleteExpiredHonoursLimit},
 		{"DeleteExpired_FollowsStatusChanges", testDeleteExpiredFollowsStatusChanges},
