@@ -16,6 +16,9 @@ type directoryBody struct {
 	RevokeCert string        `json:"revokeCert"`
 	KeyChange  string        `json:"keyChange"`
 	Meta       directoryMeta `json:"meta"`
+
+	// RenewalInfo is RFC 9773's resource.
+	RenewalInfo string `json:"renewalInfo"`
 }
 
 // directory serves RFC 8555 §7.1.1.
@@ -36,6 +39,7 @@ func (h *Server) directory(w http.ResponseWriter, r *http.Request) (*response, e
 			ExternalAccountRequired: h.cfg.RegistrationMode == RegistrationPreregistered,
 			CAAIdentities:           h.cfg.CAAIdentities,
 		},
+		RenewalInfo: h.renewalInfoURL(r),
 	}}, nil
 }
 

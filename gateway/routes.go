@@ -27,6 +27,7 @@ const (
 	pathAuthz         = "/authz/{id}"
 	pathChallenge     = "/chall/{id}/{type}"
 	pathCertificate   = "/cert/{id}"
+	pathRenewalInfo   = "/renewal-info/{certID}"
 )
 
 // resourceHandler serves one resource; the method checks are its own, so
@@ -51,6 +52,7 @@ var routeTable = []struct {
 	{pathAuthz, (*Server).authzResource},
 	{pathChallenge, (*Server).challengeResource},
 	{pathCertificate, (*Server).certResource},
+	{pathRenewalInfo, (*Server).renewalInfo},
 }
 
 // newMux routes the resources below prefix; anything else below it is a

@@ -76,6 +76,9 @@ type Config struct {
 	AddAccountContactEmail bool
 	// Limits are the rate limits; see Limits for their defaults.
 	Limits Limits
+	// RenewalInfoRetryAfter is the Retry-After of renewal information
+	// (RFC 9773): how long clients wait before asking again. Default: 6h.
+	RenewalInfoRetryAfter time.Duration
 
 	// Store keeps accounts, orders and certificates; Nonces issues and
 	// redeems nonces. Both required.
@@ -188,7 +191,8 @@ func setDefaults(cfg *Config) {
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&cfg.OrderLifetime, time.Hour}, {&cfg.AuthzLifetime, 24 * time.Hour}, {&cfg.NonceLifetime, 30 * time.Minute}} {
+	}{{&cfg.OrderLifetime, time.Hour}, {&cfg.AuthzLifetime, 24 * time.Hour}, {&cfg.NonceLifetime, 30 * time.Minute},
+		{&cfg.RenewalInfoRetryAfter, defaultRenewalInfoRetryAfter}} {
 		if *d.v == 0 {
 			*d.v = d.def
 		}

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// defaultRenewalInfoRetryAfter is how long clients are told to wait before
+// asking for a certificate's renewal information again.
+const defaultRenewalInfoRetryAfter = 6 * time.Hour
+
+type suggestedWindow struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+type renewalInfoBody struct {
+	SuggestedWindow suggestedWindow `json:"suggestedWindow"`
+	ExplanationURL  string          `json:"explanationURL,omitempty"`
+}
+
+// renewalInfoURL is the directory's renewalInfo: the resource below which
+// each certID is served.
+func (h *Server) renewalInfoURL(r *http.Request) string {
+	return strings.TrimSuffix(h.resourceURL(r, pathRenewalInfo, ""), "/")
+}
+
+// renewalInfo serves RFC 9773 §4.2: GET {renewalInfo}/{certID}, unsigned.
+func (h *Server) renewalInfo(w http.ResponseWriter, r *http.Request) (*response, error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return nil, problemWithStatus(ProblemMalformed, http.StatusMethodNotAllowed, "use GET for renewal information")
+	}
+	id, err := parseCertID(r.PathValue("certID"))
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	cert, _, err := h.certificateByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	win, err := h.renewalWindow(ctx, cert)
+	if err != nil {
+		return nil, err
+	}
+	return &response{
+		status:     http.StatusOK,
+		retryAfter: max(1, int(h.cfg.RenewalInfoRetryAfter/time.Second)),
+		body: renewalInfoBody{
+			SuggestedWindow: suggestedWindow{Start: win.Start, End: win.End},
+			ExplanationURL:  win.ExplanationURL,
+		},
+	}, nil
+}
+
+// certificateByID is the certificate a certID names, with its parsed leaf:
+// known by its serial, and issued under the key the certID's AKI names.
+// Any other is a 404 problem.
+func (h *Server) certificateByID(ctx context.Context, id certID) (*storage.Certificate, *x509.Certificate, error) {
+	cert, err := h.store.GetCertificate(ctx, id.serial)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, notFound("certificate")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	leaf, err := storedLeaf(cert)
+	if err != nil {
+		return nil, nil, internalError(err)
+	}
+	if !bytes.Equal(leaf.AuthorityKeyId, id.aki) {
+		return nil, nil, notFound("certificate") // that serial, from another issuer key
+	}
+	return cert, leaf, nil
+}
+
+// storedLeaf parses the leaf of a stored certificate's chain.
+func storedLeaf(c *storage.Certificate) (*x509.Certificate, error) {
+	chain, err := parsePEMChain(c.ChainPEM)
+	if err != nil {
+		return nil, err
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("stored chain of " + c.Serial + " holds no certificate")
+	}
+	return chain[0], nil
+}
+
+// renewalWindow is a certificate's suggested window: its own, or the one
+// an officer's rule gave it. The rules are read from storage on every
+// request, so that all instances sharing it answer alike at once.
+func (h *Server) renewalWindow(ctx context.Context, c *storage.Certificate) (renewalWindow, error) {
+	own := defaultWindow(c)
+	if c.Status == storage.StatusRevoked {
+		own = revokedWindow(c)
+	}
+	kid := ""
+	switch acct, err := h.store.GetAccount(ctx, c.AccountID); {
+	case err == nil:
+		kid = acct.RegistrationID
+	case !errors.Is(err, storage.ErrNotFound):
+		return renewalWindow{}, err
+	}
+	rules, err := h.store.RenewalRulesFor(ctx, renewalScopes(c, kid))
+	if err != nil {
+		return renewalWindow{}, err
+	}
+	return ruleWindow(own, c, rules), nil
+}
