@@ -22,6 +22,7 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/internal/testca"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyacmegw/caddyacmegw/storage/memory"
+	"github.com/caddyacmegw/caddyacmegw/storage/postgres"
 	"github.com/caddyacmegw/caddyacmegw/validate"
 )
 
@@ -36,6 +37,8 @@ type gateway struct {
 	issuer *testIssuer
 	valid  *testValidator
 	base   string
+	// pgStores are the stores of serversOnPostgres.
+	pgStores []*postgres.Store
 }
 
 func newGateway(t *testing.T) *gateway {
