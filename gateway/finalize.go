@@ -214,6 +214,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		ChainPEM:  encodeChain(chain),
 		Status:    storage.StatusValid,
 		IssuedAt:  now,
+		Replaces:  o.Replaces,
 	}
 	orderIssued(&o, cert.Serial, now)
 	if err := h.storeCertificate(ctx, cert, &o); err != nil {
@@ -224,6 +225,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		log("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
 		return stored, err
 	}
+	h.recordReplacement(ctx, cert)
 	h.metrics.Issued(now.Sub(stored.UpdatedAt))
 	h.logger.Info("certificate issued", zap.String("account", o.AccountID), zap.String("order", o.ID),
 		zap.Strings("names", cert.Names), zap.String("serial", cert.Serial))

@@ -27,6 +27,8 @@ type orderBody struct {
 	Authorizations []string     `json:"authorizations"`
 	Finalize       string       `json:"finalize"`
 	Certificate    string       `json:"certificate,omitempty"`
+	// Replaces is the certID of the certificate the order renews (RFC 9773 §5).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // newOrderPayload is a newOrder request; a NotBefore or NotAfter that is
@@ -35,6 +37,8 @@ type newOrderPayload struct {
 	Identifiers []identifier `json:"identifiers"`
 	NotBefore   string       `json:"notBefore"`
 	NotAfter    string       `json:"notAfter"`
+	// Replaces is a certID (RFC 9773 §5).
+	Replaces string `json:"replaces"`
 }
 
 func (h *Server) orderURL(r *http.Request, id string) string {
@@ -68,6 +72,10 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		return nil, err
 	}
 	ctx := r.Context()
+	replaces, err := h.checkReplaces(ctx, req.account, ids, p.Replaces)
+	if err != nil {
+		return nil, err
+	}
 	if err := h.checkFailedValidations(ctx, req.account.ID, ids); err != nil {
 		return nil, err
 	}
@@ -86,6 +94,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		Expires:     now.Add(time.Duration(h.cfg.OrderLifetime)),
 		CreatedAt:   now,
 		UpdatedAt:   now,
+		Replaces:    replaces,
 	}
 	authzs, err := h.orderAuthzs(ctx, req.account.ID, ids, order, now)
 	if err != nil {
@@ -258,6 +267,7 @@ func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses 
 		Identifiers: o.Identifiers,
 		Error:       storedProblem(o.Error),
 		Finalize:    h.resourceURL(r, pathOrderFinalize, o.ID),
+		Replaces:    h.replacesCertID(r.Context(), o),
 	}
 	if !o.NotBefore.IsZero() {
 		body.NotBefore = o.NotBefore.Format(time.RFC3339)

@@ -21,6 +21,7 @@ type ProblemType string
 // The problem types, with their statuses in problemStatus.
 const (
 	ProblemAccountDoesNotExist     ProblemType = "accountDoesNotExist"
+	ProblemAlreadyReplaced         ProblemType = "alreadyReplaced"
 	ProblemAlreadyRevoked          ProblemType = "alreadyRevoked"
 	ProblemBadCSR                  ProblemType = "badCSR"
 	ProblemBadNonce                ProblemType = "badNonce"
@@ -49,6 +50,7 @@ const (
 // problemStatus is the HTTP status of each problem type.
 var problemStatus = map[ProblemType]int{
 	ProblemAccountDoesNotExist:     http.StatusBadRequest,
+	ProblemAlreadyReplaced:         http.StatusConflict,
 	ProblemAlreadyRevoked:          http.StatusBadRequest,
 	ProblemBadCSR:                  http.StatusBadRequest,
 	ProblemBadNonce:                http.StatusBadRequest,

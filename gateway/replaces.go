@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// checkReplaces checks a newOrder's "replaces" (RFC 9773 §5) and returns
+// the serial of the certificate it names, "" when it names none. The
+// certificate must be known, the account's own, share an identifier with
+// the order, and not have been replaced already.
+func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids []identifier, replaces string) (string, error) {
+	if replaces == "" {
+		return "", nil
+	}
+	id, err := parseCertID(replaces)
+	if err != nil {
+		return "", err
+	}
+	old, leaf, err := h.certificateByID(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if old.AccountID != acct.ID {
+		return "", unauthorized("the certificate named in replaces belongs to another account")
+	}
+	oldNames := certNames(leaf)
+	shared := slices.ContainsFunc(ids, func(id identifier) bool { return slices.Contains(oldNames, id.Value) })
+	if !shared {
+		return "", malformed("the order shares no identifier with the certificate named in replaces")
+	}
+	if old.ReplacedBy != "" {
+		return "", problem(ProblemAlreadyReplaced, "certificate %s was replaced already, by %s", old.Serial, old.ReplacedBy)
+	}
+	return old.Serial, nil
+}
+
+// recordReplacement marks the certificate that cert replaces as replaced
+// by it, by compare-and-swap, unless another has replaced it first. The
+// new certificate is stored already; a failure here is logged, not the
+// client's.
+func (h *Server) recordReplacement(ctx context.Context, cert *storage.Certificate) {
+	if cert.Replaces == "" {
+		return
+	}
+	err := errors.New("replaced concurrently")
+	for range 2 {
+		var old *storage.Certificate
+		old, err = h.store.GetCertificate(ctx, cert.Replaces)
+		if err != nil {
+			break
+		}
+		if old.ReplacedBy != "" {
+			h.logger.Info("certificate was replaced already", zap.String("serial", old.Serial),
+				zap.String("replaced_by", old.ReplacedBy), zap.String("new_serial", cert.Serial))
+			return
+		}
+		old.ReplacedBy = cert.Serial
+		if err = h.store.UpdateCertificate(ctx, old); !errors.Is(err, storage.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		h.logger.Error("recording which certificate replaced which", zap.String("serial", cert.Replaces),
+			zap.String("new_serial", cert.Serial), zap.Error(err))
+	}
+}
+
+// replacesCertID is the certID of the certificate an order replaces, as
+// the order object shows it; "" when it replaces none or that one cannot
+// be read.
+func (h *Server) replacesCertID(ctx context.Context, o *storage.Order) string {
+	if o.Replaces == "" {
+		return ""
+	}
+	old, err := h.store.GetCertificate(ctx, o.Replaces)
+	if err != nil {
+		return ""
+	}
+	leaf, err := storedLeaf(old)
+	if err != nil {
+		return ""
+	}
+	return certIDOf(leaf)
+}

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+func (c *client) newOrderReplacing(certID string, names ...string) *reply {
+	c.g.t.Helper()
+	return c.post(c.g.base+pathNewOrder, map[string]any{"identifiers": dnsIDs(names...), "replaces": certID})
+}
+
+// An order naming the certificate it renews is recorded, and so, at
+// issuance, is which certificate replaced which; the old one cannot be
+// replaced twice.
+func TestReplaces_RecordedAtIssuanceAndRefusedTwice(t *testing.T) {
+	g := newGateway(t)
+	c := g.newClient()
+	c.register()
+	old := c.issueLeaf("renew.example.com", "www.renew.example.com")
+	oldID := certIDOf(old)
+
+	r := c.newOrderReplacing(oldID, "renew.example.com")
+	if r.status != http.StatusCreated {
+		t.Fatalf("newOrder with replaces: %d %s", r.status, r.body)
+	}
+	var o orderBody
+	r.decode(t, &o)
+	if o.Replaces != oldID {
+		t.Fatalf("order replaces = %q, want %q", o.Replaces, oldID)
+	}
+	stored, err := g.store.GetOrder(t.Context(), lastPathSegment(r.header.Get("Location")))
+	if err != nil || stored.Replaces != old.SerialNumber.Text(16) {
+		t.Fatalf("stored order replaces = %+v, %v; want serial %x", stored, err, old.SerialNumber)
+	}
+	for _, az := range o.Authorizations {
+		a := c.readAuthz(az)
+		if a.Status != storage.StatusValid {
+			t.Fatalf("authorization of a name issued before is %s", a.Status)
+		}
+	}
+	csr, _ := csrFor(t, "renew.example.com")
+	if r := c.post(o.Finalize, map[string]string{"csr": b64(csr)}); r.status != http.StatusOK {
+		t.Fatalf("finalize: %d %s", r.status, r.body)
+	}
+	c.post(r.header.Get("Location"), nil).decode(t, &o)
+	newSerial := lastPathSegment(o.Certificate)
+	newCert, err := g.store.GetCertificate(t.Context(), newSerial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCert := g.storedCertificate(old)
+	if newCert.Replaces != oldCert.Serial || oldCert.ReplacedBy != newSerial {
+		t.Fatalf("new certificate replaces %q, old replaced by %q; want %q and %q",
+			newCert.Replaces, oldCert.ReplacedBy, oldCert.Serial, newSerial)
+	}
+
+	r = c.newOrderReplacing(oldID, "renew.example.com")
+	if r.status != http.StatusConflict || r.problemType() != ProblemAlreadyReplaced.URN() {
+		t.Fatalf("second order replacing it: %d %s, want 409 alreadyReplaced", r.status, r.body)
+	}
+}
+
+func TestReplaces_Refusals(t *testing.T) {
+	g := newGateway(t)
+	c, other := g.newClient(), g.newClient()
+	c.register()
+	other.register()
+	old := c.issueLeaf("mine.example.com")
+	enc := base64.RawURLEncoding.EncodeToString
+	tests := []struct {
+		name    string
+		client  *client
+		certID  string
+		names   []string
+		status  int
+		problem ProblemType
+	}{
+		{"malformed", c, "nope", []string{"mine.example.com"}, http.StatusBadRequest, ProblemMalformed},
+		{"unknown", c, enc(old.AuthorityKeyId) + "." + enc([]byte{0x42}), []string{"mine.example.com"}, http.StatusNotFound, ProblemMalformed},
+		{"another account's", other, certIDOf(old), []string{"mine.example.com"}, http.StatusForbidden, ProblemUnauthorized},
+		{"no shared identifier", c, certIDOf(old), []string{"other.example.com"}, http.StatusBadRequest, ProblemMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.client.newOrderReplacing(tc.certID, tc.names...)
+			if r.status != tc.status || r.problemType() != tc.problem.URN() {
+				t.Fatalf("newOrder: %d %s, want %d %s", r.status, r.body, tc.status, tc.problem)
+			}
+		})
+	}
+	if _, o := c.newOrderFor("mine.example.com"); o.Replaces != "" {
+		t.Fatalf("an order without replaces shows replaces %q", o.Replaces)
+	}
+}
+
+func lastPathSegment(u string) string { return u[strings.LastIndex(u, "/")+1:] }
