@@ -36,6 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		order_lifetime    <duration>
 //		authz_lifetime    <duration>
 //		nonce_lifetime    <duration>
+//		renewal_info_retry_after <duration>
 //		validation_timeout <duration>
 //		max_validations   <n>
 //		terms_of_service  <url>
@@ -97,6 +98,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.AuthzLifetime)
 		case "nonce_lifetime":
 			err = durationArg(d, &h.NonceLifetime)
+		case "renewal_info_retry_after":
+			err = durationArg(d, &h.RenewalInfoRetryAfter)
 		case "validation_timeout":
 			err = durationArg(d, &h.ValidationTimeout)
 		case "registration":

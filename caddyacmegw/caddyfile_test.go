@@ -89,6 +89,7 @@ acme.example.com {
 		order_lifetime     2h
 		authz_lifetime     12h
 		nonce_lifetime     15m
+		renewal_info_retry_after 1h
 		validation_timeout 20s
 		max_validations    16
 		terms_of_service   https://example.com/tos
@@ -114,6 +115,7 @@ acme.example.com {
 		"order_lifetime": 7200000000000,
 		"authz_lifetime": 43200000000000,
 		"nonce_lifetime": 900000000000,
+		"renewal_info_retry_after": 3600000000000,
 		"validation_timeout": 20000000000,
 		"max_validations": 16,
 		"terms_of_service": "https://example.com/tos",
@@ -340,6 +342,7 @@ func TestHandlerValidate_RefusesNegativeSettings(t *testing.T) {
 		{"authz_lifetime", "authz_lifetime -1h", func(h *Handler) { h.AuthzLifetime = caddy.Duration(-time.Hour) }},
 		{"nonce_lifetime", "nonce_lifetime -1m", func(h *Handler) { h.NonceLifetime = caddy.Duration(-time.Minute) }},
 		{"validation_timeout", "validation_timeout -1s", func(h *Handler) { h.ValidationTimeout = caddy.Duration(-time.Second) }},
+		{"renewal_info_retry_after", "renewal_info_retry_after -1s", func(h *Handler) { h.RenewalInfoRetryAfter = caddy.Duration(-time.Second) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

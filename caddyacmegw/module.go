@@ -65,6 +65,11 @@ type Handler struct {
 	// NonceLifetime is how long a nonce may wait before use. Default: 30m.
 	NonceLifetime caddy.Duration `json:"nonce_lifetime,omitempty"`
 
+	// RenewalInfoRetryAfter is the Retry-After of renewal information
+	// (RFC 9773): how long ACME clients wait before asking again whether
+	// a certificate's renewal window moved. Default: 6h.
+	RenewalInfoRetryAfter caddy.Duration `json:"renewal_info_retry_after,omitempty"`
+
 	// ValidationTimeout bounds one challenge validation. Default: 30s.
 	ValidationTimeout caddy.Duration `json:"validation_timeout,omitempty"`
 
@@ -194,6 +199,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Name: h.Name, PathPrefix: h.PathPrefix, BaseURL: h.BaseURL, Challenges: h.Challenges,
 		OrderLifetime: time.Duration(h.OrderLifetime), AuthzLifetime: time.Duration(h.AuthzLifetime),
 		NonceLifetime:            time.Duration(h.NonceLifetime),
+		RenewalInfoRetryAfter:    time.Duration(h.RenewalInfoRetryAfter),
 		MaxValidationsPerAccount: h.MaxValidationsPerAccount, ValidationAttempts: h.ValidationAttempts,
 		CAAIdentities: h.CAAIdentities, TermsOfService: h.TermsOfService, Website: h.Website,
 		RegistrationMode: h.RegistrationMode, Allow: h.Allow, Deny: h.Deny,

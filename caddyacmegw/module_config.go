@@ -123,6 +123,7 @@ func (h *Handler) checkLimits() error {
 	for name, d := range map[string]caddy.Duration{
 		"order_lifetime": h.OrderLifetime, "authz_lifetime": h.AuthzLifetime,
 		"nonce_lifetime": h.NonceLifetime, "validation_timeout": h.ValidationTimeout,
+		"renewal_info_retry_after": h.RenewalInfoRetryAfter,
 	} {
 		if d < 0 {
 			return fmt.Errorf("%s must be positive, not %s", name, time.Duration(d))
