@@ -30,6 +30,9 @@ type certificateView struct {
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason *int       `json:"revocation_reason,omitempty"`
 	ChainPEM         string     `json:"chain_pem,omitempty"`
+	// Replaces and ReplacedBy are serials (RFC 9773 renewals).
+	Replaces   string `json:"replaces,omitempty"`
+	ReplacedBy string `json:"replaced_by,omitempty"`
 }
 
 func viewCertificate(c *storage.Certificate) certificateView {
@@ -43,6 +46,7 @@ func viewCertificate(c *storage.Certificate) certificateView {
 		NotAfter:  c.NotAfter,
 		IssuedAt:  c.IssuedAt,
 	}
+	v.Replaces, v.ReplacedBy = c.Replaces, c.ReplacedBy
 	if v.Names == nil {
 		v.Names = []string{}
 	}

@@ -21,7 +21,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "acme-gateway",
-		Usage: "<register|registrations|accounts|orders|certificates|audit> [--name <gateway>] [--address <listen>] [--config <path> [--adapter <name>]] [--json]",
+		Usage: "<register|registrations|accounts|orders|certificates|renewal|audit> [--name <gateway>] [--address <listen>] [--config <path> [--adapter <name>]] [--json]",
 		Short: "Manages the ACME gateway's registrations, accounts and certificates",
 		Long: `
 Talks to a running Caddy's admin API to manage an ACME gateway (the
@@ -46,6 +46,11 @@ the accounts made with them, their orders and the certificates issued.
   certificates show <serial>
   certificates download <serial> [--output file]   the PEM chain
   certificates revoke <serial> [--reason n]        at the CA
+  renewal move --certificate <serial>|--account <id>|--registration <key-id>|--issuer
+               [--start ..] [--end ..] [--explanation-url ..]
+      moves the renewal window (RFC 9773) of those certificates issued until
+      now, into the past by default: their clients renew at their next look
+  renewal rules --certificate ..|--account ..|--registration ..|--issuer
   audit                                 lists the officers' changes
 
 Serials are printed as 'openssl x509 -serial' does (upper-case hex); any
@@ -75,7 +80,7 @@ func setupCommand(cmd *cobra.Command) {
 	pf.String("name", "default", "Name of the ACME gateway")
 	pf.Bool("json", false, "Print the API's JSON instead of text")
 	pf.String("officer", "", "Who you are, for the audit trail (default: your login name)")
-	cmd.AddCommand(registerCommand(), registrationsCommand(), accountsCommand(), ordersCommand(), certificatesCommand(), auditCommand())
+	cmd.AddCommand(registerCommand(), registrationsCommand(), accountsCommand(), ordersCommand(), certificatesCommand(), renewalCommand(), auditCommand())
 }
 
 // subcommand is a command that takes one argument when its use line names

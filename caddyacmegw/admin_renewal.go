@@ -1,0 +1,156 @@
+package caddyacmegw
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/gateway"
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// renewalScopes are the scopes an officer may move renewal windows of.
+var renewalScopes = []string{storage.RenewalScopeCertificate, storage.RenewalScopeAccount,
+	storage.RenewalScopeRegistration, storage.RenewalScopeIssuer}
+
+// defaultMovedWindow is how long before the rule's time a window moved
+// without one given starts; it ends when the rule is made, so that
+// clients renew at their next look.
+const defaultMovedWindow = time.Hour
+
+// maxExplanationURL bounds an explanation URL.
+const maxExplanationURL = 2000
+
+// renewalRuleRequest is what an officer sends to move renewal windows.
+type renewalRuleRequest struct {
+	Scope string `json:"scope"`
+	// Value names the certificate (serial), account (id) or registration
+	// (key id); empty for the issuer scope.
+	Value string `json:"value"`
+	// WindowStart and WindowEnd default to an hour before now, and now.
+	WindowStart    *time.Time `json:"window_start"`
+	WindowEnd      *time.Time `json:"window_end"`
+	ExplanationURL string     `json:"explanation_url"`
+}
+
+// createRenewalRule moves the suggested renewal windows (RFC 9773) of the
+// certificates of a scope issued until now, and answers the rule.
+func (q *adminRequest) createRenewalRule() error {
+	var body renewalRuleRequest
+	if err := readJSON(q.w, q.r, &body); err != nil {
+		return err
+	}
+	ctx := context.WithoutCancel(q.r.Context())
+	sc, err := q.renewalScope(ctx, body.Scope, body.Value)
+	if err != nil {
+		return err
+	}
+	if err := checkExplanationURL(body.ExplanationURL); err != nil {
+		return err
+	}
+	now := q.h.now().UTC()
+	rule := &storage.RenewalRule{
+		ID:             gateway.NewID(),
+		RenewalScope:   sc,
+		WindowStart:    now.Add(-defaultMovedWindow),
+		WindowEnd:      now,
+		ExplanationURL: body.ExplanationURL,
+		CreatedAt:      now,
+		CreatedBy:      actor(q.r),
+	}
+	if body.WindowStart != nil {
+		rule.WindowStart = body.WindowStart.UTC()
+	}
+	if body.WindowEnd != nil {
+		rule.WindowEnd = body.WindowEnd.UTC()
+	}
+	if !rule.WindowStart.Before(rule.WindowEnd) {
+		return apiError(http.StatusBadRequest, "window_start must be before window_end")
+	}
+	if err := q.h.store.CreateRenewalRule(ctx, rule); err != nil {
+		return storeError(err, "renewal rule")
+	}
+	q.audit(ctx, "renewal.move", renewalTarget(sc), map[string]any{
+		"rule_id":         rule.ID,
+		"scope":           sc.Kind,
+		"value":           sc.Value,
+		"window_start":    rule.WindowStart,
+		"window_end":      rule.WindowEnd,
+		"explanation_url": rule.ExplanationURL,
+	})
+	return writeJSON(q.w, http.StatusCreated, rule)
+}
+
+// listRenewalRules answers the rules of one scope (?scope=&value=).
+func (q *adminRequest) listRenewalRules() error {
+	v, _, err := q.query("scope", "value")
+	if err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	sc, err := q.renewalScope(ctx, v.Get("scope"), v.Get("value"))
+	if err != nil {
+		return err
+	}
+	rules, err := q.h.store.RenewalRulesFor(ctx, []storage.RenewalScope{sc})
+	if err != nil {
+		return storeError(err, "renewal rules")
+	}
+	slices.SortFunc(rules, func(a, b *storage.RenewalRule) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return writeJSON(q.w, http.StatusOK, map[string]any{"renewal_rules": rules})
+}
+
+// renewalScope checks a scope and its value, which must name a record the
+// gateway keeps: a rule for a typo would move nothing.
+func (q *adminRequest) renewalScope(ctx context.Context, kind, value string) (storage.RenewalScope, error) {
+	sc := storage.RenewalScope{Kind: kind, Value: value}
+	switch {
+	case !slices.Contains(renewalScopes, kind):
+		return sc, apiError(http.StatusBadRequest, "scope %q is none of %s", kind, strings.Join(renewalScopes, ", "))
+	case kind == storage.RenewalScopeIssuer && value != "":
+		return sc, apiError(http.StatusBadRequest, "the issuer scope takes no value: it is every certificate of this gateway")
+	case kind == storage.RenewalScopeIssuer:
+		return sc, nil
+	case value == "":
+		return sc, apiError(http.StatusBadRequest, "the %s scope needs a value", kind)
+	}
+	var err error
+	switch kind {
+	case storage.RenewalScopeCertificate:
+		if sc.Value, err = normalizeSerial(value); err != nil {
+			return sc, err
+		}
+		_, err = q.h.store.GetCertificate(ctx, sc.Value)
+	case storage.RenewalScopeAccount:
+		_, err = q.h.store.GetAccount(ctx, value)
+	case storage.RenewalScopeRegistration:
+		_, err = q.h.store.GetRegistration(ctx, value)
+	}
+	if err != nil {
+		return sc, storeError(err, kind+" "+value)
+	}
+	return sc, nil
+}
+
+func checkExplanationURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || len(s) > maxExplanationURL || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return apiError(http.StatusBadRequest, "explanation_url must be an http or https URL of at most %d characters", maxExplanationURL)
+	}
+	return nil
+}
+
+// renewalTarget names a scope in the audit trail: "account:<id>", or
+// "issuer" for every certificate.
+func renewalTarget(sc storage.RenewalScope) string {
+	if sc.Value == "" {
+		return sc.Kind
+	}
+	return sc.Kind + ":" + sc.Value
+}
