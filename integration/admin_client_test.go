@@ -54,6 +54,8 @@ type certificateJSON struct {
 	Names            []string `json:"names"`
 	AccountID        string   `json:"account_id"`
 	RevocationReason *int     `json:"revocation_reason"`
+	Replaces         string   `json:"replaces"`
+	ReplacedBy       string   `json:"replaced_by"`
 }
 
 // auditJSON is one audit entry.
@@ -158,4 +160,14 @@ func (a *adminClient) certificates(t testing.TB, query string) []certificateJSON
 	}
 	a.mustDo(t, http.MethodGet, "/certificates?"+query, nil, http.StatusOK, &page)
 	return page.Certificates
+}
+
+// audit is the whole audit trail, oldest first.
+func (a *adminClient) audit(t testing.TB) []auditJSON {
+	t.Helper()
+	var page struct {
+		Audit []auditJSON `json:"audit"`
+	}
+	a.mustDo(t, http.MethodGet, "/audit?limit=500", nil, http.StatusOK, &page)
+	return page.Audit
 }
