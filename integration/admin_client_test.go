@@ -171,3 +171,11 @@ func (a *adminClient) audit(t testing.TB) []auditJSON {
 	a.mustDo(t, http.MethodGet, "/audit?limit=500", nil, http.StatusOK, &page)
 	return page.Audit
 }
+
+// certificate is the certificate with serial.
+func (a *adminClient) certificate(t testing.TB, serial string) certificateJSON {
+	t.Helper()
+	var c certificateJSON
+	a.mustDo(t, http.MethodGet, "/certificates/"+serial, nil, http.StatusOK, &c)
+	return c
+}
