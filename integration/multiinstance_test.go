@@ -40,6 +40,8 @@ type twoInstances struct {
 	DSN string
 	// HTTPPort is where the gateways look for http-01 responses.
 	HTTPPort int
+	// Admins are the instances' admin endpoints (host:port).
+	Admins [2]string
 }
 
 // startTwoInstances starts the database, the two gateway processes and the
@@ -66,6 +68,7 @@ func startTwoInstancesWith(t *testing.T, more string) *twoInstances {
 	var upstreams []string
 	for i := range env.Instances {
 		port := freePort(t)
+		env.Admins[i] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		caddyfile := fmt.Sprintf(`%shttps://localhost:%d {
 	tls internal
 	acme_gateway {
@@ -77,7 +80,7 @@ func startTwoInstancesWith(t *testing.T, more string) *twoInstances {
 		%s
 	}
 }
-`, globalOptions(t, "off", storageDir, ""), port, dsn, env.BaseURL, dns.Addr(), httpPort, more)
+`, globalOptions(t, env.Admins[i], storageDir, ""), port, dsn, env.BaseURL, dns.Addr(), httpPort, more)
 		env.Instances[i] = fmt.Sprintf("https://localhost:%d/acme", port)
 		// One after the other: the first makes the local CA, the second
 		// finds it in the shared storage.
