@@ -222,6 +222,7 @@ type Store interface {
 	Listings
 	Audit
 	RenewalRules
+	Replacements
 }
 
 // Expirer deletes what has expired, so that storage stays bounded under a

@@ -145,6 +145,7 @@ var (
 	certificateList    = []byte("certificate_list")
 	auditList          = []byte("audit_list")
 	renewalRuleScopes  = []byte("renewal_rule_scopes")
+	replacementClaims  = []byte("replacement_claims")
 )
 
 // buckets lists every bucket, so that Open creates them and transactions
@@ -158,6 +159,7 @@ var buckets = [][]byte{
 	registrations.records, registrations.keys,
 	audit.records, audit.keys, auditList,
 	renewalRules.records, renewalRules.keys, renewalRuleScopes,
+	replacementClaims,
 }
 
 // Store is a storage.Store in a bbolt file. It is safe for concurrent use.

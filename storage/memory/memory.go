@@ -42,6 +42,7 @@ type Store struct {
 	audit       []auditRecord
 	auditIDs    map[string]bool
 	rules       renewalRules
+	claims      replacementClaims
 }
 
 // listEntry is a record's sort key (see listing.Key) and its id.

@@ -69,6 +69,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ListCertificates_FiltersAndPagesInIssuanceOrder", testListCertificates},
 		{"Audit_AppendsAndPagesOldestFirst", testAudit},
 		{"RenewalRules_CreateAndLookUpByScope", testRenewalRules},
+		{"ReplacementClaims_CompareAndSwap", testReplacementClaims},
+		{"ReplacementClaim_RaceHasOneWinner", testRaceReplacementClaim},
 		{"DeleteExpired_KeepsValidAndUnexpired", testDeleteExpiredKeepsValidAndUnexpired},
 		{"DeleteExpired_HonoursLimit", testDeleteExpiredHonoursLimit},
 		{"DeleteExpired_FollowsStatusChanges", testDeleteExpiredFollowsStatusChanges},
