@@ -72,7 +72,8 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		return nil, err
 	}
 	ctx := r.Context()
-	replaces, err := h.checkReplaces(ctx, req.account, ids, p.Replaces)
+	orderID := NewID()
+	replaces, err := h.checkReplaces(ctx, req.account, ids, p.Replaces, orderID)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		return nil, err
 	}
 	order := &storage.Order{
-		ID:          NewID(),
+		ID:          orderID,
 		AccountID:   req.account.ID,
 		Status:      storage.StatusPending,
 		Identifiers: ids,
@@ -242,6 +243,15 @@ func (h *Server) loadOrder(ctx context.Context, acct *storage.Account, id string
 	if order.AccountID != acct.ID {
 		return nil, nil, unauthorized("order belongs to another account")
 	}
+	statuses, err := h.authzStatuses(ctx, order)
+	if err != nil {
+		return nil, nil, err
+	}
+	return order, statuses, nil
+}
+
+// authzStatuses are the current statuses of an order's authorizations.
+func (h *Server) authzStatuses(ctx context.Context, order *storage.Order) ([]string, error) {
 	now := h.now()
 	statuses := make([]string, len(order.AuthzIDs))
 	for i, aid := range order.AuthzIDs {
@@ -250,12 +260,12 @@ func (h *Server) loadOrder(ctx context.Context, acct *storage.Account, id string
 		case errors.Is(err, storage.ErrNotFound):
 			statuses[i] = storage.StatusExpired // cleaned up after it expired
 		case err != nil:
-			return nil, nil, err
+			return nil, err
 		default:
 			statuses[i] = authzStatus(a, now)
 		}
 	}
-	return order, statuses, nil
+	return statuses, nil
 }
 
 func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses []string, status int) *response {

@@ -13,8 +13,9 @@ import (
 // checkReplaces checks a newOrder's "replaces" (RFC 9773 §5) and returns
 // the serial of the certificate it names, "" when it names none. The
 // certificate must be known, the account's own, share an identifier with
-// the order, and not have been replaced already.
-func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids []identifier, replaces string) (string, error) {
+// the order, and not have been replaced already, nor be claimed by another
+// order that is not invalid; then order orderID claims it.
+func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids []identifier, replaces, orderID string) (string, error) {
 	if replaces == "" {
 		return "", nil
 	}
@@ -37,7 +38,55 @@ func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids [
 	if old.ReplacedBy != "" {
 		return "", problem(ProblemAlreadyReplaced, "certificate %s was replaced already, by %s", old.Serial, old.ReplacedBy)
 	}
+	if err := h.claimReplacement(ctx, acct, old.Serial, orderID); err != nil {
+		return "", err
+	}
 	return old.Serial, nil
+}
+
+// claimReplacement makes order orderID the one that replaces the
+// certificate serial of acct, unless an order claims it that is not
+// invalid. A claim by an order that failed, expired or was never stored
+// (its newOrder failed after the claim) is taken over by compare-and-swap,
+// so that of two racing orders one wins.
+func (h *Server) claimReplacement(ctx context.Context, acct *storage.Account, serial, orderID string) error {
+	prev, err := h.store.ReplacementClaim(ctx, serial)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		prev = ""
+	case err != nil:
+		return err
+	default:
+		alive, err := h.orderAlive(ctx, acct, prev)
+		if err != nil {
+			return err
+		}
+		if alive {
+			return problem(ProblemAlreadyReplaced, "certificate %s is being replaced already, by order %s", serial, prev)
+		}
+	}
+	err = h.store.ClaimReplacement(detach(ctx), serial, orderID, prev)
+	if errors.Is(err, storage.ErrConflict) {
+		return problem(ProblemAlreadyReplaced, "certificate %s is being replaced already, by another order", serial)
+	}
+	return err
+}
+
+// orderAlive reports whether the order of acct with id is stored and not
+// invalid.
+func (h *Server) orderAlive(ctx context.Context, acct *storage.Account, id string) (bool, error) {
+	o, err := h.store.GetOrder(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	statuses, err := h.authzStatuses(ctx, o)
+	if err != nil {
+		return false, err
+	}
+	return o.AccountID == acct.ID && orderStatus(o, statuses, h.now()) != storage.StatusInvalid, nil
 }
 
 // recordReplacement marks the certificate that cert replaces as replaced

@@ -99,3 +99,49 @@ func TestReplaces_Refusals(t *testing.T) {
 }
 
 func lastPathSegment(u string) string { return u[strings.LastIndex(u, "/")+1:] }
+
+// An order not yet issued claims the certificate it replaces: a second
+// order naming it is refused while the first lives, and accepted once the
+// first is invalid; a claim by an order never stored holds nothing.
+func TestReplaces_LiveOrderClaimsCertificate(t *testing.T) {
+	g := newGateway(t)
+	c := g.newClient()
+	c.register()
+	old := c.issueLeaf("claim.example.com")
+	oldID, serial := certIDOf(old), old.SerialNumber.Text(16)
+	ctx := t.Context()
+
+	first := c.newOrderReplacing(oldID, "claim.example.com")
+	if first.status != http.StatusCreated {
+		t.Fatalf("first order replacing it: %d %s", first.status, first.body)
+	}
+	r := c.newOrderReplacing(oldID, "claim.example.com")
+	if r.status != http.StatusConflict || r.problemType() != ProblemAlreadyReplaced.URN() {
+		t.Fatalf("second order while the first lives: %d %s, want 409 alreadyReplaced", r.status, r.body)
+	}
+
+	o, err := g.store.GetOrder(ctx, lastPathSegment(first.header.Get("Location")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Status = storage.StatusInvalid
+	if err := g.store.UpdateOrder(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	second := c.newOrderReplacing(oldID, "claim.example.com")
+	if second.status != http.StatusCreated {
+		t.Fatalf("order after the first turned invalid: %d %s", second.status, second.body)
+	}
+	if claim, err := g.store.ReplacementClaim(ctx, serial); err != nil || claim != lastPathSegment(second.header.Get("Location")) {
+		t.Fatalf("claim = %q, %v; want the second order", claim, err)
+	}
+
+	// A claim naming an order that was never stored.
+	other := c.issueLeaf("claim2.example.com")
+	if err := g.store.ClaimReplacement(ctx, other.SerialNumber.Text(16), NewID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.newOrderReplacing(certIDOf(other), "claim2.example.com"); r.status != http.StatusCreated {
+		t.Fatalf("order over a claim of no stored order: %d %s", r.status, r.body)
+	}
+}
