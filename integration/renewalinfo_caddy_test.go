@@ -18,6 +18,13 @@ import (
 // renewalClientCaddyfile is a Caddy that gets its certificate for name from
 // the gateway g, checking for renewal every second, and serves
 // "ready" over plain HTTP on readyPort once it runs.
+//
+// certmagic (v0.25) fetches renewal information right after issuance, then
+// on each tick of its maintenance loop (renew_interval, RenewCheckInterval)
+// once the answer's Retry-After has passed; when the window changed it
+// picks a time in it and renews at once if that time is less than one
+// interval away. With renew_interval 1s and the gateway's
+// renewal_info_retry_after 1s, a moved window is acted on within seconds.
 func renewalClientCaddyfile(g *gateway, storageDir, name string, httpPort, httpsPort, readyPort int) string {
 	return fmt.Sprintf(`{
 	admin off
