@@ -24,6 +24,7 @@ test: deps
 	go test -count=1 -run 'TestDeleteExpired_FileStopsGrowing' -v ./storage/boltstore/
 	go test -run '^$$' -fuzz FuzzParseCAAIssueValue -fuzztime 10s ./validate/
 	go test -run '^$$' -fuzz FuzzJoinTXT -fuzztime 10s ./validate/
+	go test -run '^$$' -fuzz FuzzParseCertID -fuzztime 10s ./gateway/
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./gateway/ ./storage/...

@@ -29,25 +29,38 @@ func parseCertID(s string) (certID, error) {
 	if strings.Contains(s, "=") {
 		return certID{}, malformed("certID must be base64url without padding (RFC 9773 §4.1)")
 	}
+	if strings.IndexFunc(s, notCertIDChar) >= 0 {
+		return certID{}, malformed("certID holds characters other than base64url and one \".\"")
+	}
 	akiPart, serialPart, ok := strings.Cut(s, ".")
 	if !ok || akiPart == "" || serialPart == "" {
 		return certID{}, malformed("certID must be base64url(keyIdentifier) \".\" base64url(serial)")
 	}
-	aki, err := base64.RawURLEncoding.DecodeString(akiPart)
+	// Strict: one certID has one spelling (no stray bits in the last character).
+	enc := base64.RawURLEncoding.Strict()
+	aki, err := enc.DecodeString(akiPart)
 	if err != nil {
 		return certID{}, malformed("certID keyIdentifier is not base64url")
 	}
-	der, err := base64.RawURLEncoding.DecodeString(serialPart)
+	der, err := enc.DecodeString(serialPart)
 	if err != nil {
 		return certID{}, malformed("certID serial is not base64url")
 	}
 	switch {
+	case len(aki) == 0 || len(der) == 0:
+		return certID{}, malformed("certID keyIdentifier and serial must not be empty")
 	case der[0]&0x80 != 0:
 		return certID{}, malformed("certID serial is negative")
 	case len(der) > 1 && der[0] == 0 && der[1]&0x80 == 0:
 		return certID{}, malformed("certID serial is not DER: it has a redundant leading zero")
 	}
 	return certID{aki: aki, serial: new(big.Int).SetBytes(der).Text(16)}, nil
+}
+
+// notCertIDChar reports whether c is outside base64url and the dot. The
+// decoder would skip line breaks; a certID has none.
+func notCertIDChar(c rune) bool {
+	return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.')
 }
 
 // certIDOf is the certID of a certificate, as clients compute it.

@@ -43,6 +43,8 @@ func TestParseCertID(t *testing.T) {
 		{"padded aki", base64.URLEncoding.EncodeToString(aki) + "." + enc([]byte{1})},
 		{"padded serial", enc(aki) + "." + base64.URLEncoding.EncodeToString([]byte{1, 2})},
 		{"standard base64", "+/+/." + enc([]byte{1})},
+		{"stray bits", "00." + enc([]byte{1})},
+		{"line break", enc(aki) + ".\r"},
 		{"negative serial", enc(aki) + "." + enc([]byte{0x87, 0x65})},
 		{"redundant leading zero", enc(aki) + "." + enc([]byte{0x00, 0x01})},
 		{"three parts", enc(aki) + "." + enc([]byte{1}) + "." + enc([]byte{1})},
@@ -70,4 +72,26 @@ func TestCertIDOf_RoundTrips(t *testing.T) {
 			t.Errorf("serial %x: round trip gave %+v", serial, id)
 		}
 	}
+}
+
+// FuzzParseCertID: no input panics, and what parses names the serial that
+// certIDOf writes back.
+func FuzzParseCertID(f *testing.F) {
+	for _, s := range []string{"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", "AQ.AQ", ".", "A.A", "AA.gA", "AA.AAE", "AA==.AQ", "00.A0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := parseCertID(s)
+		if err != nil {
+			return
+		}
+		serial, ok := new(big.Int).SetString(id.serial, 16)
+		if !ok {
+			t.Fatalf("parseCertID(%q) serial %q is not hex", s, id.serial)
+		}
+		back := certIDOf(&x509.Certificate{SerialNumber: serial, AuthorityKeyId: id.aki})
+		if back != s {
+			t.Fatalf("parseCertID(%q) then certIDOf = %q", s, back)
+		}
+	})
 }
