@@ -3,13 +3,17 @@ package integration
 import (
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
@@ -255,4 +259,42 @@ func TestProfiles_CMProfilesPickProcedureEndpoints(t *testing.T) {
 	wantIssuedBy("profile server over the registration's procedure", 2, 1)
 	obtain(bound, "plain", "plain.example.com")
 	wantIssuedBy("profile plain, the registration's procedure", 2, 2)
+}
+
+// Profiles an issuer cannot honour are refused at start, saying why.
+func TestProfiles_RefusedAtStart(t *testing.T) {
+	srv := cmtest.New(t, cmtest.Options{})
+	cm := cmIssuer{}.block(t, srv)
+	for _, tc := range []struct {
+		name, directives, want string
+	}{
+		{"local: a lifetime beyond the intermediate", "profile year {\nlifetime 8760h\n}", `profile "year": lifetime 8760h0m0s is beyond the validity of CA "local"'s intermediate`},
+		{"local: a procedure", "profile p {\nprocedure tls\n}", "issuer local has no procedures"},
+		{"local: an unknown usage", "profile p {\next_key_usages code_signing\n}", `extended key usage "code_signing" is not one of client_auth, server_auth`},
+		{"cm: a lifetime", cm + "\nprofile p {\nlifetime 1h\n}", "lifetime and key usages cannot be set with issuer cm"},
+		{"cm: an unknown procedure", cm + "\nprofile p {\nprocedure \"No Such Procedure\"\n}", `procedure "No Such Procedure" is not one of the cm issuer's`},
+		{"an unknown default", "profile a\ndefault_profile b", `default profile "b" is not one of the profiles`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := loadGatewayConfig(t, "storage memory\n"+tc.directives)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("loading: %v, want an error saying %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// loadGatewayConfig loads a Caddy whose one site's handler is
+// `acme_gateway { <directives> }` and returns the error of loading it.
+func loadGatewayConfig(t testing.TB, directives string) error {
+	t.Helper()
+	caddyfile := fmt.Sprintf("%shttps://localhost:%d {\n\ttls internal\n\tacme_gateway {\n%s\n\t}\n}\n",
+		globalOptions(t, "off", filepath.Join(t.TempDir(), "storage"), ""), freePort(t), directives)
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		return err
+	}
+	err = caddy.Load(cfg, true)
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return err
 }
