@@ -203,3 +203,33 @@ func TestNew_RefusesADefaultProfileNotConfigured(t *testing.T) {
 		t.Fatal("profile a twice accepted")
 	}
 }
+
+// Finalize asks again: an order whose profile was since removed from the
+// configuration, or from the account's registration, is refused.
+func TestProfiles_FinalizeRefusesAProfileNoLongerAllowed(t *testing.T) {
+	g, _ := profileGateway(t)
+	mac := g.preregister("kid-f", "example.com")
+	c := g.newClient()
+	if r := c.newAccountWith(c.binding("kid-f", mac, jose.HS256, g.base+pathNewAccount)); r.status != http.StatusCreated {
+		t.Fatalf("newAccount: %d %s", r.status, r.body)
+	}
+	finalize := func(o orderBody) *reply {
+		csr, _ := csrFor(t, "www.example.com")
+		return c.post(o.Finalize, map[string]string{"csr": b64(csr)})
+	}
+	_, short := c.orderReadyWith(map[string]any{"identifiers": dnsIDs("www.example.com"), "profile": "short"})
+	_, long := c.orderReadyWith(map[string]any{"identifiers": dnsIDs("www.example.com"), "profile": "long"})
+
+	reg := g.registration("kid-f")
+	reg.Profiles = []string{"long"}
+	if err := g.store.UpdateRegistration(context.Background(), reg); err != nil {
+		t.Fatal(err)
+	}
+	if r := finalize(short); r.problemType() != ProblemInvalidProfile.URN() {
+		t.Fatalf("finalize under a profile the registration no longer allows: %d %s", r.status, r.body)
+	}
+	g.h.cfg.Profiles = g.h.cfg.Profiles[1:] // long is gone
+	if r := finalize(long); r.problemType() != ProblemInvalidProfile.URN() {
+		t.Fatalf("finalize under a profile no longer offered: %d %s", r.status, r.body)
+	}
+}
