@@ -5,27 +5,82 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/cm/cmtest"
+	"github.com/caddyacmegw/caddyacmegw/internal/testsrv"
 )
 
 // Caddy as an ACME client: a second Caddy process, whose sites use the
 // gateway as their CA with the acme issuer's profile option, gets one
-// certificate under each of two profiles, with their lifetimes.
-func TestProfiles_CaddyObtainsUnderTwoProfiles(t *testing.T) {
-	bin := buildCaddy(t)
+// certificate under each of two profiles of issuer local, with their
+// lifetimes.
+func TestProfiles_CaddyObtainsUnderTwoLocalProfiles(t *testing.T) {
 	dns := startDNS(t)
 	clientHTTP := freePort(t) // where the client Caddy answers http-01
-	g := startCaddy(t, fmt.Sprintf(`
+	g := startCaddy(t, profilesGateway(dns, clientHTTP, localProfiles))
+	chains := caddyClientObtains(t, g, clientHTTP, map[string]string{
+		"short.example.com": "short", "long.example.com": "long",
+	})
+	for name, lifetime := range map[string]time.Duration{"short.example.com": time.Hour, "long.example.com": 72 * time.Hour} {
+		leaf := checkChain(t, g, parseChain(t, chains[name]), name)
+		wantLifetime(t, leaf, lifetime)
+		wantStoredProfile(t, g, leaf, strings.TrimSuffix(name, ".example.com"))
+	}
+}
+
+// The same with issuer cm: each profile's procedure endpoint at the CM
+// simulator receives the request of the site that names it.
+func TestProfiles_CaddyObtainsUnderTwoCMProfiles(t *testing.T) {
+	const clientProc = "ACME TLS Client"
+	srv := cmtest.New(t, cmtest.Options{Procedures: map[string]cmtest.Procedure{
+		cmtest.DefaultProcedure: {}, clientProc: {},
+	}})
+	dns := startDNS(t)
+	clientHTTP := freePort(t)
+	ci := cmIssuer{Procedures: []string{cmtest.DefaultProcedure, clientProc}}
+	g := startCaddy(t, profilesGateway(dns, clientHTTP, ci.block(t, srv)+fmt.Sprintf(`
+		profile server {
+			procedure %q
+		}
+		profile client {
+			procedure %q
+		}`, cmtest.DefaultProcedure, clientProc)))
+	chains := caddyClientObtains(t, g, clientHTTP, map[string]string{
+		"server.example.com": "server", "client.example.com": "client",
+	})
+	for name, chain := range chains {
+		leaf := checkCMChain(t, srv, g, parseChain(t, chain), name)
+		wantStoredProfile(t, g, leaf, strings.TrimSuffix(name, ".example.com"))
+	}
+	if got := srv.Counts().IssuedBy; got[cmtest.DefaultProcedure] != 1 || got[clientProc] != 1 {
+		t.Fatalf("CM issued %v by procedure, want one through each", got)
+	}
+}
+
+// profilesGateway are a gateway's directives: in memory, validating
+// through dns and http-01 on httpPort, with more (issuer and profiles).
+func profilesGateway(dns *testsrv.ZoneDNS, httpPort int, more string) string {
+	return fmt.Sprintf(`
 		storage memory
 		resolvers %s
 		http_port %d
-		%s`, dns.Addr(), clientHTTP, localProfiles))
+		%s`, dns.Addr(), httpPort, more)
+}
 
+// caddyClientObtains runs a Caddy process with one site per name, each
+// getting its certificate from g under its profile through http-01 on
+// httpPort, and returns the chains it stored, by name.
+func caddyClientObtains(t *testing.T, g *gateway, httpPort int, profiles map[string]string) map[string][]byte {
+	t.Helper()
+	bin := buildCaddy(t)
 	storageDir := filepath.Join(t.TempDir(), "client-storage")
 	ready := freePort(t)
-	site := func(name, profile string) string {
-		return fmt.Sprintf(`%s {
+	var sites strings.Builder
+	for name, profile := range profiles {
+		fmt.Fprintf(&sites, `%s {
 	tls {
 		issuer acme {
 			dir %s
@@ -46,18 +101,16 @@ func TestProfiles_CaddyObtainsUnderTwoProfiles(t *testing.T) {
 	https_port %d
 	storage file_system %s
 }
-%s%shttp://127.0.0.1:%d {
+%shttp://127.0.0.1:%d {
 	respond "up"
 }
-`, clientHTTP, freePort(t), storageDir, site("short.example.com", "short"), site("long.example.com", "long"), ready)
+`, httpPort, freePort(t), storageDir, sites.String(), ready)
 	p := runCaddyProcess(t, bin, caddyfile, fmt.Sprintf("http://127.0.0.1:%d/", ready))
-
-	for name, lifetime := range map[string]time.Duration{"short.example.com": time.Hour, "long.example.com": 72 * time.Hour} {
-		pemBytes := waitForStoredCert(t, p, storageDir, name, 90*time.Second)
-		leaf := checkChain(t, g, parseChain(t, pemBytes), name)
-		wantLifetime(t, leaf, lifetime)
-		wantStoredProfile(t, g, leaf, name[:len(name)-len(".example.com")])
+	chains := map[string][]byte{}
+	for name := range profiles {
+		chains[name] = waitForStoredCert(t, p, storageDir, name, 90*time.Second)
 	}
+	return chains
 }
 
 // waitForStoredCert returns the certificate chain a Caddy process stored
