@@ -56,8 +56,8 @@ func (h *Server) profile(name string) (Profile, bool) {
 	return h.cfg.Profiles[i], true
 }
 
-// ProfileNames are the names of the configured profiles, in their order.
-func (h *Server) ProfileNames() []string {
+// profileNames are the names of the configured profiles, in their order.
+func (h *Server) profileNames() []string {
 	names := make([]string, len(h.cfg.Profiles))
 	for i, p := range h.cfg.Profiles {
 		names[i] = p.Name
@@ -102,7 +102,7 @@ func (h *Server) orderProfile(requested string, reg *storage.Registration) (stri
 		return "", problem(ProblemInvalidProfile, "the account's registration allows none of this server's profiles")
 	}
 	if _, ok := h.profile(requested); !ok {
-		return "", problem(ProblemInvalidProfile, "profile %q is not offered; offered are %s", requested, strings.Join(h.ProfileNames(), ", "))
+		return "", problem(ProblemInvalidProfile, "profile %q is not offered; offered are %s", requested, strings.Join(h.profileNames(), ", "))
 	}
 	if !profileAllowed(reg, requested) {
 		return "", problem(ProblemInvalidProfile, "the account's registration does not allow profile %q; it allows %s", requested, strings.Join(reg.Profiles, ", "))
