@@ -1,6 +1,7 @@
 package caddyacmegw
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -88,5 +89,30 @@ func TestCommand_RegistrationProfiles(t *testing.T) {
 	contains(t, "edit to all", e.mustCLI("registrations", "edit", "kid-p", "--profiles", ""), "profiles:         all")
 	if got := e.g.registration("kid-p").Profiles; len(got) != 0 {
 		t.Fatalf("stored profiles %q after allowing all", got)
+	}
+}
+
+// An officer sees the profile a certificate was issued under, in the API
+// and in `certificates show`.
+func TestCommand_CertificateShowsItsProfile(t *testing.T) {
+	e := newAdminEnv(t)
+	acct, _ := e.g.mustAccount("", nil)
+	serial := e.g.issue(acct, "www.example.com").SerialNumber.Text(16)
+	if out := e.mustCLI("certificates", "show", serial); strings.Contains(out, "profile:") {
+		t.Fatalf("a certificate under no profile shows one:\n%s", out)
+	}
+	cert, err := e.g.store.GetCertificate(context.Background(), serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert.Profile = "short"
+	if err := e.g.store.UpdateCertificate(context.Background(), cert); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, "show", e.mustCLI("certificates", "show", serial), "profile:     short")
+	var v certificateView
+	e.must(http.StatusOK, http.MethodGet, "certificates/"+serial, nil, &v)
+	if v.Profile != "short" {
+		t.Fatalf("the API shows profile %q, want short", v.Profile)
 	}
 }
