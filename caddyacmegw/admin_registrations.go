@@ -38,6 +38,7 @@ type registrationView struct {
 	Status         string     `json:"status"`
 	AccountID      string     `json:"account_id,omitempty"`
 	Procedure      string     `json:"procedure,omitempty"`
+	Profiles       []string   `json:"profiles"` // empty: all
 	CreatedAt      time.Time  `json:"created_at"`
 	CreatedBy      string     `json:"created_by,omitempty"`
 	UpdatedAt      time.Time  `json:"updated_at"`
@@ -53,6 +54,7 @@ func viewRegistration(r *storage.Registration) registrationView {
 		Status:         r.Status,
 		AccountID:      r.AccountID,
 		Procedure:      r.Procedure,
+		Profiles:       viewProfiles(r.Profiles),
 		CreatedAt:      r.CreatedAt,
 		CreatedBy:      r.CreatedBy,
 		UpdatedAt:      r.UpdatedAt,
@@ -84,6 +86,9 @@ type createRegistrationRequest struct {
 	Expires   string `json:"expires"`
 	ExpiresIn string `json:"expires_in"`
 	Procedure string `json:"procedure"`
+	// Profiles are the only profiles the account may order under; empty:
+	// all of the gateway's.
+	Profiles []string `json:"profiles"`
 }
 
 func (q *adminRequest) createRegistration() error {
@@ -120,6 +125,9 @@ func (q *adminRequest) createRegistration() error {
 	if reg.Emails, err = normalizeEmails(body.Emails); err != nil {
 		return err
 	}
+	if reg.Profiles, err = q.checkProfiles(body.Profiles); err != nil {
+		return err
+	}
 	if reg.Expires, err = parseExpiry(body.Expires, body.ExpiresIn, now); err != nil {
 		return err
 	}
@@ -141,6 +149,7 @@ func (q *adminRequest) createRegistration() error {
 		"emails":          v.Emails,
 		"expires":         v.Expires,
 		"procedure":       v.Procedure,
+		"profiles":        v.Profiles,
 		"status":          v.Status,
 	})
 	v.HMACKey = base64.RawURLEncoding.EncodeToString(key)
@@ -177,6 +186,7 @@ type registrationPatch struct {
 	procedure      *string
 	allowedDomains *[]string
 	emails         *[]string
+	profiles       *[]string
 	expires        *time.Time // zero time clears
 	status         *string
 }
@@ -189,7 +199,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 		return nil, err
 	}
 	if len(raw) == 0 {
-		return nil, apiError(http.StatusBadRequest, "nothing to change; send allowed_domains, emails, description, expires, expires_in, status or procedure")
+		return nil, apiError(http.StatusBadRequest, "nothing to change; send allowed_domains, emails, description, expires, expires_in, status, procedure or profiles")
 	}
 	p := &registrationPatch{}
 	str := func(key string) (*string, error) {
@@ -234,6 +244,14 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			if list, err = normalizeEmails(list); err == nil {
 				p.emails = &list
 			}
+		case "profiles":
+			var list []string
+			if json.Unmarshal(val, &list) != nil {
+				return nil, apiError(http.StatusBadRequest, "profiles must be a list of profile names")
+			}
+			if list, err = q.checkProfiles(list); err == nil {
+				p.profiles = &list
+			}
 		case "expires", "expires_in":
 			var s *string
 			if json.Unmarshal(val, &s) != nil {
@@ -259,7 +277,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			}
 			p.status = &s
 		default:
-			return nil, apiError(http.StatusBadRequest, "unknown field %q; changeable are allowed_domains, emails, description, expires, expires_in, status, procedure", key)
+			return nil, apiError(http.StatusBadRequest, "unknown field %q; changeable are allowed_domains, emails, description, expires, expires_in, status, procedure, profiles", key)
 		}
 		if err != nil {
 			return nil, err
@@ -306,6 +324,10 @@ func (p *registrationPatch) apply(reg *storage.Registration) map[string]any {
 	if p.emails != nil && !slices.Equal(*p.emails, reg.Emails) {
 		change("emails", reg.Emails, *p.emails)
 		reg.Emails = *p.emails
+	}
+	if p.profiles != nil && !slices.Equal(*p.profiles, reg.Profiles) {
+		change("profiles", viewRegistration(reg).Profiles, viewProfiles(*p.profiles))
+		reg.Profiles = *p.profiles
 	}
 	if p.expires != nil && !p.expires.Equal(reg.Expires) {
 		change("expires", viewRegistration(reg).Expires, timeOrNil(*p.expires))

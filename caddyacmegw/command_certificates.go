@@ -70,6 +70,9 @@ func cmdShowCertificate(c *cli) error {
 	fmt.Fprintf(tw, "issued:\t%s\n", formatTime(cert.IssuedAt))
 	fmt.Fprintf(tw, "account:\t%s\n", cert.AccountID)
 	fmt.Fprintf(tw, "order:\t%s\n", cert.OrderID)
+	if cert.Profile != "" {
+		fmt.Fprintf(tw, "profile:\t%s\n", cert.Profile)
+	}
 	if cert.Replaces != "" || cert.ReplacedBy != "" {
 		fmt.Fprintf(tw, "replaces:\t%s\nreplaced by:\t%s\n", orDash(opensslSerial(cert.Replaces)), orDash(opensslSerial(cert.ReplacedBy)))
 	}
