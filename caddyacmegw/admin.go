@@ -42,6 +42,7 @@ func init() {
 //	GET    /acme-gateway/<name>/certificates             list (?account=&name=&serial=&status=&cursor=&limit=)
 //	GET    /acme-gateway/<name>/certificates/<serial>    one certificate with its PEM chain
 //	POST   /acme-gateway/<name>/certificates/<serial>/revoke  {"reason": n} through the issuer
+//	GET    /acme-gateway/<name>/certificates/<serial>/renewal-info  its window as clients get it now
 //	POST   /acme-gateway/<name>/renewal-rules            move renewal windows of a scope (admin_renewal.go)
 //	GET    /acme-gateway/<name>/renewal-rules            the rules of one scope (?scope=&value=)
 //	GET    /acme-gateway/<name>/audit                    the audit trail, oldest first
@@ -148,6 +149,8 @@ func (q *adminRequest) route() error {
 		return q.method(http.MethodGet, func() error { return q.getCertificate(p[1]) })
 	case p[0] == "certificates" && len(p) == 3 && p[2] == "revoke":
 		return q.method(http.MethodPost, func() error { return q.revokeCertificate(p[1]) })
+	case p[0] == "certificates" && len(p) == 3 && p[2] == "renewal-info":
+		return q.method(http.MethodGet, func() error { return q.getRenewalInfo(p[1]) })
 	case p[0] == "renewal-rules" && len(p) == 1:
 		return q.method2(http.MethodGet, q.listRenewalRules, http.MethodPost, q.createRenewalRule)
 	case p[0] == "audit" && len(p) == 1:

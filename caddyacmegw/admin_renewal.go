@@ -103,6 +103,25 @@ func (q *adminRequest) listRenewalRules() error {
 	return writeJSON(q.w, http.StatusOK, map[string]any{"renewal_rules": rules})
 }
 
+// getRenewalInfo answers a certificate's renewal information as clients
+// get it now: its certID and window, moved or not.
+func (q *adminRequest) getRenewalInfo(serial string) error {
+	serial, err := normalizeSerial(serial)
+	if err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	c, err := q.h.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return storeError(err, "certificate "+serial)
+	}
+	info, err := q.h.gw.RenewalInfoOf(ctx, c)
+	if err != nil {
+		return storeError(err, "renewal information of "+serial)
+	}
+	return writeJSON(q.w, http.StatusOK, info)
+}
+
 // renewalScope checks a scope and its value, which must name a record the
 // gateway keeps: a rule for a typo would move nothing.
 func (q *adminRequest) renewalScope(ctx context.Context, kind, value string) (storage.RenewalScope, error) {

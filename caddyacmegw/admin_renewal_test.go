@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -50,6 +51,12 @@ func TestAdmin_RenewalRuleMovesWindowAndIsAudited(t *testing.T) {
 	}
 	if unmoved, err := g.client().GetRenewalInfo(ctx, other); err != nil || unmoved.ExplanationURL != "" || !unmoved.SuggestedWindow.Start.After(time.Now()) {
 		t.Fatalf("another certificate's renewal info: %+v, %v; want its own window", unmoved, err)
+	}
+
+	var view gateway.RenewalInfo
+	e.must(http.StatusOK, http.MethodGet, "certificates/"+serial+"/renewal-info", nil, &view)
+	if !view.WindowEnd.Equal(after.SuggestedWindow.End) || view.ExplanationURL != explanation || view.CertID != after.UniqueIdentifier {
+		t.Fatalf("officers' view of the renewal info %+v, clients' %+v", view, after)
 	}
 
 	entries := e.auditEntries()

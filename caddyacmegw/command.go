@@ -51,6 +51,7 @@ the accounts made with them, their orders and the certificates issued.
       moves the renewal window (RFC 9773) of those certificates issued until
       now, into the past by default: their clients renew at their next look
   renewal rules --certificate ..|--account ..|--registration ..|--issuer
+  renewal show <serial>                 its window as clients get it now
   audit                                 lists the officers' changes
 
 Serials are printed as 'openssl x509 -serial' does (upper-case hex); any

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -24,7 +25,8 @@ func renewalCommand() *cobra.Command {
 	f.String("explanation-url", "", "A page telling subscribers why they renew early")
 	rules := subcommand("rules", "Lists the rules that moved the windows of a scope", cmdRenewalRules)
 	scopeFlags(rules)
-	renewal.AddCommand(move, rules)
+	show := subcommand("show <serial>", "Shows a certificate's renewal window as clients get it now", cmdRenewalShow)
+	renewal.AddCommand(move, rules, show)
 	return renewal
 }
 
@@ -101,5 +103,18 @@ func cmdRenewalRules(c *cli) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, formatTime(r.CreatedAt), orDash(r.CreatedBy),
 			formatTime(r.WindowStart), formatTime(r.WindowEnd), orDash(r.ExplanationURL))
 	}
+	return tw.Flush()
+}
+
+func cmdRenewalShow(c *cli) error {
+	var info gateway.RenewalInfo
+	raw, err := c.call(http.MethodGet, "certificates/"+url.PathEscape(c.fl.Arg(0))+"/renewal-info", nil, &info)
+	if err != nil || c.json {
+		return c.orJSON(raw, err)
+	}
+	tw := c.table()
+	fmt.Fprintf(tw, "cert id:\t%s\n", info.CertID)
+	fmt.Fprintf(tw, "window:\t%s – %s\n", formatTime(info.WindowStart), formatTime(info.WindowEnd))
+	fmt.Fprintf(tw, "explanation:\t%s\n", orDash(info.ExplanationURL))
 	return tw.Flush()
 }

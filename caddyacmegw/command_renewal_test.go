@@ -23,6 +23,9 @@ func TestCommand_RenewalMoveAndRules(t *testing.T) {
 		t.Fatalf("renewal info after renewal move: %+v, %v", info, err)
 	}
 
+	contains(t, "renewal show", e.mustCLI("renewal", "show", opensslSerial(leaf.SerialNumber.Text(16))),
+		"cert id:", "window:", "explanation:  https://example.com/why")
+
 	var trail auditPage
 	e.mustJSON(&trail, "audit")
 	last := trail.Audit[len(trail.Audit)-1]

@@ -115,3 +115,26 @@ func (h *Server) renewalWindow(ctx context.Context, c *storage.Certificate) (ren
 	}
 	return ruleWindow(own, c, rules), nil
 }
+
+// RenewalInfo is what the gateway answers for a certificate's renewal
+// information, for officers: its certID and its suggested window.
+type RenewalInfo struct {
+	CertID         string    `json:"cert_id"`
+	WindowStart    time.Time `json:"window_start"`
+	WindowEnd      time.Time `json:"window_end"`
+	ExplanationURL string    `json:"explanation_url,omitempty"`
+}
+
+// RenewalInfoOf is the renewal information of a stored certificate, as a
+// client asking for it now gets it.
+func (h *Server) RenewalInfoOf(ctx context.Context, c *storage.Certificate) (RenewalInfo, error) {
+	leaf, err := storedLeaf(c)
+	if err != nil {
+		return RenewalInfo{}, err
+	}
+	win, err := h.renewalWindow(ctx, c)
+	if err != nil {
+		return RenewalInfo{}, err
+	}
+	return RenewalInfo{CertID: certIDOf(leaf), WindowStart: win.Start, WindowEnd: win.End, ExplanationURL: win.ExplanationURL}, nil
+}
