@@ -87,6 +87,9 @@ func officerBrowser(t *testing.T) *browserSession {
 
 var eabFlags = regexp.MustCompile(`--eab-kid=(\S+) --eab-hmac-key=(\S+)`)
 
+// TestConsole_OfficerEnrollsFindsRevokesAndIsAudited runs one Caddy and
+// one browser for the officer's whole story, and then the attacks on the
+// console (console_attacks_test.go).
 func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 	certbotBin := findCertbot(t)
 	e := startConsoleCaddy(t)
@@ -190,6 +193,8 @@ func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 		}
 		b.shot(t, "overview")
 	})
+
+	consoleAttacks(t, e, b)
 }
 
 // opensslColonSerial is a serial as `openssl x509 -text` prints it.
