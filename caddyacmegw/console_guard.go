@@ -75,13 +75,13 @@ func (g *consoleGuard) Start() error {
 		walkConsoles(srv.Routes, clientCerts, func(c *Console, authenticated bool) {
 			found[c] = true
 			if !authenticated && !c.UnauthenticatedIsIntended {
-				problems = append(problems, fmt.Sprintf("on server %s, the console of gateway %q", name, c.Gateway))
+				problems = append(problems, fmt.Sprintf("the console at %s on server %s", c.PathPrefix, name))
 			}
 		})
 	}
 	for _, c := range g.consoles {
 		if !found[c] && !c.UnauthenticatedIsIntended {
-			problems = append(problems, fmt.Sprintf("the console of gateway %q, which is where its route cannot be followed", c.Gateway))
+			problems = append(problems, fmt.Sprintf("the console at %s, inside a handler whose routes cannot be followed", c.PathPrefix))
 		}
 	}
 	if len(problems) > 0 {
