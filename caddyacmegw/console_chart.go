@@ -35,6 +35,8 @@ const (
 	chartTop    = 16
 	chartBottom = 36
 	chartMaxBar = 40
+	// chartMargin leaves room for the first and last labels.
+	chartMargin = 14
 )
 
 // newBarChart lays out one bar a label.
@@ -42,7 +44,7 @@ func newBarChart(title string, labels []string, values []int) barChart {
 	c := barChart{Title: title, Width: chartWidth, Height: chartHeight, BaseY: chartHeight - chartBottom}
 	space := chartMaxBar + 8
 	if len(values) > 0 {
-		space = min(space, (chartWidth-8)/len(values))
+		space = min(space, (chartWidth-2*chartMargin)/len(values))
 	}
 	for _, v := range values {
 		c.Max = max(c.Max, v)
@@ -56,7 +58,7 @@ func newBarChart(title string, labels []string, values []int) barChart {
 		if c.Max > 0 {
 			h = v * span / c.Max
 		}
-		x := 4 + i*space
+		x := chartMargin + i*space
 		c.Bars = append(c.Bars, chartBar{
 			X: x + space/8, Y: c.BaseY - h, W: space - space/4, H: h,
 			Label: labels[i], Value: v,
