@@ -102,6 +102,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.pages.problem(w, http.StatusServiceUnavailable, err.Error())
 		return nil
 	}
+	if r.URL.Path == c.PathPrefix {
+		http.Redirect(w, r, c.PathPrefix+"/", http.StatusSeeOther)
+		return nil
+	}
 	req := r.WithContext(withConsoleRequest(r.Context(), &consoleRequest{
 		console: c, officer: &officer{h: h, actor: who}, base: c.PathPrefix,
 	}))
