@@ -153,6 +153,8 @@ func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 		b.shot(t, "certificates")
 	})
 
+	consoleUsable(t, e, b, serialHex)
+
 	// Before the revocation, so that the picture shows a valid certificate.
 	t.Run("overview", func(t *testing.T) {
 		b.open(t, e.base+"/", ".counts")
