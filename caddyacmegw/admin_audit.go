@@ -56,10 +56,10 @@ func (f auditFilter) match(e *storage.AuditEntry) bool {
 	return true
 }
 
-// auditScanPages bounds the storage pages one filtered listing reads, so
-// that a filter matching little cannot make one request read the whole
-// trail; the page then holds fewer entries, or none, before its next.
-const auditScanPages = 20
+// filterScanPages bounds the storage pages one filtered listing reads, so
+// that a filter matching little cannot make one request read a whole
+// listing; the page then holds fewer entries, or none, before its next.
+const filterScanPages = 20
 
 // listAudit pages through the trail, oldest first. Storage lists the trail
 // unfiltered, so a filter is applied to the pages it reads, as listOrders
@@ -67,7 +67,7 @@ const auditScanPages = 20
 func (o *officer) listAudit(ctx context.Context, f auditFilter, p page) (auditPage, error) {
 	out := auditPage{Audit: []auditView{}}
 	cursor := p.cursor
-	for range auditScanPages {
+	for range filterScanPages {
 		entries, next, err := o.h.store.ListAudit(ctx, cursor, p.limit-len(out.Audit))
 		if err != nil {
 			return auditPage{}, storeError(err, "audit")

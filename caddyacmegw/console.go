@@ -67,6 +67,9 @@ func (c *Console) Provision(ctx caddy.Context) error {
 		c.PathPrefix = "/console"
 	}
 	c.PathPrefix = "/" + strings.Trim(c.PathPrefix, "/")
+	if c.PathPrefix == "/" {
+		return errors.New("acme_gateway_console: path_prefix must name a path below the site's root, such as /console")
+	}
 	if c.Identity == "" {
 		c.Identity = "{http.auth.user.id}"
 	}

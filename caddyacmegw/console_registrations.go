@@ -24,7 +24,7 @@ func consoleRegistrations(w http.ResponseWriter, r *http.Request, q *consoleRequ
 	search := strings.TrimSpace(r.URL.Query().Get("q"))
 	p := pageOf(r)
 	d := registrationsData{Search: search, Registrations: []registrationView{}}
-	for range auditScanPages {
+	for range filterScanPages {
 		out, err := q.officer.listRegistrations(r.Context(), p)
 		if err != nil {
 			return err
@@ -134,12 +134,17 @@ func consoleUpdateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if err != nil {
 		return err
 	}
-	expires, err := parseExpiry(strings.TrimSpace(f.Get("expires")), "", o.h.now().UTC())
-	if err != nil {
-		return err
-	}
 	kid := r.PathValue("kid")
-	p := &registrationPatch{description: &desc, procedure: &proc, allowedDomains: &domains, emails: &emails, expires: &expires}
+	p := &registrationPatch{description: &desc, procedure: &proc, allowedDomains: &domains, emails: &emails}
+	// An expiry left as the form showed it stays, even one that passed.
+	expires := strings.TrimSpace(f.Get("expires"))
+	if shown := f.Get("expires_shown"); expires != shown {
+		t, err := parseExpiry(expires, "", o.h.now().UTC())
+		if err != nil {
+			return err
+		}
+		p.expires = &t
+	}
 	if _, err := o.updateRegistration(r.Context(), kid, p); err != nil {
 		return err
 	}

@@ -47,6 +47,11 @@ func TestConsole_RegistrationLifecycle(t *testing.T) {
 			func(r *storage.Registration) bool {
 				return r.Description == "second" && len(r.AllowedDomains) == 1 && r.AllowedDomains[0] == "example.org" && r.Expires.Year() == 2099
 			}},
+		// An expiry sent back as shown stays; an emptied one is cleared.
+		{"/registrations/lifecycle", url.Values{"description": {"third"}, "allowed_domains": {"example.org"}, "expires": {"2099-01-02T03:04:05Z"}, "expires_shown": {"2099-01-02T03:04:05Z"}},
+			func(r *storage.Registration) bool { return r.Description == "third" && r.Expires.Year() == 2099 }},
+		{"/registrations/lifecycle", url.Values{"description": {"third"}, "allowed_domains": {"example.org"}, "expires": {""}, "expires_shown": {"2099-01-02T03:04:05Z"}},
+			func(r *storage.Registration) bool { return r.Expires.IsZero() }},
 		{"/registrations/lifecycle/status", url.Values{"status": {"disabled"}}, func(r *storage.Registration) bool { return r.Status == storage.RegistrationDisabled }},
 		{"/registrations/lifecycle/status", url.Values{"status": {"active"}}, func(r *storage.Registration) bool { return r.Status == storage.RegistrationActive }},
 	}
@@ -71,7 +76,7 @@ func TestConsole_RegistrationLifecycle(t *testing.T) {
 	for _, a := range e.auditEntries() {
 		trail = append(trail, a.Actor+" "+a.Action)
 	}
-	want := "dave registration.create\ndave registration.update\ndave registration.update\ndave registration.update\ndave registration.delete"
+	want := "dave registration.create\n" + strings.Repeat("dave registration.update\n", 5) + "dave registration.delete"
 	if strings.Join(trail, "\n") != want {
 		t.Fatalf("audit trail:\n%s\nwant:\n%s", strings.Join(trail, "\n"), want)
 	}
