@@ -27,7 +27,9 @@ func init() {
 // started and keeps the previous configuration running. By then the http
 // app's routes hold their provisioned handlers (Route.Handlers), which is
 // what Start walks. Start does not depend on the http app having started:
-// it reads only its provisioned configuration.
+// it reads only its provisioned configuration. Apps start in no fixed
+// order, so the http app may be listening for the moment before the guard
+// refuses; a request then finds no officer identity and is refused too.
 type consoleGuard struct {
 	ctx caddy.Context
 	// consoles are added during provisioning and read at Start, which
