@@ -11,14 +11,14 @@ import (
 // TestConsole_OfficerEnrollsFindsRevokesAndIsAudited, once a certificate
 // exists.
 func consoleUsable(t *testing.T, e *consoleEnv, b *browserSession, serialHex string) {
-	pages := []struct{ path, waitFor string }{
-		{"/", ".counts"},
-		{"/registrations", "table"},
-		{"/registrations/new", "#description"},
-		{"/accounts", "table"},
-		{"/certificates", "table"},
-		{"/certificates/" + serialHex, "#serial"},
-		{"/audit", "#audit"},
+	pages := []struct{ path, waitFor, shot string }{
+		{"/", ".counts", ""}, // the overview's picture is taken later
+		{"/registrations", "table", "registrations"},
+		{"/registrations/new", "#description", "registration-new"},
+		{"/accounts", "table", ""},
+		{"/certificates", "table", ""},
+		{"/certificates/" + serialHex, "#serial", ""},
+		{"/audit", "#audit", ""},
 	}
 	t.Run("every form control has a label, and Tab reaches the skip link first", func(t *testing.T) {
 		for _, p := range pages {
@@ -26,6 +26,9 @@ func consoleUsable(t *testing.T, e *consoleEnv, b *browserSession, serialHex str
 			unlabelled := read(t, b.ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea")).filter(el => !el.labels || el.labels.length === 0).map(el => el.outerHTML)`))
 			if len(unlabelled) > 0 {
 				t.Errorf("%s: controls without a label: %v", p.path, unlabelled)
+			}
+			if p.shot != "" {
+				b.shot(t, p.shot)
 			}
 		}
 		b.open(t, e.base+"/", ".counts")
