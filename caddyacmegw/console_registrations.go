@@ -84,14 +84,17 @@ func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 		Registration: v,
 		Directory:    dir,
 		Certbot:      "certbot certonly --server " + dir + " --eab-kid=" + v.KeyID + " --eab-hmac-key=" + v.HMACKey + " -d <name>",
-		Lego:         "lego --server " + dir + " --eab --kid " + v.KeyID + " --hmac " + v.HMACKey + " --email <you@example.com> --domains <name> run",
-		AcmeSh:       "acme.sh --register-account --server " + dir + " --eab-kid " + v.KeyID + " --eab-hmac-key " + v.HMACKey,
+		// As --flag=value where the parser allows it: a base64url key may
+		// begin with "-".
+		Lego:   "lego --server " + dir + " --eab --kid=" + v.KeyID + " --hmac=" + v.HMACKey + " --email <you@example.com> --domains <name> run",
+		AcmeSh: "acme.sh --register-account --server " + dir + " --eab-kid " + v.KeyID + " --eab-hmac-key " + v.HMACKey,
 	}
 	return q.page(w, "registration_created", "Registration created", "registrations", d)
 }
 
 // directoryURL is the gateway's directory: from its base_url, else on the
-// host this console is reached at.
+// host this console is reached at, which is the gateway's when both are
+// on one site (set base_url when they are not).
 func (q *consoleRequest) directoryURL(r *http.Request) string {
 	h := q.officer.h
 	if h.BaseURL != "" {
