@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -116,5 +118,44 @@ func TestConsole_RevokeRefusesReasonsNotAllowed(t *testing.T) {
 	}
 	if status, body := e.get("/certificates/" + serial + "/pem"); status != http.StatusOK || !strings.HasPrefix(body, "-----BEGIN CERTIFICATE-----") {
 		t.Fatalf("PEM download: %d\n%.80s", status, body)
+	}
+}
+
+func TestConsole_AuditFiltersByOfficerActionAndTime(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	e.post("/registrations", url.Values{"key_id": {"by-dave"}})
+	e.officer = "erin"
+	e.post("/registrations", url.Values{"key_id": {"by-erin"}})
+	e.post("/registrations/by-dave/status", url.Values{"status": {"disabled"}})
+	now := time.Now().UTC()
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"dave registration.create by-dave", "erin registration.create by-erin", "erin registration.update by-dave"}},
+		{"actor=erin", []string{"erin registration.create by-erin", "erin registration.update by-dave"}},
+		{"action=registration.create", []string{"dave registration.create by-dave", "erin registration.create by-erin"}},
+		{"action=registration.&actor=dave", []string{"dave registration.create by-dave"}},
+		{"since=" + now.Add(time.Hour).Format("2006-01-02T15:04"), nil},
+		{"until=" + now.Add(-time.Hour).Format("2006-01-02T15:04"), nil},
+		{"since=" + now.Add(-time.Hour).Format("2006-01-02") + "&until=" + now.Add(48*time.Hour).Format("2006-01-02"), []string{
+			"dave registration.create by-dave", "erin registration.create by-erin", "erin registration.update by-dave"}},
+	}
+	row := regexp.MustCompile(`<td class="actor">([^<]*)</td><td>([^<]*)</td><td><code>([^<]*)</code>`)
+	for _, tt := range tests {
+		status, body := e.get("/audit?" + tt.query)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d\n%s", tt.query, status, body)
+		}
+		var got []string
+		for _, m := range row.FindAllStringSubmatch(body, -1) {
+			got = append(got, m[1]+" "+m[2]+" "+m[3])
+		}
+		if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+			t.Errorf("audit?%s:\n%s\nwant:\n%s", tt.query, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
+	}
+	if status, _ := e.get("/audit?since=yesterday"); status != http.StatusBadRequest {
+		t.Fatalf("a time that is none: %d", status)
 	}
 }
