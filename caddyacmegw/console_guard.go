@@ -1,14 +1,18 @@
 package caddyacmegw
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 )
 
 func init() {
@@ -73,10 +77,9 @@ func (g *consoleGuard) Start() error {
 	found := map[*Console]bool{}
 	var problems []string
 	for name, srv := range app.Servers {
-		clientCerts := requiresClientCertificates(srv)
-		walkConsoles(srv.Routes, clientCerts, func(c *Console, authenticated bool) {
+		walkConsoles(srv.Routes, nil, false, func(c *Console, hosts []string, authenticated bool) {
 			found[c] = true
-			if !authenticated && !c.UnauthenticatedIsIntended {
+			if !authenticated && !c.UnauthenticatedIsIntended && !requiresClientCertificates(srv, hosts) {
 				problems = append(problems, fmt.Sprintf("the console at %s on server %s", c.PathPrefix, name))
 			}
 		})
@@ -100,19 +103,26 @@ func (g *consoleGuard) Start() error {
 func (g *consoleGuard) Stop() error { return nil }
 
 // walkConsoles calls found for every console in routes, in the order a
-// request meets them, with whether an authentication comes before it on
-// the way there. Only an authentication in a route without matchers
-// counts, since a matcher could leave the console's requests out of it;
-// one in the console's own route counts whatever its matchers.
-func walkConsoles(routes caddyhttp.RouteList, authenticated bool, found func(*Console, bool)) {
+// request meets them, with the hosts its route allows (nil: any) and
+// whether an authentication comes before it on the way there. Only an
+// authentication in a route without matchers counts, since a matcher could
+// leave the console's requests out of it; one in the console's own route
+// counts whatever its matchers.
+func walkConsoles(routes caddyhttp.RouteList, hosts []string, authenticated bool, found func(*Console, []string, bool)) {
 	for _, route := range routes {
 		routeAuth := authenticated
+		routeHosts := hosts
+		if h := routeHostNames(route.MatcherSets); h != nil {
+			// Narrower than, or as wide as, what the enclosing routes
+			// allow: checking all of them errs on the safe side.
+			routeHosts = h
+		}
 		for _, h := range route.Handlers {
 			switch h := h.(type) {
 			case *Console:
-				found(h, routeAuth)
+				found(h, routeHosts, routeAuth)
 			case *caddyhttp.Subroute:
-				walkConsoles(h.Routes, routeAuth, found)
+				walkConsoles(h.Routes, routeHosts, routeAuth, found)
 			default:
 				if authenticates(h) {
 					routeAuth = true
@@ -123,6 +133,30 @@ func walkConsoles(routes caddyhttp.RouteList, authenticated bool, found func(*Co
 			authenticated = true
 		}
 	}
+}
+
+// routeHostNames are the hosts a route's matchers let through, or nil
+// when some matcher set does not limit the host.
+func routeHostNames(sets caddyhttp.MatcherSets) []string {
+	if len(sets) == 0 {
+		return nil
+	}
+	var hosts []string
+	for _, set := range sets {
+		limited := false
+		for _, m := range set {
+			switch mh := m.(type) {
+			case caddyhttp.MatchHost:
+				hosts, limited = append(hosts, mh...), true
+			case *caddyhttp.MatchHost: // as provisioned
+				hosts, limited = append(hosts, *mh...), true
+			}
+		}
+		if !limited {
+			return nil
+		}
+	}
+	return hosts
 }
 
 // authenticates tells Caddy's own means of authentication: the
@@ -138,23 +172,59 @@ func authenticates(h caddyhttp.MiddlewareHandler) bool {
 	return false
 }
 
-// requiresClientCertificates reports whether every TLS connection to srv
-// must present a client certificate that verifies.
-func requiresClientCertificates(srv *caddyhttp.Server) bool {
+// requiresClientCertificates reports whether every TLS connection that
+// can carry a request for one of hosts (nil: any host) to srv must present
+// a client certificate that verifies.
+//
+// With hosts named and Caddy's strict SNI-Host check on (Caddy turns it on
+// when a connection policy authenticates clients), a request for a host
+// arrives only on a connection whose SNI is that host, so the policy that
+// the handshake picks for that SNI decides; the Caddyfile adds a catch-all
+// policy for other names, which then does not matter. The policies pick
+// by SNI here, as the Caddyfile writes them; a policy choosing by the
+// client's address would not be seen through. Otherwise every policy must
+// require and verify client certificates.
+func requiresClientCertificates(srv *caddyhttp.Server, hosts []string) bool {
 	if len(srv.TLSConnPolicies) == 0 {
 		return false
 	}
-	for _, p := range srv.TLSConnPolicies {
-		ca := p.ClientAuthentication
-		if ca == nil {
-			return false
-		}
-		trusts := len(ca.TrustedCACerts)+len(ca.TrustedCACertPEMFiles)+len(ca.TrustedLeafCerts) > 0 || ca.CARaw != nil
-		if ca.Mode != "require_and_verify" && (ca.Mode != "" || !trusts) {
+	strict := srv.StrictSNIHost != nil && *srv.StrictSNIHost
+	if hosts == nil || !strict || slices.ContainsFunc(hosts, func(h string) bool { return strings.ContainsAny(h, "*{") }) {
+		return !slices.ContainsFunc(srv.TLSConnPolicies, func(p *caddytls.ConnectionPolicy) bool { return !verifiesClients(p) })
+	}
+	// A context without a configuration: building the selection then
+	// leaves the tls app (its ECH names) alone.
+	pick := srv.TLSConnPolicies.TLSConfig(caddy.Context{}).GetConfigForClient
+	for _, h := range hosts {
+		cfg, err := pickPolicy(pick, h)
+		if err != nil || cfg == nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert {
 			return false
 		}
 	}
 	return true
+}
+
+// pickPolicy is the TLS configuration a handshake for serverName gets.
+func pickPolicy(pick func(*tls.ClientHelloInfo) (*tls.Config, error), serverName string) (cfg *tls.Config, err error) {
+	defer func() {
+		if recover() != nil {
+			cfg, err = nil, errors.New("a connection policy needs more of the handshake than its server name")
+		}
+	}()
+	return pick(&tls.ClientHelloInfo{ServerName: serverName, Conn: loopbackConn{}})
+}
+
+// loopbackConn is the connection of a handshake tried out, for policies
+// that look at addresses.
+type loopbackConn struct{ net.Conn }
+
+func (loopbackConn) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv6loopback, Port: 443} }
+func (loopbackConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv6loopback, Port: 50000} }
+
+// verifiesClients reports whether policy p, as provisioned, requires and
+// verifies a client certificate.
+func verifiesClients(p *caddytls.ConnectionPolicy) bool {
+	return p.TLSConfig != nil && p.TLSConfig.ClientAuth == tls.RequireAndVerifyClientCert
 }
 
 // Interface guards

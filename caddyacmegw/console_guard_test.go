@@ -1,6 +1,8 @@
 package caddyacmegw
 
 import (
+	"crypto/tls"
+	"slices"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -50,7 +52,7 @@ func TestWalkConsoles_FindsWhatAuthenticatesFirst(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &Console{}
 			found := 0
-			walkConsoles(tt.routes(c), false, func(got *Console, authenticated bool) {
+			walkConsoles(tt.routes(c), nil, false, func(got *Console, _ []string, authenticated bool) {
 				found++
 				if got != c || authenticated != tt.want {
 					t.Fatalf("console found authenticated=%v, want %v", authenticated, tt.want)
@@ -64,27 +66,57 @@ func TestWalkConsoles_FindsWhatAuthenticatesFirst(t *testing.T) {
 }
 
 func TestRequiresClientCertificates(t *testing.T) {
-	policy := func(ca *caddytls.ClientAuthentication) *caddytls.ConnectionPolicy {
-		return &caddytls.ConnectionPolicy{ClientAuthentication: ca}
+	policy := func(mode tls.ClientAuthType) *caddytls.ConnectionPolicy {
+		return &caddytls.ConnectionPolicy{TLSConfig: &tls.Config{ClientAuth: mode}}
 	}
+	strict := true
 	tests := []struct {
 		name     string
 		policies caddytls.ConnectionPolicies
+		strict   *bool
+		hosts    []string
 		want     bool
 	}{
-		{"no TLS", nil, false},
-		{"no client authentication", caddytls.ConnectionPolicies{policy(nil)}, false},
-		{"require_and_verify", caddytls.ConnectionPolicies{policy(&caddytls.ClientAuthentication{Mode: "require_and_verify"})}, true},
-		{"trusted CAs, default mode", caddytls.ConnectionPolicies{policy(&caddytls.ClientAuthentication{TrustedCACerts: []string{"x"}})}, true},
-		{"require without verifying", caddytls.ConnectionPolicies{policy(&caddytls.ClientAuthentication{Mode: "require"})}, false},
-		{"verify_if_given", caddytls.ConnectionPolicies{policy(&caddytls.ClientAuthentication{Mode: "verify_if_given", TrustedCACerts: []string{"x"}})}, false},
-		{"one policy of two lets clients in without", caddytls.ConnectionPolicies{
-			policy(&caddytls.ClientAuthentication{Mode: "require_and_verify"}), policy(nil)}, false},
+		{"no TLS", nil, nil, nil, false},
+		{"no client authentication", caddytls.ConnectionPolicies{policy(tls.NoClientCert)}, nil, nil, false},
+		{"require and verify", caddytls.ConnectionPolicies{policy(tls.RequireAndVerifyClientCert)}, nil, nil, true},
+		{"require without verifying", caddytls.ConnectionPolicies{policy(tls.RequireAnyClientCert)}, nil, nil, false},
+		{"verify if given", caddytls.ConnectionPolicies{policy(tls.VerifyClientCertIfGiven)}, nil, nil, false},
+		{"a catch-all policy lets other names in", caddytls.ConnectionPolicies{
+			policy(tls.RequireAndVerifyClientCert), policy(tls.NoClientCert)}, &strict, nil, false},
+		{"a wildcard host cannot be tried out", caddytls.ConnectionPolicies{
+			policy(tls.RequireAndVerifyClientCert), policy(tls.NoClientCert)}, &strict, []string{"*.example.com"}, false},
+		{"hosts without the strict SNI-Host check", caddytls.ConnectionPolicies{
+			policy(tls.RequireAndVerifyClientCert), policy(tls.NoClientCert)}, nil, []string{"officers.example.com"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := requiresClientCertificates(&caddyhttp.Server{TLSConnPolicies: tt.policies}); got != tt.want {
+			srv := &caddyhttp.Server{TLSConnPolicies: tt.policies, StrictSNIHost: tt.strict}
+			if got := requiresClientCertificates(srv, tt.hosts); got != tt.want {
 				t.Fatalf("requiresClientCertificates = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRouteHostNames(t *testing.T) {
+	host := func(h ...string) caddyhttp.RequestMatcherWithError { m := caddyhttp.MatchHost(h); return &m }
+	path := caddyhttp.MatchPath{"/console*"}
+	tests := []struct {
+		name string
+		sets caddyhttp.MatcherSets
+		want []string
+	}{
+		{"no matchers", nil, nil},
+		{"a host", caddyhttp.MatcherSets{{host("a.example")}}, []string{"a.example"}},
+		{"a host and a path", caddyhttp.MatcherSets{{host("a.example"), path}}, []string{"a.example"}},
+		{"hosts in each set", caddyhttp.MatcherSets{{host("a.example")}, {host("b.example")}}, []string{"a.example", "b.example"}},
+		{"one set without a host", caddyhttp.MatcherSets{{host("a.example")}, {path}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := routeHostNames(tt.sets); !slices.Equal(got, tt.want) {
+				t.Fatalf("routeHostNames = %v, want %v", got, tt.want)
 			}
 		})
 	}
