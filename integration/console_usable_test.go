@@ -18,6 +18,7 @@ func consoleUsable(t *testing.T, e *consoleEnv, b *browserSession, serialHex str
 		{"/accounts", "table", ""},
 		{"/certificates", "table", ""},
 		{"/certificates/" + serialHex, "#serial", ""},
+		{"/certificates/" + serialHex + "/revoke", "#reason", ""}, // asks only
 		{"/audit", "#audit", ""},
 	}
 	t.Run("every form control has a label, and Tab reaches the skip link first", func(t *testing.T) {
@@ -40,7 +41,8 @@ func consoleUsable(t *testing.T, e *consoleEnv, b *browserSession, serialHex str
 
 	t.Run("readable on a phone", func(t *testing.T) {
 		b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-		defer b.do(t, chromedp.EmulateReset())
+		// Back to the desktop's width for the subtests after this one.
+		defer b.do(t, chromedp.EmulateViewport(1280, 900))
 		for _, p := range pages {
 			b.open(t, e.base+p.path, p.waitFor)
 			if wide := read(t, b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
