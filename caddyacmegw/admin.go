@@ -31,7 +31,7 @@ func init() {
 //	POST   /acme-gateway/<name>/registrations            create a pre-registration (answers its HMAC key, once)
 //	GET    /acme-gateway/<name>/registrations            list them (?cursor=&limit=)
 //	GET    /acme-gateway/<name>/registrations/<kid>      one of them
-//	PATCH  /acme-gateway/<name>/registrations/<kid>      change domains, description, expiry, status, procedure
+//	PATCH  /acme-gateway/<name>/registrations/<kid>      change domains, description, expiry, status, procedure, profiles
 //	DELETE /acme-gateway/<name>/registrations/<kid>      remove it (the bound account stays)
 //	GET    /acme-gateway/<name>/accounts                 list (?registration=&contact=&status=&cursor=&limit=)
 //	GET    /acme-gateway/<name>/accounts/<id>            one account

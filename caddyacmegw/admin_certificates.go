@@ -21,6 +21,7 @@ type certificateView struct {
 	Names            []string   `json:"names"`
 	AccountID        string     `json:"account_id"`
 	OrderID          string     `json:"order_id"`
+	Profile          string     `json:"profile,omitempty"`
 	NotBefore        time.Time  `json:"not_before"`
 	NotAfter         time.Time  `json:"not_after"`
 	IssuedAt         time.Time  `json:"issued_at"`
@@ -36,6 +37,7 @@ func viewCertificate(c *storage.Certificate) certificateView {
 		Names:     c.Names,
 		AccountID: c.AccountID,
 		OrderID:   c.OrderID,
+		Profile:   c.Profile,
 		NotBefore: c.NotBefore,
 		NotAfter:  c.NotAfter,
 		IssuedAt:  c.IssuedAt,

@@ -18,6 +18,7 @@ type orderView struct {
 	AccountID         string               `json:"account_id"`
 	Status            string               `json:"status"`
 	Identifiers       []storage.Identifier `json:"identifiers"`
+	Profile           string               `json:"profile,omitempty"`
 	CreatedAt         time.Time            `json:"created_at"`
 	UpdatedAt         time.Time            `json:"updated_at"`
 	Expires           time.Time            `json:"expires"`
@@ -34,6 +35,7 @@ func viewOrder(o *storage.Order, now time.Time) orderView {
 		AccountID:         o.AccountID,
 		Status:            o.Status,
 		Identifiers:       o.Identifiers,
+		Profile:           o.Profile,
 		CreatedAt:         o.CreatedAt,
 		UpdatedAt:         o.UpdatedAt,
 		Expires:           o.Expires,

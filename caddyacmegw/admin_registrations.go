@@ -34,6 +34,7 @@ type registrationView struct {
 	Status         string     `json:"status"`
 	AccountID      string     `json:"account_id,omitempty"`
 	Procedure      string     `json:"procedure,omitempty"`
+	Profiles       []string   `json:"profiles"` // empty: all
 	CreatedAt      time.Time  `json:"created_at"`
 	CreatedBy      string     `json:"created_by,omitempty"`
 	UpdatedAt      time.Time  `json:"updated_at"`
@@ -49,6 +50,7 @@ func viewRegistration(r *storage.Registration) registrationView {
 		Status:         r.Status,
 		AccountID:      r.AccountID,
 		Procedure:      r.Procedure,
+		Profiles:       viewProfiles(r.Profiles),
 		CreatedAt:      r.CreatedAt,
 		CreatedBy:      r.CreatedBy,
 		UpdatedAt:      r.UpdatedAt,
@@ -80,6 +82,9 @@ type createRegistrationRequest struct {
 	Expires   string `json:"expires"`
 	ExpiresIn string `json:"expires_in"`
 	Procedure string `json:"procedure"`
+	// Profiles are the only profiles the account may order under; empty:
+	// all of the gateway's.
+	Profiles []string `json:"profiles"`
 }
 
 func (q *adminRequest) createRegistration() error {
@@ -120,6 +125,7 @@ type registrationPatch struct {
 	procedure      *string
 	allowedDomains *[]string
 	emails         *[]string
+	profiles       *[]string
 	expires        *time.Time // zero time clears
 	status         *string
 }
@@ -132,7 +138,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 		return nil, err
 	}
 	if len(raw) == 0 {
-		return nil, apiError(http.StatusBadRequest, "nothing to change; send allowed_domains, emails, description, expires, expires_in, status or procedure")
+		return nil, apiError(http.StatusBadRequest, "nothing to change; send allowed_domains, emails, description, expires, expires_in, status, procedure or profiles")
 	}
 	p := &registrationPatch{}
 	str := func(key string) (*string, error) {
@@ -177,6 +183,14 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			if list, err = normalizeEmails(list); err == nil {
 				p.emails = &list
 			}
+		case "profiles":
+			var list []string
+			if json.Unmarshal(val, &list) != nil {
+				return nil, apiError(http.StatusBadRequest, "profiles must be a list of profile names")
+			}
+			if list, err = q.officer().checkProfiles(list); err == nil {
+				p.profiles = &list
+			}
 		case "expires", "expires_in":
 			var s *string
 			if json.Unmarshal(val, &s) != nil {
@@ -202,7 +216,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			}
 			p.status = &s
 		default:
-			return nil, apiError(http.StatusBadRequest, "unknown field %q; changeable are allowed_domains, emails, description, expires, expires_in, status, procedure", key)
+			return nil, apiError(http.StatusBadRequest, "unknown field %q; changeable are allowed_domains, emails, description, expires, expires_in, status, procedure, profiles", key)
 		}
 		if err != nil {
 			return nil, err
@@ -230,6 +244,10 @@ func (p *registrationPatch) apply(reg *storage.Registration) map[string]any {
 	if p.emails != nil && !slices.Equal(*p.emails, reg.Emails) {
 		change("emails", reg.Emails, *p.emails)
 		reg.Emails = *p.emails
+	}
+	if p.profiles != nil && !slices.Equal(*p.profiles, reg.Profiles) {
+		change("profiles", viewRegistration(reg).Profiles, viewProfiles(*p.profiles))
+		reg.Profiles = *p.profiles
 	}
 	if p.expires != nil && !p.expires.Equal(reg.Expires) {
 		change("expires", viewRegistration(reg).Expires, timeOrNil(*p.expires))

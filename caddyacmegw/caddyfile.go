@@ -58,6 +58,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		storage           caddy | memory | <module> [<args...>]
 //		issuer            local [<pki ca id>] { lifetime <duration> }
+//		profile           <name> { description <text>; lifetime <duration>; key_usages <usage...>; ext_key_usages <usage...>; procedure <name> }
+//		default_profile   <name>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -155,6 +157,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.StorageRaw, err = moduleArg(d, "acme_gateway.storage")
 		case "issuer":
 			h.IssuerRaw, err = moduleArg(d, "acme_gateway.issuers")
+		case "profile":
+			var pc ProfileConfig
+			pc, err = unmarshalProfile(d)
+			h.Profiles = append(h.Profiles, pc)
+		case "default_profile":
+			err = oneArg(d, &h.DefaultProfile)
 		default:
 			return d.Errf("unrecognized acme_gateway subdirective %q", d.Val())
 		}

@@ -70,6 +70,9 @@ func cmdShowCertificate(c *cli) error {
 	fmt.Fprintf(tw, "issued:\t%s\n", formatTime(cert.IssuedAt))
 	fmt.Fprintf(tw, "account:\t%s\n", cert.AccountID)
 	fmt.Fprintf(tw, "order:\t%s\n", cert.OrderID)
+	if cert.Profile != "" {
+		fmt.Fprintf(tw, "profile:\t%s\n", cert.Profile)
+	}
 	_ = tw.Flush()
 	fmt.Fprintf(c.out, "\n'certificates download %s' prints its PEM chain.\n", opensslSerial(cert.Serial))
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,10 +25,14 @@ func registerCommand() *cobra.Command {
 	f.String("key-id", "", "Key id to use (default: random)")
 	f.String("procedure", "", "gateway.Issuer procedure for this account's certificates")
 	f.StringSlice("emails", nil, emailsUsage)
+	f.StringSlice("profiles", nil, profilesUsage)
 	f.String("directory", "", "The gateway's ACME directory URL, for the certbot line (default: from the gateway's base_url)")
 	_ = register.MarkFlagRequired("domains")
 	return register
 }
+
+// profilesUsage describes --profiles.
+const profilesUsage = "Profiles, comma-separated, the only ones the account may order under (default: all the gateway's)"
 
 // emailsUsage describes --emails.
 const emailsUsage = "E-mail addresses, comma-separated, that add_account_contact_email may put into the account's certificates: its contact must be one of them"
@@ -42,6 +47,7 @@ func registrationsCommand() *cobra.Command {
 	f.Bool("no-expiry", false, "The registration never expires")
 	f.String("procedure", "", "gateway.Issuer procedure for this account's certificates (\"\" for the issuer's default)")
 	f.StringSlice("emails", nil, emailsUsage+" (replaces the list; \"\" empties it)")
+	f.StringSlice("profiles", nil, profilesUsage+" (replaces the list; \"\" allows all)")
 	f.String("description", "", "What the registration is for")
 	edit.MarkFlagsMutuallyExclusive("expires", "no-expiry")
 	list.AddCommand(
@@ -91,6 +97,9 @@ func cmdRegister(c *cli) error {
 	}
 	if emails, _ := c.fl.GetStringSlice("emails"); len(emails) > 0 {
 		body["emails"] = emails
+	}
+	if profiles, _ := c.fl.GetStringSlice("profiles"); len(profiles) > 0 {
+		body["profiles"] = profiles
 	}
 	var reg registrationView
 	if _, err := c.call(http.MethodPost, "registrations", body, &reg); err != nil {
@@ -148,10 +157,10 @@ func cmdRegistrations(c *cli) error {
 	var page registrationsPage
 	return c.list("registrations", url.Values{}, &page, func() string {
 		tw := c.table()
-		fmt.Fprintln(tw, "KEY ID\tSTATUS\tDOMAINS\tEXPIRES\tACCOUNT\tDESCRIPTION")
+		fmt.Fprintln(tw, "KEY ID\tSTATUS\tDOMAINS\tPROFILES\tEXPIRES\tACCOUNT\tDESCRIPTION")
 		for _, r := range page.Registrations {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.KeyID, r.Status, orDash(strings.Join(r.AllowedDomains, ",")),
-				formatExpires(r.Expires), orDash(r.AccountID), orDash(oneLine(r.Description)))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.KeyID, r.Status, orDash(strings.Join(r.AllowedDomains, ",")),
+				cmp.Or(strings.Join(r.Profiles, ","), "all"), formatExpires(r.Expires), orDash(r.AccountID), orDash(oneLine(r.Description)))
 		}
 		_ = tw.Flush()
 		return page.Next
@@ -194,6 +203,7 @@ func (c *cli) printRegistration(reg registrationView) {
 	fmt.Fprintf(tw, "expires:\t%s\n", formatExpires(reg.Expires))
 	fmt.Fprintf(tw, "e-mails:\t%s\n", orDash(strings.Join(reg.Emails, ", ")))
 	fmt.Fprintf(tw, "procedure:\t%s\n", orDash(reg.Procedure))
+	fmt.Fprintf(tw, "profiles:\t%s\n", cmp.Or(strings.Join(reg.Profiles, ", "), "all"))
 	fmt.Fprintf(tw, "description:\t%s\n", orDash(oneLine(reg.Description)))
 	fmt.Fprintf(tw, "account:\t%s\n", cmp.Or(reg.AccountID, "none yet"))
 	fmt.Fprintf(tw, "created:\t%s by %s\n", formatTime(reg.CreatedAt), orDash(reg.CreatedBy))
@@ -215,9 +225,11 @@ func cmdEditRegistration(c *cli) error {
 	if c.fl.Bool("no-expiry") {
 		body["expires"] = nil
 	}
-	if c.fl.Changed("emails") {
-		emails, _ := c.fl.GetStringSlice("emails")
-		body["emails"] = emails
+	for _, f := range []string{"emails", "profiles"} {
+		if c.fl.Changed(f) {
+			list, _ := c.fl.GetStringSlice(f)
+			body[f] = slices.DeleteFunc(list, func(s string) bool { return s == "" })
+		}
 	}
 	for _, f := range []string{"procedure", "description"} {
 		if c.fl.Changed(f) {
@@ -225,7 +237,7 @@ func cmdEditRegistration(c *cli) error {
 		}
 	}
 	if len(body) == 0 {
-		return fmt.Errorf("nothing to change: give --domains, --emails, --expires, --no-expiry, --procedure or --description")
+		return fmt.Errorf("nothing to change: give --domains, --emails, --profiles, --expires, --no-expiry, --procedure or --description")
 	}
 	reg, raw, err := c.patchRegistration(body)
 	if err != nil || c.json {

@@ -124,7 +124,7 @@ func TestCommand_ErrorsArePlainMessages(t *testing.T) {
 		{"registration nope not found", []string{"registrations", "show", "nope"}},
 		{"registration nope not found", []string{"registrations", "disable", "nope"}},
 		{"registration nope not found", []string{"registrations", "delete", "nope"}},
-		{"nothing to change: give --domains, --emails, --expires, --no-expiry, --procedure or --description", []string{"registrations", "edit", "a"}},
+		{"nothing to change: give --domains, --emails, --profiles, --expires, --no-expiry, --procedure or --description", []string{"registrations", "edit", "a"}},
 		{`expires_in must be a positive duration like "720h" or "30d"`, []string{"registrations", "edit", "a", "--expires", "soon"}},
 		{"account nope not found", []string{"accounts", "show", "nope"}},
 		{"account nope not found", []string{"accounts", "deactivate", "nope"}},

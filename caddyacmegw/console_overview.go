@@ -208,7 +208,8 @@ func (t *validationTally) snapshot() (time.Time, map[string]int) {
 type discardMetrics struct{}
 
 func (discardMetrics) Request(string, gateway.ProblemType)    {}
-func (discardMetrics) Issued(time.Duration)                   {}
+func (discardMetrics) OrderCreated(string)                    {}
+func (discardMetrics) Issued(string, time.Duration)           {}
 func (discardMetrics) Validation(string, gateway.ProblemType) {}
 func (discardMetrics) IssuerCall(string, time.Duration)       {}
 func (discardMetrics) StorageUnavailable()                    {}

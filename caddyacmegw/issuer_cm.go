@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,6 +177,19 @@ func (ci *CMIssuer) MaxLifetime() time.Duration { return 0 }
 
 // ProcedureNames implements procedureIssuer.
 func (ci *CMIssuer) ProcedureNames() []string { return ci.client.Procedures() }
+
+// CheckProfile implements profileChecker: under issuer cm a profile is
+// one of the procedure endpoints, whose token procedure sets validity and
+// usages.
+func (ci *CMIssuer) CheckProfile(p gateway.Profile) error {
+	if p.Lifetime != 0 || p.KeyUsage != 0 || len(p.ExtKeyUsage) > 0 {
+		return errors.New("lifetime and key usages cannot be set with issuer cm: CM's token procedure sets them; name one with procedure")
+	}
+	if p.Procedure != "" && !slices.Contains(ci.ProcedureNames(), p.Procedure) {
+		return fmt.Errorf("procedure %q is not one of the cm issuer's: %s", p.Procedure, strings.Join(ci.ProcedureNames(), ", "))
+	}
+	return nil
+}
 
 // RefusesEmail implements emailRefuser.
 func (ci *CMIssuer) RefusesEmail() string {
@@ -357,5 +371,6 @@ var (
 	_ gateway.Resumer       = (*CMIssuer)(nil)
 	_ procedureIssuer       = (*CMIssuer)(nil)
 	_ emailRefuser          = (*CMIssuer)(nil)
+	_ profileChecker        = (*CMIssuer)(nil)
 	_ caddyfile.Unmarshaler = (*CMIssuer)(nil)
 )

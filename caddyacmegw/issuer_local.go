@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -74,9 +75,13 @@ func (li *LocalIssuer) Issue(_ context.Context, req *gateway.IssueRequest) ([]*x
 	if notBefore.IsZero() {
 		notBefore = now.Add(-time.Minute) // tolerate clients' clock skew
 	}
+	lifetime := time.Duration(li.Lifetime)
+	if req.Lifetime != 0 {
+		lifetime = req.Lifetime // the order's profile's
+	}
 	notAfter := req.NotAfter
 	if notAfter.IsZero() {
-		notAfter = notBefore.Add(time.Duration(li.Lifetime))
+		notAfter = notBefore.Add(lifetime)
 	}
 	if notAfter.After(inter.NotAfter) {
 		notAfter = inter.NotAfter
@@ -94,6 +99,31 @@ func (li *LocalIssuer) Issue(_ context.Context, req *gateway.IssueRequest) ([]*x
 		return nil, err
 	}
 	return append([]*x509.Certificate{leaf}, chain...), nil
+}
+
+// CheckProfile implements profileChecker: the local CA signs for a
+// profile's lifetime up to its intermediate's own validity, and the
+// extended key usages its intermediate allows; it has no procedures.
+func (li *LocalIssuer) CheckProfile(p gateway.Profile) error {
+	if p.Procedure != "" {
+		return fmt.Errorf("procedure %q: issuer local has no procedures", p.Procedure)
+	}
+	chain := li.ca.IntermediateCertificateChain()
+	if len(chain) == 0 {
+		return fmt.Errorf("CA %q has no intermediate", li.CA)
+	}
+	inter := chain[0]
+	if max := inter.NotAfter.Sub(inter.NotBefore); p.Lifetime > max {
+		return fmt.Errorf("lifetime %s is beyond the validity of CA %q's intermediate, %s", p.Lifetime, li.CA, max)
+	}
+	if len(inter.ExtKeyUsage) > 0 && !slices.Contains(inter.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		for _, eku := range p.ExtKeyUsage {
+			if !slices.Contains(inter.ExtKeyUsage, eku) {
+				return fmt.Errorf("CA %q's intermediate may not sign extended key usage %d", li.CA, eku)
+			}
+		}
+	}
+	return nil
 }
 
 // Revoke implements Issuer: the local CA keeps no revocation state, so the
@@ -116,4 +146,5 @@ func (li *LocalIssuer) Root() *x509.Certificate { return li.ca.RootCertificate()
 var (
 	_ caddy.Provisioner = (*LocalIssuer)(nil)
 	_ gateway.Issuer    = (*LocalIssuer)(nil)
+	_ profileChecker    = (*LocalIssuer)(nil)
 )

@@ -14,10 +14,10 @@ import (
 // acme_gateway_* and labelled with the gateway's name; its other labels
 // take values from small fixed sets (see gateway.Metrics).
 type promMetrics struct {
-	requests, issued, validations, issuerCalls, storageErrors *prometheus.CounterVec
-	issuance, issuerLatency                                   *prometheus.HistogramVec
-	pending                                                   *prometheus.GaugeVec
-	gateway                                                   string
+	requests, orders, issued, validations, issuerCalls, storageErrors *prometheus.CounterVec
+	issuance, issuerLatency                                           *prometheus.HistogramVec
+	pending                                                           *prometheus.GaugeVec
+	gateway                                                           string
 }
 
 // newPromMetrics registers the gateway's collectors in reg, or takes
@@ -33,7 +33,8 @@ func newPromMetrics(reg prometheus.Registerer, gatewayName string) (*promMetrics
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"gateway"})
 	}
 	m.requests = counter("requests_total", "ACME requests answered, by resource and the problem type they failed with (empty: none).", "resource", "problem")
-	m.issued = counter("certificates_issued_total", "Certificates issued and stored.")
+	m.orders = counter("orders_total", "New orders, by profile (a configured profile's name, empty: none).", "profile")
+	m.issued = counter("certificates_issued_total", "Certificates issued and stored, by profile (a configured profile's name, empty: none).", "profile")
 	m.validations = counter("validations_total", "Challenge validations finished, by challenge type and the problem type they failed with (empty: none).", "challenge", "problem")
 	m.issuerCalls = counter("issuer_calls_total", "Calls to the issuer, by outcome: issued, pending, refused, failed.", "outcome")
 	m.storageErrors = counter("storage_unavailable_total", "Requests failed because storage was unavailable.")
@@ -42,7 +43,7 @@ func newPromMetrics(reg prometheus.Registerer, gatewayName string) (*promMetrics
 	m.pending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "acme_gateway", Name: "pending_orders",
 		Help: "Orders this process has waiting on the CA."}, []string{"gateway"})
 	var err error
-	for _, c := range []**prometheus.CounterVec{&m.requests, &m.issued, &m.validations, &m.issuerCalls, &m.storageErrors} {
+	for _, c := range []**prometheus.CounterVec{&m.requests, &m.orders, &m.issued, &m.validations, &m.issuerCalls, &m.storageErrors} {
 		if *c, err = register(reg, *c); err != nil {
 			return nil, err
 		}
@@ -78,8 +79,12 @@ func (m *promMetrics) Request(pattern string, problem gateway.ProblemType) {
 	m.requests.WithLabelValues(m.gateway, pattern, string(problem)).Inc()
 }
 
-func (m *promMetrics) Issued(latency time.Duration) {
-	m.issued.WithLabelValues(m.gateway).Inc()
+func (m *promMetrics) OrderCreated(profile string) {
+	m.orders.WithLabelValues(m.gateway, profile).Inc()
+}
+
+func (m *promMetrics) Issued(profile string, latency time.Duration) {
+	m.issued.WithLabelValues(m.gateway, profile).Inc()
 	m.issuance.WithLabelValues(m.gateway).Observe(latency.Seconds())
 }
 

@@ -26,7 +26,10 @@ func TestPromMetrics_TwoGatewaysOneRegistry(t *testing.T) {
 	a.Request("/new-order", "")
 	a.Request("/new-order", gateway.ProblemRateLimited)
 	b.Request("/new-order", "")
-	a.Issued(50 * time.Millisecond)
+	a.OrderCreated("short")
+	a.OrderCreated("short")
+	b.OrderCreated("")
+	a.Issued("short", 50*time.Millisecond)
 	b.Validation("http-01", gateway.ProblemConnection)
 	a.IssuerCall("pending", time.Second)
 	a.Pending(3)
@@ -39,8 +42,16 @@ acme_gateway_requests_total{gateway="b",problem="",resource="/new-order"} 1
 # HELP acme_gateway_pending_orders Orders this process has waiting on the CA.
 # TYPE acme_gateway_pending_orders gauge
 acme_gateway_pending_orders{gateway="a"} 3
+# HELP acme_gateway_orders_total New orders, by profile (a configured profile's name, empty: none).
+# TYPE acme_gateway_orders_total counter
+acme_gateway_orders_total{gateway="a",profile="short"} 2
+acme_gateway_orders_total{gateway="b",profile=""} 1
+# HELP acme_gateway_certificates_issued_total Certificates issued and stored, by profile (a configured profile's name, empty: none).
+# TYPE acme_gateway_certificates_issued_total counter
+acme_gateway_certificates_issued_total{gateway="a",profile="short"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "acme_gateway_requests_total", "acme_gateway_pending_orders"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "acme_gateway_requests_total", "acme_gateway_pending_orders",
+		"acme_gateway_orders_total", "acme_gateway_certificates_issued_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(a.issuance); n != 1 {

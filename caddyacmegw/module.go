@@ -155,6 +155,15 @@ type Handler struct {
 	// local CA of the pki app.
 	IssuerRaw json.RawMessage `json:"issuer,omitempty" caddy:"namespace=acme_gateway.issuers inline_key=module"`
 
+	// Profiles are the certificate profiles clients may order under
+	// (draft-ietf-acme-profiles), offered in the directory's
+	// meta.profiles. Default: none; orders then name no profile.
+	Profiles []ProfileConfig `json:"profiles,omitempty"`
+
+	// DefaultProfile is the profile of orders that name none. Default: the
+	// first of Profiles.
+	DefaultProfile string `json:"default_profile,omitempty"`
+
 	store  storage.Store
 	issuer gateway.Issuer
 	logger *zap.Logger
@@ -255,6 +264,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if r, ok := h.issuer.(emailRefuser); ok && h.AddAccountContactEmail {
 		return fmt.Errorf("add_account_contact_email cannot be used with this issuer: %s", r.RefusesEmail())
 	}
+	if cfg.Profiles, err = h.gatewayProfiles(); err != nil {
+		return err
+	}
+	cfg.DefaultProfile = h.DefaultProfile
 
 	deny, _ := parsePrefixes(h.DenyValidationTo) // checked by Validate
 	v, err := validate.New(validate.Config{

@@ -44,6 +44,9 @@ func (o *officer) createRegistration(ctx context.Context, body createRegistratio
 	if reg.Emails, err = normalizeEmails(body.Emails); err != nil {
 		return registrationView{}, err
 	}
+	if reg.Profiles, err = o.checkProfiles(body.Profiles); err != nil {
+		return registrationView{}, err
+	}
 	if reg.Expires, err = parseExpiry(body.Expires, body.ExpiresIn, now); err != nil {
 		return registrationView{}, err
 	}
@@ -65,6 +68,7 @@ func (o *officer) createRegistration(ctx context.Context, body createRegistratio
 		"emails":          v.Emails,
 		"expires":         v.Expires,
 		"procedure":       v.Procedure,
+		"profiles":        v.Profiles,
 		"status":          v.Status,
 	})
 	v.HMACKey = base64.RawURLEncoding.EncodeToString(key)

@@ -7,6 +7,8 @@ type directoryMeta struct {
 	Website                 string   `json:"website,omitempty"`
 	ExternalAccountRequired bool     `json:"externalAccountRequired"`
 	CAAIdentities           []string `json:"caaIdentities,omitempty"`
+	// Profiles is name to description (draft-ietf-acme-profiles).
+	Profiles map[string]string `json:"profiles,omitempty"`
 }
 
 type directoryBody struct {
@@ -35,6 +37,7 @@ func (h *Server) directory(w http.ResponseWriter, r *http.Request) (*response, e
 			Website:                 h.cfg.Website,
 			ExternalAccountRequired: h.cfg.RegistrationMode == RegistrationPreregistered,
 			CAAIdentities:           h.cfg.CAAIdentities,
+			Profiles:                h.directoryProfiles(),
 		},
 	}}, nil
 }

@@ -55,7 +55,7 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, er
 	if err != nil {
 		return nil, err
 	}
-	reg, err := h.mayIssue(ctx, req.account, order.Identifiers)
+	reg, err := h.mayIssue(ctx, req.account, order)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +95,7 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, er
 	}
 	ireq := h.issueRequest(order, csr)
 	h.addAccountDetails(ireq, req.account, reg)
+	h.addProfile(ireq, order)
 	chain, err := h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
 		return h.issuer.Issue(ctx, ireq)
 	})
@@ -121,14 +122,18 @@ func finalizeRace(err error) error {
 }
 
 // mayIssue returns the account's registration when it and the name policy
-// still allow ids: they may have changed since the order was made, so
-// finalize and every later attempt to issue ask again.
-func (h *Server) mayIssue(ctx context.Context, acct *storage.Account, ids []identifier) (*storage.Registration, error) {
+// still allow the order's names and profile: they may have changed since
+// the order was made, so finalize and every later attempt to issue ask
+// again.
+func (h *Server) mayIssue(ctx context.Context, acct *storage.Account, o *storage.Order) (*storage.Registration, error) {
 	reg, err := h.accountRegistration(ctx, acct)
 	if err != nil {
 		return nil, err
 	}
-	return reg, h.policyFor(reg).check(ids)
+	if err := h.policyFor(reg).check(o.Identifiers); err != nil {
+		return reg, err
+	}
+	return reg, h.checkOrderProfile(o, reg)
 }
 
 func (h *Server) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *IssueRequest {
@@ -214,6 +219,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		ChainPEM:  encodeChain(chain),
 		Status:    storage.StatusValid,
 		IssuedAt:  now,
+		Profile:   o.Profile,
 	}
 	orderIssued(&o, cert.Serial, now)
 	if err := h.storeCertificate(ctx, cert, &o); err != nil {
@@ -224,7 +230,7 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 		log("storing issued certificate", zap.String("order", o.ID), zap.String("serial", cert.Serial), zap.Error(err))
 		return stored, err
 	}
-	h.metrics.Issued(now.Sub(stored.UpdatedAt))
+	h.metrics.Issued(h.metricsProfile(o.Profile), now.Sub(stored.UpdatedAt))
 	h.logger.Info("certificate issued", zap.String("account", o.AccountID), zap.String("order", o.ID),
 		zap.Strings("names", cert.Names), zap.String("serial", cert.Serial))
 	return &o, nil

@@ -280,13 +280,16 @@ func (c *client) register() {
 
 // orderReady creates an order for names and solves its authorizations.
 func (c *client) orderReady(names ...string) (url string, o orderBody) {
+	c.g.t.Helper()
+	return c.orderReadyWith(map[string]any{"identifiers": dnsIDs(names...)})
+}
+
+// orderReadyWith creates an order with the newOrder payload and solves
+// its authorizations.
+func (c *client) orderReadyWith(payload map[string]any) (url string, o orderBody) {
 	t := c.g.t
 	t.Helper()
-	ids := make([]identifier, len(names))
-	for i, n := range names {
-		ids[i] = identifier{Type: "dns", Value: n}
-	}
-	r := c.post(c.g.base+pathNewOrder, map[string]any{"identifiers": ids})
+	r := c.post(c.g.base+pathNewOrder, payload)
 	if r.status != http.StatusCreated {
 		t.Fatalf("newOrder: %d %s", r.status, r.body)
 	}

@@ -66,9 +66,17 @@ type IssueRequest struct {
 	// Email, when set, is put into the certificate as an rfc822Name SAN
 	// (add_account_contact_email).
 	Email string
-	// Procedure, when set, is the account's registration's procedure,
-	// one of the issuer's procedures, overriding its default.
+	// Procedure, when set, is one of the issuer's procedures, overriding
+	// its default: the order's profile's, or else the account's
+	// registration's.
 	Procedure string
+	// Profile is the name of the order's profile, "" for none. Lifetime,
+	// when set, is its validity, in place of the issuer's default;
+	// KeyUsage and ExtKeyUsage, when set, its usages (LeafTemplate).
+	Profile     string
+	Lifetime    time.Duration
+	KeyUsage    x509.KeyUsage
+	ExtKeyUsage []x509.ExtKeyUsage
 }
 
 // PendingError says the CA will answer later; Ref finds the request again.

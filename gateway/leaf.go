@@ -18,7 +18,8 @@ import (
 // CA) makes for req, valid from notBefore to notAfter: a fresh random
 // serial, the order's names and addresses, the e-mail address when
 // req.Email is set, the CSR's common name or else the first name when it
-// fits, and the key and extended key usages of a TLS server and client.
+// fits, and the key and extended key usages of req, by default those of a
+// TLS server and client.
 func LeafTemplate(req *IssueRequest, notBefore, notAfter time.Time) (*x509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
@@ -28,6 +29,13 @@ func LeafTemplate(req *IssueRequest, notBefore, notAfter time.Time) (*x509.Certi
 	if cn == "" && len(req.Names) > 0 && len(req.Names[0]) <= 64 {
 		cn = req.Names[0]
 	}
+	ku, eku := keyUsage(req.CSR.PublicKey), []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	if req.KeyUsage != 0 {
+		ku = req.KeyUsage
+	}
+	if len(req.ExtKeyUsage) > 0 {
+		eku = req.ExtKeyUsage
+	}
 	return &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: cn},
@@ -36,8 +44,8 @@ func LeafTemplate(req *IssueRequest, notBefore, notAfter time.Time) (*x509.Certi
 		EmailAddresses:        emailSAN(req.Email),
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
-		KeyUsage:              keyUsage(req.CSR.PublicKey),
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:              ku,
+		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
 	}, nil
 }

@@ -17,10 +17,14 @@ type Metrics interface {
 	// of routeTable's, or "other"), with the problem type it failed with,
 	// "" when it succeeded.
 	Request(pattern string, problem ProblemType)
-	// Issued counts a certificate stored, with the time of the attempt
-	// that issued it: from the order claimed for issuing (at finalize, or
-	// at its latest resumption) to the certificate stored.
-	Issued(latency time.Duration)
+	// OrderCreated counts a new order under profile (a configured
+	// profile's name, "" for none).
+	OrderCreated(profile string)
+	// Issued counts a certificate stored under profile (as OrderCreated),
+	// with the time of the attempt that issued it: from the order claimed
+	// for issuing (at finalize, or at its latest resumption) to the
+	// certificate stored.
+	Issued(profile string, latency time.Duration)
 	// Validation counts a finished validation of challengeType, with the
 	// problem type it failed with, "" when it succeeded.
 	Validation(challengeType string, problem ProblemType)
@@ -37,7 +41,8 @@ type Metrics interface {
 type noMetrics struct{}
 
 func (noMetrics) Request(string, ProblemType)      {}
-func (noMetrics) Issued(time.Duration)             {}
+func (noMetrics) OrderCreated(string)              {}
+func (noMetrics) Issued(string, time.Duration)     {}
 func (noMetrics) Validation(string, ProblemType)   {}
 func (noMetrics) IssuerCall(string, time.Duration) {}
 func (noMetrics) StorageUnavailable()              {}

@@ -27,6 +27,7 @@ type orderBody struct {
 	Authorizations []string     `json:"authorizations"`
 	Finalize       string       `json:"finalize"`
 	Certificate    string       `json:"certificate,omitempty"`
+	Profile        string       `json:"profile,omitempty"`
 }
 
 // newOrderPayload is a newOrder request; a NotBefore or NotAfter that is
@@ -35,6 +36,7 @@ type newOrderPayload struct {
 	Identifiers []identifier `json:"identifiers"`
 	NotBefore   string       `json:"notBefore"`
 	NotAfter    string       `json:"notAfter"`
+	Profile     string       `json:"profile"`
 }
 
 func (h *Server) orderURL(r *http.Request, id string) string {
@@ -62,8 +64,12 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 	if err := h.policyFor(reg).check(ids); err != nil {
 		return nil, err
 	}
+	profile, err := h.orderProfile(p.Profile, reg)
+	if err != nil {
+		return nil, err
+	}
 	now := h.now().UTC()
-	notBefore, notAfter, err := h.checkValidity(p.NotBefore, p.NotAfter, now)
+	notBefore, notAfter, err := h.checkValidity(p.NotBefore, p.NotAfter, h.maxLifetime(profile), now)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +89,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		Identifiers: ids,
 		NotBefore:   notBefore,
 		NotAfter:    notAfter,
+		Profile:     profile,
 		Expires:     now.Add(time.Duration(h.cfg.OrderLifetime)),
 		CreatedAt:   now,
 		UpdatedAt:   now,
@@ -108,6 +115,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		giveAuthzs()
 		return nil, err
 	}
+	h.metrics.OrderCreated(h.metricsProfile(profile))
 	statuses := make([]string, len(authzs))
 	for i, a := range authzs {
 		statuses[i] = authzStatus(a, now)
@@ -168,9 +176,10 @@ func (h *Server) authzFor(ctx context.Context, accountID string, id identifier, 
 	return a, nil
 }
 
-// checkValidity parses a requested notBefore/notAfter and holds it to the
-// issuer's maximum lifetime. Times not given are zero: the issuer's default.
-func (h *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Time, error) {
+// checkValidity parses a requested notBefore/notAfter and holds it to
+// maxLife, the order's profile's or issuer's maximum lifetime. Times not
+// given are zero: the issuer's default.
+func (h *Server) checkValidity(nb, na string, maxLife time.Duration, now time.Time) (time.Time, time.Time, error) {
 	notBefore, err := optionalTime("notBefore", nb)
 	if err != nil {
 		return time.Time{}, time.Time{}, err
@@ -186,7 +195,6 @@ func (h *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Ti
 	if start.IsZero() {
 		start = now
 	}
-	maxLife := h.issuer.MaxLifetime()
 	switch {
 	case maxLife == 0 && (!notBefore.IsZero() || !notAfter.IsZero()):
 		return notBefore, notAfter, malformed("this CA sets the validity of its certificates: leave notBefore and notAfter out")
@@ -258,6 +266,7 @@ func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses 
 		Identifiers: o.Identifiers,
 		Error:       storedProblem(o.Error),
 		Finalize:    h.resourceURL(r, pathOrderFinalize, o.ID),
+		Profile:     o.Profile,
 	}
 	if !o.NotBefore.IsZero() {
 		body.NotBefore = o.NotBefore.Format(time.RFC3339)

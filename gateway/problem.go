@@ -34,6 +34,7 @@ const (
 	ProblemExternalAccountRequired ProblemType = "externalAccountRequired"
 	ProblemIncorrectResponse       ProblemType = "incorrectResponse"
 	ProblemInvalidContact          ProblemType = "invalidContact"
+	ProblemInvalidProfile          ProblemType = "invalidProfile" // draft-ietf-acme-profiles
 	ProblemMalformed               ProblemType = "malformed"
 	ProblemOrderNotReady           ProblemType = "orderNotReady"
 	ProblemRateLimited             ProblemType = "rateLimited"
@@ -62,6 +63,7 @@ var problemStatus = map[ProblemType]int{
 	ProblemExternalAccountRequired: http.StatusForbidden,
 	ProblemIncorrectResponse:       http.StatusBadRequest,
 	ProblemInvalidContact:          http.StatusBadRequest,
+	ProblemInvalidProfile:          http.StatusBadRequest,
 	ProblemMalformed:               http.StatusBadRequest,
 	ProblemOrderNotReady:           http.StatusForbidden,
 	ProblemRateLimited:             http.StatusTooManyRequests,

@@ -115,7 +115,7 @@ func (h *Server) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueR
 	if acct.Status != storage.StatusValid {
 		return nil, &IssueError{Kind: ProblemUnauthorized, Detail: "the account is " + acct.Status}
 	}
-	reg, err := h.mayIssue(ctx, acct, o.Identifiers)
+	reg, err := h.mayIssue(ctx, acct, o)
 	if err == nil {
 		// A CSR stored before the CSR policy last changed meets it too.
 		err = checkCSR(csr, o, acct)
@@ -129,6 +129,7 @@ func (h *Server) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueR
 	}
 	req := h.issueRequest(o, csr)
 	h.addAccountDetails(req, acct, reg)
+	h.addProfile(req, o)
 	return req, nil
 }
 

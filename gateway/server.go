@@ -76,6 +76,11 @@ type Config struct {
 	AddAccountContactEmail bool
 	// Limits are the rate limits; see Limits for their defaults.
 	Limits Limits
+	// Profiles are the certificate profiles offered (draft-ietf-acme-profiles);
+	// none: orders name no profile. DefaultProfile is the profile of
+	// orders that name none. Default: the first of Profiles.
+	Profiles       []Profile
+	DefaultProfile string
 
 	// Store keeps accounts, orders and certificates; Nonces issues and
 	// redeems nonces. Both required.
@@ -132,6 +137,9 @@ const pendingPoll = 2 * time.Second
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Nonces == nil || cfg.Issuer == nil || cfg.Validator == nil {
 		return nil, errors.New("gateway: Store, Nonces, Issuer and Validator are required")
+	}
+	if err := checkProfiles(cfg.Profiles, cfg.DefaultProfile); err != nil {
+		return nil, err
 	}
 	setDefaults(&cfg)
 	allow, err := NormalizeDomainList(cfg.Allow)
@@ -203,6 +211,9 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.RegistrationMode == "" {
 		cfg.RegistrationMode = RegistrationOpen
+	}
+	if cfg.DefaultProfile == "" && len(cfg.Profiles) > 0 {
+		cfg.DefaultProfile = cfg.Profiles[0].Name
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

@@ -53,6 +53,7 @@ type certificateJSON struct {
 	Status           string   `json:"status"`
 	Names            []string `json:"names"`
 	AccountID        string   `json:"account_id"`
+	Profile          string   `json:"profile"`
 	RevocationReason *int     `json:"revocation_reason"`
 }
 

@@ -35,7 +35,10 @@ type Registration struct {
 	AccountID string `json:"account_id,omitempty"`
 	// Procedure, when set, overrides the issuer's configured procedure for
 	// the account's certificates.
-	Procedure string    `json:"procedure,omitempty"`
+	Procedure string `json:"procedure,omitempty"`
+	// Profiles, when set, are the only certificate profiles the account
+	// may order under.
+	Profiles  []string  `json:"profiles,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`

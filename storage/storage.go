@@ -97,8 +97,13 @@ type Order struct {
 	// issuance can resume after a restart.
 	CSR []byte `json:"csr,omitempty"`
 	// Error is the RFC 7807 problem document (JSON) that made it invalid.
-	Error   []byte `json:"error,omitempty"`
-	Version int64  `json:"version"`
+	Error []byte `json:"error,omitempty"`
+	// Profile is the certificate profile the order was placed under.
+	Profile string `json:"profile,omitempty"`
+	// Replaces is the serial of the certificate this order renews (the
+	// newOrder "replaces" field of RFC 9773), empty when it names none.
+	Replaces string `json:"replaces,omitempty"`
+	Version  int64  `json:"version"`
 }
 
 // Challenge is one way to prove control of an authorization's identifier.
@@ -140,7 +145,14 @@ type Certificate struct {
 	RevokedAt        time.Time `json:"revoked_at,omitzero"`
 	RevocationReason int       `json:"revocation_reason,omitempty"`
 	IssuedAt         time.Time `json:"issued_at"`
-	Version          int64     `json:"version"`
+	// Profile is the profile it was issued under.
+	Profile string `json:"profile,omitempty"`
+	// Replaces is the serial of the certificate this one renews, from its
+	// order's "replaces"; ReplacedBy is the serial of the one that renewed
+	// it.
+	Replaces   string `json:"replaces,omitempty"`
+	ReplacedBy string `json:"replaced_by,omitempty"`
+	Version    int64  `json:"version"`
 }
 
 // Accounts stores accounts. Implementations are safe for concurrent use and

@@ -93,5 +93,6 @@ func copyRegistration(r *storage.Registration) *storage.Registration {
 	c.HMACKey = slices.Clone(r.HMACKey)
 	c.AllowedDomains = slices.Clone(r.AllowedDomains)
 	c.Emails = slices.Clone(r.Emails)
+	c.Profiles = slices.Clone(r.Profiles)
 	return &c
 }

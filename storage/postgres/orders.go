@@ -14,7 +14,7 @@ import (
 )
 
 const orderColumns = `id, account_id, status, identifiers, authz_ids, not_before, not_after, expires,
-	created_at, updated_at, certificate_serial, issuer_ref, csr, error, version`
+	created_at, updated_at, certificate_serial, issuer_ref, csr, error, profile, replaces, version`
 
 func scanOrder(row pgx.Row) (*storage.Order, error) {
 	var (
@@ -22,7 +22,7 @@ func scanOrder(row pgx.Row) (*storage.Order, error) {
 		notBefore, notAfter pgtype.Timestamptz
 	)
 	err := row.Scan(&o.ID, &o.AccountID, &o.Status, &o.Identifiers, &o.AuthzIDs, &notBefore, &notAfter, &o.Expires,
-		&o.CreatedAt, &o.UpdatedAt, &o.CertificateSerial, &o.IssuerRef, &o.CSR, &o.Error, &o.Version)
+		&o.CreatedAt, &o.UpdatedAt, &o.CertificateSerial, &o.IssuerRef, &o.CSR, &o.Error, &o.Profile, &o.Replaces, &o.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -50,8 +50,8 @@ const orderCreate = `WITH new_authzs AS (
 		AS a (id, account_id, ident_type, ident_value, wildcard, status, expires, challenges)
 )
 INSERT INTO orders (namespace, id, account_id, created_at, status, identifiers, authz_ids, not_before, not_after,
-	expires, updated_at, certificate_serial, issuer_ref, csr, error, version)
-VALUES ($1, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 1)`
+	expires, updated_at, certificate_serial, issuer_ref, csr, error, profile, replaces, version)
+VALUES ($1, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, 1)`
 
 // CreateOrder implements storage.Orders in one statement.
 func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
@@ -76,6 +76,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	}
 	args := []any{s.ns, ids, accounts, types, values, wildcards, statuses, expires, challenges, o.ID, o.AccountID, o.CreatedAt}
 	args = append(args, orderArgs(o)...)
+	args = append(args, o.Profile, o.Replaces)
 
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 )
 
 const registrationColumns = `key_id, hmac_key, description, allowed_domains, expires, status, account_id, procedure,
-	created_at, created_by, updated_at, updated_by, version, emails`
+	created_at, created_by, updated_at, updated_by, version, emails, profiles`
 
 func scanRegistration(row pgx.Row) (*storage.Registration, error) {
 	var (
@@ -19,7 +19,7 @@ func scanRegistration(row pgx.Row) (*storage.Registration, error) {
 		expires pgtype.Timestamptz
 	)
 	err := row.Scan(&r.KeyID, &r.HMACKey, &r.Description, &r.AllowedDomains, &expires, &r.Status, &r.AccountID, &r.Procedure,
-		&r.CreatedAt, &r.CreatedBy, &r.UpdatedAt, &r.UpdatedBy, &r.Version, &r.Emails)
+		&r.CreatedAt, &r.CreatedBy, &r.UpdatedAt, &r.UpdatedBy, &r.Version, &r.Emails, &r.Profiles)
 	if err != nil {
 		return nil, err
 	}
@@ -32,12 +32,12 @@ func scanRegistration(row pgx.Row) (*storage.Registration, error) {
 // registrationArgs at $4 on: all but the key id and creation time.
 const registrationSet = `hmac_key = $4, description = $5, allowed_domains = $6, expires = $7, status = $8,
 	account_id = $9, procedure = $10, created_by = $11, updated_at = $12, updated_by = $13, emails = $14,
-	version = version + 1`
+	profiles = $15, version = version + 1`
 
 // registrationArgs are the values of registrationSet, in order.
 func registrationArgs(r *storage.Registration) []any {
 	return []any{r.HMACKey, r.Description, r.AllowedDomains, nullTime(r.Expires), r.Status,
-		r.AccountID, r.Procedure, r.CreatedBy, r.UpdatedAt, r.UpdatedBy, r.Emails}
+		r.AccountID, r.Procedure, r.CreatedBy, r.UpdatedAt, r.UpdatedBy, r.Emails, r.Profiles}
 }
 
 // CreateRegistration implements storage.Registrations.
@@ -48,8 +48,8 @@ func (s *Store) CreateRegistration(ctx context.Context, r *storage.Registration)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `INSERT INTO registrations (namespace, key_id, created_at, hmac_key, description,
-		allowed_domains, expires, status, account_id, procedure, created_by, updated_at, updated_by, emails, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)`,
+		allowed_domains, expires, status, account_id, procedure, created_by, updated_at, updated_by, emails, profiles, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1)`,
 		append([]any{s.ns, r.KeyID, r.CreatedAt}, registrationArgs(r)...)...)
 	if err != nil {
 		return fail(ctx, "create registration", err)
@@ -118,14 +118,14 @@ func (s *Store) ListRegistrations(ctx context.Context, cursor string, limit int)
 }
 
 // registrationBind swaps the registration, bound to the new account, only
-// when no account holds it yet (registrationSwap's $1 to $14), and inserts
-// the account (accountInsert's values at $15 on) only FROM the row the
+// when no account holds it yet (registrationSwap's $1 to $15), and inserts
+// the account (accountInsert's values at $16 on) only FROM the row the
 // swap updated. A taken key thumbprint aborts the swap with it.
 var registrationBind = swapSQL(`UPDATE registrations SET `+registrationSet+`
 	WHERE namespace = $1 AND key_id = $2 AND version = $3 AND account_id = ''`, "registrations", "key_id",
 	`created AS (
 	INSERT INTO accounts (namespace, `+accountColumns+`)
-	SELECT $1, $15, $16, $17, $18, $19, $20, $21, 1 FROM swapped
+	SELECT $1, $16, $17, $18, $19, $20, $21, $22, 1 FROM swapped
 )`)
 
 // BindAccount implements storage.Registrations in one statement.

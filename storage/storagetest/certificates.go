@@ -95,6 +95,7 @@ func testUpdateCertificateCAS(t *testing.T, s storage.Store) {
 	first.Status = storage.StatusRevoked
 	first.RevokedAt = base.Add(time.Hour)
 	first.RevocationReason = 1
+	first.ReplacedBy = newSerial(t)
 	if err := s.UpdateCertificate(t.Context(), first); err != nil {
 		t.Fatalf("UpdateCertificate: %v", err)
 	}

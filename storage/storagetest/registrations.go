@@ -16,6 +16,7 @@ func newRegistration(t *testing.T) *storage.Registration {
 		Description:    "build farm",
 		AllowedDomains: []string{"example.com", "example.org"},
 		Emails:         []string{"ops@example.com", "pki@example.org"},
+		Profiles:       []string{"short", "server"},
 		Status:         storage.RegistrationActive,
 		CreatedAt:      base,
 		CreatedBy:      "officer",
@@ -102,6 +103,7 @@ func testUpdateRegistrationCAS(t *testing.T, s storage.Store) {
 	first.Status = storage.RegistrationDisabled
 	first.AllowedDomains = []string{"example.net"}
 	first.Emails = []string{"new@example.net"}
+	first.Profiles = []string{"long"}
 	first.UpdatedBy = "auditor"
 	if err := s.UpdateRegistration(t.Context(), first); err != nil {
 		t.Fatalf("UpdateRegistration: %v", err)
@@ -188,6 +190,7 @@ func cloneRegistration(r *storage.Registration) *storage.Registration {
 	c.HMACKey = slices.Clone(r.HMACKey)
 	c.AllowedDomains = slices.Clone(r.AllowedDomains)
 	c.Emails = slices.Clone(r.Emails)
+	c.Profiles = slices.Clone(r.Profiles)
 	return &c
 }
 

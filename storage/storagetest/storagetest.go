@@ -151,6 +151,8 @@ func newOrder(t *testing.T, accountID string, names ...string) (*storage.Order, 
 		Expires:   base.Add(7 * 24 * time.Hour),
 		CreatedAt: base,
 		UpdatedAt: base,
+		Profile:   "short",
+		Replaces:  newSerial(t),
 	}
 	var authzs []*storage.Authorization
 	for _, n := range names {
@@ -182,6 +184,8 @@ func newCertificate(t *testing.T, o *storage.Order) *storage.Certificate {
 		ChainPEM:  []byte("-----BEGIN CERTIFICATE-----\n" + newID(t) + "\n-----END CERTIFICATE-----\n"),
 		Status:    storage.StatusValid,
 		IssuedAt:  base,
+		Profile:   o.Profile,
+		Replaces:  o.Replaces,
 	}
 	for _, id := range o.Identifiers {
 		c.Names = append(c.Names, id.Value)
