@@ -75,6 +75,7 @@ func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 		Expires:        strings.TrimSpace(f.Get("expires")),
 		ExpiresIn:      strings.TrimSpace(f.Get("expires_in")),
 		Procedure:      strings.TrimSpace(f.Get("procedure")),
+		Profiles:       fields(f.Get("profiles")),
 	})
 	if err != nil {
 		return err
@@ -137,8 +138,12 @@ func consoleUpdateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if err != nil {
 		return err
 	}
+	profiles, err := o.checkProfiles(fields(f.Get("profiles")))
+	if err != nil {
+		return err
+	}
 	kid := r.PathValue("kid")
-	p := &registrationPatch{description: &desc, procedure: &proc, allowedDomains: &domains, emails: &emails}
+	p := &registrationPatch{description: &desc, procedure: &proc, allowedDomains: &domains, emails: &emails, profiles: &profiles}
 	// An expiry left as the form showed it stays, even one that passed.
 	expires := strings.TrimSpace(f.Get("expires"))
 	if shown := f.Get("expires_shown"); expires != shown {

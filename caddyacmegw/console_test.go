@@ -159,3 +159,14 @@ func TestConsole_AuditFiltersByOfficerActionAndTime(t *testing.T) {
 		t.Fatalf("a time that is none: %d", status)
 	}
 }
+
+func TestConsole_RefusesProfilesTheGatewayLacks(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	if status, body := e.post("/registrations", url.Values{"key_id": {"profiled"}, "profiles": {"tls-server"}}); status != http.StatusBadRequest || !strings.Contains(body, "this gateway has no profiles") {
+		t.Fatalf("create with an unknown profile: %d\n%s", status, body)
+	}
+	e.post("/registrations", url.Values{"key_id": {"profiled"}})
+	if status, body := e.post("/registrations/profiled", url.Values{"profiles": {"tls-server"}}); status != http.StatusBadRequest || !strings.Contains(body, "this gateway has no profiles") {
+		t.Fatalf("edit to an unknown profile: %d\n%s", status, body)
+	}
+}
