@@ -2,6 +2,7 @@
 # Installs the real clients the test suite drives, if they are missing;
 # from Debian packages:
 #   certbot  integration/certbot_test.go
+#   chromium the browser of the console's tests, integration/console_test.go
 #   curl     the dns-01 hook of that test (it falls back to python3)
 #   openssl  the independent check of the CM client's CMS signatures
 #   postgres the throwaway clusters of storage/postgres/pgtest (initdb and
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 # "command:package" pairs.
-needs=(certbot:certbot curl:curl pg_config:postgresql openssl:openssl)
+needs=(certbot:certbot curl:curl pg_config:postgresql openssl:openssl chromium:chromium)
 
 fail() {
 	if [[ "${CI:-}" == "true" ]]; then

@@ -1,7 +1,6 @@
 package caddyacmegw
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -334,38 +332,8 @@ func cleanActor(s string) string {
 	return s
 }
 
-// audit appends the trail entry of a change that has been made. Its
-// failure does not undo the change nor fail the request, which would make
-// the officer retry it; the entry is logged whole instead, so that the trail
-// can be completed from the log.
-func (q *adminRequest) audit(ctx context.Context, action, target string, detail any) {
-	e := &storage.AuditEntry{
-		ID:     gateway.NewID(),
-		Time:   q.h.now().UTC(),
-		Actor:  actor(q.r),
-		Action: action,
-		Target: target,
-	}
-	if detail != nil {
-		b, err := json.Marshal(detail)
-		if err == nil {
-			e.Detail = b
-		}
-	}
-	fields := []zap.Field{
-		zap.String("gateway", q.h.Name),
-		zap.String("audit_id", e.ID),
-		zap.String("actor", e.Actor),
-		zap.String("action", action),
-		zap.String("target", target),
-		zap.ByteString("detail", e.Detail),
-	}
-	if err := q.h.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		q.h.logger.Error("writing audit entry failed; the change was made", append(fields, zap.Error(err))...)
-		return
-	}
-	q.h.logger.Info("officer change", fields...)
-}
+// officer is the officer making this request.
+func (q *adminRequest) officer() *officer { return &officer{h: q.h, actor: actor(q.r)} }
 
 // Interface guards
 var _ caddy.AdminRouter = (*adminAPI)(nil)

@@ -27,7 +27,7 @@ type accountView struct {
 	CreatedAt          time.Time `json:"created_at"`
 }
 
-func (q *adminRequest) viewAccount(ctx context.Context, a *storage.Account) (accountView, error) {
+func (o *officer) viewAccount(ctx context.Context, a *storage.Account) (accountView, error) {
 	v := accountView{
 		ID:             a.ID,
 		Status:         a.Status,
@@ -39,7 +39,7 @@ func (q *adminRequest) viewAccount(ctx context.Context, a *storage.Account) (acc
 	if v.Contact == nil {
 		v.Contact = []string{}
 	}
-	_, block, err := gateway.AccountRegistration(ctx, q.h.store, a, q.h.RegistrationMode, q.h.now())
+	_, block, err := gateway.AccountRegistration(ctx, o.h.store, a, o.h.RegistrationMode, o.h.now())
 	if err != nil {
 		return accountView{}, storeError(err, "registration "+a.RegistrationID)
 	}
@@ -50,57 +50,72 @@ func (q *adminRequest) viewAccount(ctx context.Context, a *storage.Account) (acc
 	return v, nil
 }
 
-// writeAccount answers with one account.
-func (q *adminRequest) writeAccount(ctx context.Context, a *storage.Account) error {
-	v, err := q.viewAccount(ctx, a)
-	if err != nil {
-		return err
-	}
-	return writeJSON(q.w, http.StatusOK, v)
-}
-
 func (q *adminRequest) listAccounts() error {
 	v, p, err := q.query("registration", "contact", "status")
 	if err != nil {
 		return err
 	}
 	f := storage.AccountFilter{RegistrationID: v.Get("registration"), Contact: v.Get("contact"), Status: v.Get("status")}
-	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusDeactivated, storage.StatusRevoked); err != nil {
-		return err
-	}
-	accts, next, err := q.h.store.ListAccounts(q.r.Context(), f, p.cursor, p.limit)
+	out, err := q.officer().listAccounts(q.r.Context(), f, p)
 	if err != nil {
-		return storeError(err, "accounts")
-	}
-	out := accountsPage{Accounts: []accountView{}, Next: next}
-	for _, a := range accts {
-		v, err := q.viewAccount(q.r.Context(), a)
-		if err != nil {
-			return err
-		}
-		out.Accounts = append(out.Accounts, v)
+		return err
 	}
 	return writeJSON(q.w, http.StatusOK, out)
 }
 
 func (q *adminRequest) getAccount(id string) error {
-	a, err := q.h.store.GetAccount(q.r.Context(), id)
+	v, err := q.officer().getAccount(q.r.Context(), id)
 	if err != nil {
-		return storeError(err, "account "+id)
+		return err
 	}
-	return q.writeAccount(q.r.Context(), a)
+	return writeJSON(q.w, http.StatusOK, v)
+}
+
+func (q *adminRequest) deactivateAccount(id string) error {
+	v, err := q.officer().deactivateAccount(q.r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(q.w, http.StatusOK, v)
+}
+
+func (o *officer) listAccounts(ctx context.Context, f storage.AccountFilter, p page) (accountsPage, error) {
+	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusDeactivated, storage.StatusRevoked); err != nil {
+		return accountsPage{}, err
+	}
+	accts, next, err := o.h.store.ListAccounts(ctx, f, p.cursor, p.limit)
+	if err != nil {
+		return accountsPage{}, storeError(err, "accounts")
+	}
+	out := accountsPage{Accounts: []accountView{}, Next: next}
+	for _, a := range accts {
+		v, err := o.viewAccount(ctx, a)
+		if err != nil {
+			return accountsPage{}, err
+		}
+		out.Accounts = append(out.Accounts, v)
+	}
+	return out, nil
+}
+
+func (o *officer) getAccount(ctx context.Context, id string) (accountView, error) {
+	a, err := o.h.store.GetAccount(ctx, id)
+	if err != nil {
+		return accountView{}, storeError(err, "account "+id)
+	}
+	return o.viewAccount(ctx, a)
 }
 
 // deactivateAccount ends an account as RFC 8555 §7.3.6 does for its holder:
 // the gateway refuses every later request signed with its key.
-func (q *adminRequest) deactivateAccount(id string) error {
-	ctx := context.WithoutCancel(q.r.Context())
+func (o *officer) deactivateAccount(ctx context.Context, id string) (accountView, error) {
+	ctx = context.WithoutCancel(ctx)
 	var a *storage.Account
 	var from string
 	errAlready := errors.New("already deactivated")
 	err := retryConflict(func() error {
 		var err error
-		if a, err = q.h.store.GetAccount(ctx, id); err != nil {
+		if a, err = o.h.store.GetAccount(ctx, id); err != nil {
 			return err
 		}
 		if a.Status != storage.StatusValid {
@@ -110,17 +125,17 @@ func (q *adminRequest) deactivateAccount(id string) error {
 		if err := gateway.SetAccountStatus(a, storage.StatusDeactivated); err != nil {
 			return err
 		}
-		return q.h.store.UpdateAccount(ctx, a)
+		return o.h.store.UpdateAccount(ctx, a)
 	})
 	if errors.Is(err, errAlready) {
-		return apiError(http.StatusConflict, "account %s is %s already", id, a.Status)
+		return accountView{}, apiError(http.StatusConflict, "account %s is %s already", id, a.Status)
 	}
 	if err != nil {
-		return storeError(err, "account "+id)
+		return accountView{}, storeError(err, "account "+id)
 	}
-	q.audit(ctx, "account.deactivate", id, map[string]any{
+	o.audit(ctx, "account.deactivate", id, map[string]any{
 		"from":            from,
 		"registration_id": a.RegistrationID,
 	})
-	return q.writeAccount(ctx, a)
+	return o.viewAccount(ctx, a)
 }

@@ -1,9 +1,13 @@
 package caddyacmegw
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
 // auditView is an audit entry with its detail as JSON, not base64.
@@ -21,17 +25,71 @@ func (q *adminRequest) listAudit() error {
 	if err != nil {
 		return err
 	}
-	entries, next, err := q.h.store.ListAudit(q.r.Context(), p.cursor, p.limit)
+	out, err := q.officer().listAudit(q.r.Context(), auditFilter{}, p)
 	if err != nil {
-		return storeError(err, "audit")
-	}
-	out := auditPage{Audit: []auditView{}, Next: next}
-	for _, e := range entries {
-		v := auditView{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target}
-		if json.Valid(e.Detail) {
-			v.Detail = e.Detail
-		}
-		out.Audit = append(out.Audit, v)
+		return err
 	}
 	return writeJSON(q.w, http.StatusOK, out)
+}
+
+// auditFilter narrows the audit trail: Actor and Action match whole (an
+// Action ending in "." matches every action it begins), the times bound
+// it ([Since, Until)); zero values match all.
+type auditFilter struct {
+	Actor, Action string
+	Since, Until  time.Time
+}
+
+func (f auditFilter) empty() bool { return f == auditFilter{} }
+
+func (f auditFilter) match(e *storage.AuditEntry) bool {
+	switch {
+	case f.Actor != "" && e.Actor != f.Actor:
+		return false
+	case f.Action != "" && e.Action != f.Action && !(strings.HasSuffix(f.Action, ".") && strings.HasPrefix(e.Action, f.Action)):
+		return false
+	case !f.Since.IsZero() && e.Time.Before(f.Since):
+		return false
+	case !f.Until.IsZero() && !e.Time.Before(f.Until):
+		return false
+	}
+	return true
+}
+
+// filterScanPages bounds the storage pages one filtered listing reads, so
+// that a filter matching little cannot make one request read a whole
+// listing; the page then holds fewer entries, or none, before its next.
+const filterScanPages = 20
+
+// listAudit pages through the trail, oldest first. Storage lists the trail
+// unfiltered, so a filter is applied to the pages it reads, as listOrders
+// does; the cursor is storage's.
+func (o *officer) listAudit(ctx context.Context, f auditFilter, p page) (auditPage, error) {
+	out := auditPage{Audit: []auditView{}}
+	cursor := p.cursor
+	for range filterScanPages {
+		entries, next, err := o.h.store.ListAudit(ctx, cursor, p.limit-len(out.Audit))
+		if err != nil {
+			return auditPage{}, storeError(err, "audit")
+		}
+		for _, e := range entries {
+			if f.match(e) {
+				out.Audit = append(out.Audit, viewAudit(e))
+			}
+		}
+		cursor = next
+		if next == "" || len(out.Audit) == p.limit || f.empty() {
+			break
+		}
+	}
+	out.Next = cursor
+	return out, nil
+}
+
+func viewAudit(e *storage.AuditEntry) auditView {
+	v := auditView{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target}
+	if json.Valid(e.Detail) {
+		v.Detail = e.Detail
+	}
+	return v
 }

@@ -2,8 +2,6 @@ package caddyacmegw
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"math/big"
 	"net/http"
@@ -13,7 +11,6 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 )
 
 // certificateView is a certificate as officers see it; ChainPEM only when
@@ -64,51 +61,28 @@ func (q *adminRequest) listCertificates() error {
 	if err != nil {
 		return err
 	}
-	f := storage.CertificateFilter{AccountID: v.Get("account"), Name: strings.ToLower(v.Get("name")), Status: v.Get("status")}
-	if s := v.Get("serial"); s != "" {
-		if f.Serial, err = normalizeSerial(s); err != nil {
-			return err
-		}
-	}
-	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusRevoked); err != nil {
-		return err
-	}
-	certs, next, err := q.h.store.ListCertificates(q.r.Context(), f, p.cursor, p.limit)
+	f := storage.CertificateFilter{AccountID: v.Get("account"), Name: v.Get("name"), Status: v.Get("status"), Serial: v.Get("serial")}
+	out, err := q.officer().listCertificates(q.r.Context(), f, p)
 	if err != nil {
-		return storeError(err, "certificates")
-	}
-	out := certificatesPage{Certificates: []certificateView{}, Next: next}
-	for _, c := range certs {
-		out.Certificates = append(out.Certificates, viewCertificate(c))
+		return err
 	}
 	return writeJSON(q.w, http.StatusOK, out)
 }
 
 func (q *adminRequest) getCertificate(serial string) error {
-	serial, err := normalizeSerial(serial)
+	v, err := q.officer().getCertificate(q.r.Context(), serial)
 	if err != nil {
 		return err
 	}
-	c, err := q.h.store.GetCertificate(q.r.Context(), serial)
-	if err != nil {
-		return storeError(err, "certificate "+serial)
-	}
-	v := viewCertificate(c)
-	v.ChainPEM = string(c.ChainPEM)
 	return writeJSON(q.w, http.StatusOK, v)
 }
 
-// revokeCertificate revokes at the CA first and records the revocation only
-// once the CA confirmed it, so that the record never claims more than the
-// CA did; a failed record after a confirmed revocation is retried once and
-// otherwise reported (the CA's CRL is then the truth).
 func (q *adminRequest) revokeCertificate(serial string) error {
-	serial, err := normalizeSerial(serial)
-	if err != nil {
-		return err
-	}
 	var body struct {
 		Reason *int `json:"reason"`
+	}
+	if _, err := normalizeSerial(serial); err != nil {
+		return err // refused before its body is read
 	}
 	if err := readJSON(q.w, q.r, &body); err != nil {
 		return err
@@ -117,65 +91,85 @@ func (q *adminRequest) revokeCertificate(serial string) error {
 	if body.Reason != nil {
 		reason = *body.Reason
 	}
-	if !gateway.RevocationReasonAllowed(reason) {
-		return apiError(http.StatusBadRequest, "reason %d not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)", reason)
-	}
-	ctx := context.WithoutCancel(q.r.Context())
-	c, err := q.h.store.GetCertificate(ctx, serial)
+	v, err := q.officer().revokeCertificate(q.r.Context(), serial, reason)
 	if err != nil {
-		return storeError(err, "certificate "+serial)
-	}
-	if c.Status == storage.StatusRevoked {
-		return apiError(http.StatusConflict, "certificate %s is revoked already", serial)
-	}
-	if !q.h.now().Before(c.NotAfter) {
-		return apiError(http.StatusConflict, "certificate %s expired at %s; revoking it has no effect", serial, c.NotAfter.UTC().Format(time.RFC3339))
-	}
-	block, _ := pem.Decode(c.ChainPEM)
-	if block == nil {
-		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: errors.New("stored chain holds no PEM"), Message: "stored certificate cannot be read"}
-	}
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err, Message: "stored certificate cannot be parsed"}
-	}
-	if err := q.h.issuer.Revoke(ctx, leaf, reason); err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: err, Message: "the issuer did not revoke the certificate: " + err.Error()}
-	}
-	revokedAt := q.h.now()
-	errRaced := errors.New("revoked concurrently")
-	err = retryConflict(func() error {
-		if c.Status == storage.StatusRevoked {
-			return errRaced
-		}
-		revoked := *c // c stays as stored until the write succeeds
-		gateway.CertificateRevoked(&revoked, reason, revokedAt)
-		err := q.h.store.UpdateCertificate(ctx, &revoked)
-		switch {
-		case err == nil:
-			c = &revoked
-		case errors.Is(err, storage.ErrConflict):
-			fresh, err2 := q.h.store.GetCertificate(ctx, serial)
-			if err2 != nil {
-				return err2
-			}
-			c = fresh
-		}
 		return err
-	})
-	if errors.Is(err, errRaced) {
-		return apiError(http.StatusConflict, "certificate %s was revoked concurrently", serial)
 	}
+	return writeJSON(q.w, http.StatusOK, v)
+}
+
+// listCertificates lists certificates by the filter as officers give it:
+// a name in any case, a serial as they copy it.
+func (o *officer) listCertificates(ctx context.Context, f storage.CertificateFilter, p page) (certificatesPage, error) {
+	f.Name = strings.ToLower(f.Name)
+	if f.Serial != "" {
+		var err error
+		if f.Serial, err = normalizeSerial(f.Serial); err != nil {
+			return certificatesPage{}, err
+		}
+	}
+	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusRevoked); err != nil {
+		return certificatesPage{}, err
+	}
+	certs, next, err := o.h.store.ListCertificates(ctx, f, p.cursor, p.limit)
 	if err != nil {
-		q.h.logger.Error("the issuer revoked a certificate but recording it failed", zap.String("gateway", q.h.Name), zap.String("serial", serial), zap.Error(err))
-		return storeError(err, "certificate "+serial)
+		return certificatesPage{}, storeError(err, "certificates")
 	}
-	q.audit(ctx, "certificate.revoke", serial, map[string]any{
+	out := certificatesPage{Certificates: []certificateView{}, Next: next}
+	for _, c := range certs {
+		out.Certificates = append(out.Certificates, viewCertificate(c))
+	}
+	return out, nil
+}
+
+// getCertificate is one certificate with its PEM chain.
+func (o *officer) getCertificate(ctx context.Context, serial string) (certificateView, error) {
+	serial, err := normalizeSerial(serial)
+	if err != nil {
+		return certificateView{}, err
+	}
+	c, err := o.h.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return certificateView{}, storeError(err, "certificate "+serial)
+	}
+	v := viewCertificate(c)
+	v.ChainPEM = string(c.ChainPEM)
+	return v, nil
+}
+
+// revokeCertificate revokes through the gateway's one revocation, which
+// records it only once the issuer confirmed.
+func (o *officer) revokeCertificate(ctx context.Context, serial string, reason int) (certificateView, error) {
+	serial, err := normalizeSerial(serial)
+	if err != nil {
+		return certificateView{}, err
+	}
+	if !gateway.RevocationReasonAllowed(reason) {
+		return certificateView{}, apiError(http.StatusBadRequest, "reason %d not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)", reason)
+	}
+	ctx = context.WithoutCancel(ctx)
+	c, err := o.h.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return certificateView{}, storeError(err, "certificate "+serial)
+	}
+	revoked, err := o.h.gw.RevokeCertificate(ctx, c, reason)
+	var ire *gateway.IssuerRevokeError
+	switch {
+	case errors.Is(err, gateway.ErrAlreadyRevoked):
+		return certificateView{}, apiError(http.StatusConflict, "certificate %s is revoked already", serial)
+	case errors.Is(err, gateway.ErrCertificateExpired):
+		return certificateView{}, apiError(http.StatusConflict, "certificate %s expired at %s; revoking it has no effect", serial, c.NotAfter.UTC().Format(time.RFC3339))
+	case errors.As(err, &ire):
+		return certificateView{}, caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: err, Message: err.Error()}
+	case err != nil:
+		return certificateView{}, storeError(err, "certificate "+serial)
+	}
+	o.audit(ctx, "certificate.revoke", serial, map[string]any{
 		"reason":     reason,
-		"account_id": c.AccountID,
-		"names":      c.Names,
+		"account_id": revoked.AccountID,
+		"names":      revoked.Names,
 	})
-	return writeJSON(q.w, http.StatusOK, viewCertificate(c))
+	return viewCertificate(revoked), nil
 }
 
 // normalizeSerial accepts a serial as officers copy it (upper case, colons,

@@ -141,8 +141,11 @@ func (acceptAll) TLSALPN01(context.Context, string, string) error         { retu
 func (acceptAll) CAA(context.Context, string, bool, string, string) error { return nil }
 
 // testCA is an issuer signing with a throwaway CA; it records
-// revocations.
-type testCA struct{ *testca.CA }
+// revocations, or refuses them with revokeErr when set.
+type testCA struct {
+	*testca.CA
+	revokeErr error
+}
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
@@ -150,7 +153,7 @@ func newTestCA(t *testing.T) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testCA{ca}
+	return &testCA{CA: ca}
 }
 
 func (ca *testCA) Issue(_ context.Context, req *gateway.IssueRequest) ([]*x509.Certificate, error) {
@@ -162,6 +165,9 @@ func (ca *testCA) Issue(_ context.Context, req *gateway.IssueRequest) ([]*x509.C
 }
 
 func (ca *testCA) Revoke(_ context.Context, c *x509.Certificate, reason int) error {
+	if ca.revokeErr != nil {
+		return ca.revokeErr
+	}
 	ca.CA.Revoke(c, reason)
 	return nil
 }

@@ -1,6 +1,7 @@
 package caddyacmegw
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -71,31 +72,37 @@ func (q *adminRequest) listOrders() error {
 	if err != nil {
 		return err
 	}
-	account, status := v.Get("account"), v.Get("status")
-	if err := checkStatus(status, storage.StatusPending, storage.StatusReady, storage.StatusProcessing, storage.StatusValid, storage.StatusInvalid); err != nil {
+	out, err := q.officer().listOrders(q.r.Context(), v.Get("account"), v.Get("status"), p)
+	if err != nil {
 		return err
+	}
+	return writeJSON(q.w, http.StatusOK, out)
+}
+
+func (o *officer) listOrders(ctx context.Context, account, status string, p page) (ordersPage, error) {
+	if err := checkStatus(status, storage.StatusPending, storage.StatusReady, storage.StatusProcessing, storage.StatusValid, storage.StatusInvalid); err != nil {
+		return ordersPage{}, err
 	}
 	var cur ordersCursor
 	if p.cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(p.cursor)
 		if err != nil || json.Unmarshal(b, &cur) != nil {
-			return apiError(http.StatusBadRequest, "cursor %q is not one this listing gave", p.cursor)
+			return ordersPage{}, apiError(http.StatusBadRequest, "cursor %q is not one this listing gave", p.cursor)
 		}
 	}
-	ctx := q.r.Context()
 	if account != "" {
-		if _, err := q.h.store.GetAccount(ctx, account); err != nil {
-			return storeError(err, "account "+account)
+		if _, err := o.h.store.GetAccount(ctx, account); err != nil {
+			return ordersPage{}, storeError(err, "account "+account)
 		}
 	}
 	out := ordersPage{Orders: []orderView{}}
-	now := q.h.now()
+	now := o.h.now()
 	for {
 		id, accountNext := account, ""
 		if id == "" {
-			accts, next, err := q.h.store.ListAccounts(ctx, storage.AccountFilter{}, cur.Account, 1)
+			accts, next, err := o.h.store.ListAccounts(ctx, storage.AccountFilter{}, cur.Account, 1)
 			if err != nil {
-				return storeError(err, "accounts")
+				return ordersPage{}, storeError(err, "accounts")
 			}
 			if len(accts) == 0 {
 				break
@@ -104,14 +111,14 @@ func (q *adminRequest) listOrders() error {
 		}
 		// Pages no longer than what is missing, so that a page read whole
 		// never overfills the answer.
-		ids, nextOrder, err := q.h.store.ListOrders(ctx, id, cur.Order, p.limit-len(out.Orders))
+		ids, nextOrder, err := o.h.store.ListOrders(ctx, id, cur.Order, p.limit-len(out.Orders))
 		if err != nil {
-			return storeError(err, "orders")
+			return ordersPage{}, storeError(err, "orders")
 		}
 		for _, oid := range ids {
-			o, err := q.h.store.GetOrder(ctx, oid)
+			o, err := o.h.store.GetOrder(ctx, oid)
 			if err != nil {
-				return storeError(err, "order "+oid)
+				return ordersPage{}, storeError(err, "order "+oid)
 			}
 			if ov := viewOrder(o, now); status == "" || ov.Status == status {
 				out.Orders = append(out.Orders, ov)
@@ -130,5 +137,5 @@ func (q *adminRequest) listOrders() error {
 			break
 		}
 	}
-	return writeJSON(q.w, http.StatusOK, out)
+	return out, nil
 }

@@ -1,11 +1,7 @@
 package caddyacmegw
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -96,63 +92,10 @@ func (q *adminRequest) createRegistration() error {
 	if err := readJSON(q.w, q.r, &body); err != nil {
 		return err
 	}
-	now := q.h.now().UTC()
-	reg := &storage.Registration{
-		KeyID:       body.KeyID,
-		Description: body.Description,
-		Procedure:   body.Procedure,
-		Status:      storage.RegistrationActive,
-		CreatedAt:   now,
-		CreatedBy:   actor(q.r),
-		UpdatedAt:   now,
-	}
-	if reg.KeyID == "" {
-		reg.KeyID = newKeyID()
-	} else if err := checkKeyID(reg.KeyID); err != nil {
-		return err
-	}
-	if err := checkText("description", reg.Description, maxDescriptionLen); err != nil {
-		return err
-	}
-	if err := q.checkProcedure(reg.Procedure); err != nil {
-		return err
-	}
-	domains, err := normalizeAllowedDomains(body.AllowedDomains)
+	v, err := q.officer().createRegistration(q.r.Context(), body)
 	if err != nil {
 		return err
 	}
-	reg.AllowedDomains = domains
-	if reg.Emails, err = normalizeEmails(body.Emails); err != nil {
-		return err
-	}
-	if reg.Profiles, err = q.checkProfiles(body.Profiles); err != nil {
-		return err
-	}
-	if reg.Expires, err = parseExpiry(body.Expires, body.ExpiresIn, now); err != nil {
-		return err
-	}
-	key := make([]byte, hmacKeyBytes)
-	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
-	reg.HMACKey = key
-
-	ctx := context.WithoutCancel(q.r.Context())
-	if err := q.h.store.CreateRegistration(ctx, reg); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return apiError(http.StatusConflict, "a registration with key id %q exists", reg.KeyID)
-		}
-		return storeError(err, "registration")
-	}
-	v := viewRegistration(reg)
-	q.audit(ctx, "registration.create", reg.KeyID, map[string]any{
-		"description":     v.Description,
-		"allowed_domains": v.AllowedDomains,
-		"emails":          v.Emails,
-		"expires":         v.Expires,
-		"procedure":       v.Procedure,
-		"profiles":        v.Profiles,
-		"status":          v.Status,
-	})
-	v.HMACKey = base64.RawURLEncoding.EncodeToString(key)
 	return writeJSON(q.w, http.StatusCreated, v)
 }
 
@@ -161,23 +104,19 @@ func (q *adminRequest) listRegistrations() error {
 	if err != nil {
 		return err
 	}
-	regs, next, err := q.h.store.ListRegistrations(q.r.Context(), p.cursor, p.limit)
+	out, err := q.officer().listRegistrations(q.r.Context(), p)
 	if err != nil {
-		return storeError(err, "registrations")
-	}
-	out := registrationsPage{Registrations: []registrationView{}, Next: next}
-	for _, r := range regs {
-		out.Registrations = append(out.Registrations, viewRegistration(r))
+		return err
 	}
 	return writeJSON(q.w, http.StatusOK, out)
 }
 
 func (q *adminRequest) getRegistration(kid string) error {
-	reg, err := q.h.store.GetRegistration(q.r.Context(), kid)
+	v, err := q.officer().getRegistration(q.r.Context(), kid)
 	if err != nil {
-		return storeError(err, "registration "+kid)
+		return err
 	}
-	return writeJSON(q.w, http.StatusOK, viewRegistration(reg))
+	return writeJSON(q.w, http.StatusOK, v)
 }
 
 // registrationPatch is a checked PATCH body: nil fields stay as they are.
@@ -226,7 +165,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			}
 		case "procedure":
 			if p.procedure, err = str(key); err == nil {
-				err = q.checkProcedure(*p.procedure)
+				err = q.officer().checkProcedure(*p.procedure)
 			}
 		case "allowed_domains":
 			var list []string
@@ -249,7 +188,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 			if json.Unmarshal(val, &list) != nil {
 				return nil, apiError(http.StatusBadRequest, "profiles must be a list of profile names")
 			}
-			if list, err = q.checkProfiles(list); err == nil {
+			if list, err = q.officer().checkProfiles(list); err == nil {
 				p.profiles = &list
 			}
 		case "expires", "expires_in":
@@ -284,25 +223,6 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 		}
 	}
 	return p, nil
-}
-
-// checkProcedure refuses a procedure that the gateway's issuer does not
-// know, so that a registration never names one that fails at issuance.
-func (q *adminRequest) checkProcedure(name string) error {
-	if name == "" {
-		return nil
-	}
-	if err := checkText("procedure", name, maxProcedureLen); err != nil {
-		return err
-	}
-	pi, ok := q.h.issuer.(procedureIssuer)
-	if !ok {
-		return apiError(http.StatusBadRequest, "procedure %q: this gateway's issuer has no procedures to choose from", name)
-	}
-	if known := pi.ProcedureNames(); !slices.Contains(known, name) {
-		return apiError(http.StatusBadRequest, "procedure %q is not one of the issuer's: %s", name, strings.Join(known, ", "))
-	}
-	return nil
 }
 
 // apply changes reg and returns what changed, old and new, for the audit.
@@ -352,44 +272,17 @@ func (q *adminRequest) patchRegistration(kid string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.WithoutCancel(q.r.Context())
-	var reg *storage.Registration
-	var changes map[string]any
-	err = retryConflict(func() error {
-		var err error
-		if reg, err = q.h.store.GetRegistration(ctx, kid); err != nil {
-			return err
-		}
-		if changes = p.apply(reg); len(changes) == 0 {
-			return nil // nothing differs: no write, no audit entry
-		}
-		reg.UpdatedAt = q.h.now().UTC()
-		reg.UpdatedBy = actor(q.r)
-		return q.h.store.UpdateRegistration(ctx, reg)
-	})
+	v, err := q.officer().updateRegistration(q.r.Context(), kid, p)
 	if err != nil {
-		return storeError(err, "registration "+kid)
+		return err
 	}
-	if len(changes) > 0 {
-		q.audit(ctx, "registration.update", kid, map[string]any{"changes": changes})
-	}
-	return writeJSON(q.w, http.StatusOK, viewRegistration(reg))
+	return writeJSON(q.w, http.StatusOK, v)
 }
 
 func (q *adminRequest) deleteRegistration(kid string) error {
-	ctx := context.WithoutCancel(q.r.Context())
-	reg, err := q.h.store.GetRegistration(ctx, kid)
-	if err != nil {
-		return storeError(err, "registration "+kid)
+	if err := q.officer().deleteRegistration(q.r.Context(), kid); err != nil {
+		return err
 	}
-	if err := q.h.store.DeleteRegistration(ctx, kid); err != nil {
-		return storeError(err, "registration "+kid)
-	}
-	q.audit(ctx, "registration.delete", kid, map[string]any{
-		"account_id":      reg.AccountID,
-		"allowed_domains": viewRegistration(reg).AllowedDomains,
-		"status":          reg.Status,
-	})
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -43,44 +43,10 @@ func (q *adminRequest) createRenewalRule() error {
 	if err := readJSON(q.w, q.r, &body); err != nil {
 		return err
 	}
-	ctx := context.WithoutCancel(q.r.Context())
-	sc, err := q.renewalScope(ctx, body.Scope, body.Value)
+	rule, err := q.officer().moveRenewalWindows(context.WithoutCancel(q.r.Context()), body)
 	if err != nil {
 		return err
 	}
-	if err := checkExplanationURL(body.ExplanationURL); err != nil {
-		return err
-	}
-	now := q.h.now().UTC()
-	rule := &storage.RenewalRule{
-		ID:             gateway.NewID(),
-		RenewalScope:   sc,
-		WindowStart:    now.Add(-defaultMovedWindow),
-		WindowEnd:      now,
-		ExplanationURL: body.ExplanationURL,
-		CreatedAt:      now,
-		CreatedBy:      actor(q.r),
-	}
-	if body.WindowStart != nil {
-		rule.WindowStart = body.WindowStart.UTC()
-	}
-	if body.WindowEnd != nil {
-		rule.WindowEnd = body.WindowEnd.UTC()
-	}
-	if !rule.WindowStart.Before(rule.WindowEnd) {
-		return apiError(http.StatusBadRequest, "window_start must be before window_end")
-	}
-	if err := q.h.store.CreateRenewalRule(ctx, rule); err != nil {
-		return storeError(err, "renewal rule")
-	}
-	q.audit(ctx, "renewal.move", renewalTarget(sc), map[string]any{
-		"rule_id":         rule.ID,
-		"scope":           sc.Kind,
-		"value":           sc.Value,
-		"window_start":    rule.WindowStart,
-		"window_end":      rule.WindowEnd,
-		"explanation_url": rule.ExplanationURL,
-	})
 	return writeJSON(q.w, http.StatusCreated, rule)
 }
 
@@ -90,41 +56,101 @@ func (q *adminRequest) listRenewalRules() error {
 	if err != nil {
 		return err
 	}
-	ctx := q.r.Context()
-	sc, err := q.renewalScope(ctx, v.Get("scope"), v.Get("value"))
+	rules, err := q.officer().renewalRules(q.r.Context(), v.Get("scope"), v.Get("value"))
 	if err != nil {
 		return err
 	}
-	rules, err := q.h.store.RenewalRulesFor(ctx, []storage.RenewalScope{sc})
-	if err != nil {
-		return storeError(err, "renewal rules")
-	}
-	slices.SortFunc(rules, func(a, b *storage.RenewalRule) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return writeJSON(q.w, http.StatusOK, map[string]any{"renewal_rules": rules})
 }
 
 // getRenewalInfo answers a certificate's renewal information as clients
 // get it now: its certID and window, moved or not.
 func (q *adminRequest) getRenewalInfo(serial string) error {
-	serial, err := normalizeSerial(serial)
+	info, err := q.officer().renewalInfo(q.r.Context(), serial)
 	if err != nil {
 		return err
-	}
-	ctx := q.r.Context()
-	c, err := q.h.store.GetCertificate(ctx, serial)
-	if err != nil {
-		return storeError(err, "certificate "+serial)
-	}
-	info, err := q.h.gw.RenewalInfoOf(ctx, c)
-	if err != nil {
-		return storeError(err, "renewal information of "+serial)
 	}
 	return writeJSON(q.w, http.StatusOK, info)
 }
 
+// moveRenewalWindows stores a rule that moves the suggested renewal
+// windows of the certificates of a scope issued until now, and audits it.
+func (o *officer) moveRenewalWindows(ctx context.Context, body renewalRuleRequest) (*storage.RenewalRule, error) {
+	sc, err := o.renewalScope(ctx, body.Scope, body.Value)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkExplanationURL(body.ExplanationURL); err != nil {
+		return nil, err
+	}
+	now := o.h.now().UTC()
+	rule := &storage.RenewalRule{
+		ID:             gateway.NewID(),
+		RenewalScope:   sc,
+		WindowStart:    now.Add(-defaultMovedWindow),
+		WindowEnd:      now,
+		ExplanationURL: body.ExplanationURL,
+		CreatedAt:      now,
+		CreatedBy:      o.actor,
+	}
+	if body.WindowStart != nil {
+		rule.WindowStart = body.WindowStart.UTC()
+	}
+	if body.WindowEnd != nil {
+		rule.WindowEnd = body.WindowEnd.UTC()
+	}
+	if !rule.WindowStart.Before(rule.WindowEnd) {
+		return nil, apiError(http.StatusBadRequest, "window_start must be before window_end")
+	}
+	if err := o.h.store.CreateRenewalRule(ctx, rule); err != nil {
+		return nil, storeError(err, "renewal rule")
+	}
+	o.audit(ctx, "renewal.move", renewalTarget(sc), map[string]any{
+		"rule_id":         rule.ID,
+		"scope":           sc.Kind,
+		"value":           sc.Value,
+		"window_start":    rule.WindowStart,
+		"window_end":      rule.WindowEnd,
+		"explanation_url": rule.ExplanationURL,
+	})
+	return rule, nil
+}
+
+// renewalRules are the rules made for one scope, oldest first.
+func (o *officer) renewalRules(ctx context.Context, kind, value string) ([]*storage.RenewalRule, error) {
+	sc, err := o.renewalScope(ctx, kind, value)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := o.h.store.RenewalRulesFor(ctx, []storage.RenewalScope{sc})
+	if err != nil {
+		return nil, storeError(err, "renewal rules")
+	}
+	slices.SortFunc(rules, func(a, b *storage.RenewalRule) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return rules, nil
+}
+
+// renewalInfo is a certificate's renewal information as clients get it
+// now.
+func (o *officer) renewalInfo(ctx context.Context, serial string) (gateway.RenewalInfo, error) {
+	serial, err := normalizeSerial(serial)
+	if err != nil {
+		return gateway.RenewalInfo{}, err
+	}
+	c, err := o.h.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return gateway.RenewalInfo{}, storeError(err, "certificate "+serial)
+	}
+	info, err := o.h.gw.RenewalInfoOf(ctx, c)
+	if err != nil {
+		return gateway.RenewalInfo{}, storeError(err, "renewal information of "+serial)
+	}
+	return info, nil
+}
+
 // renewalScope checks a scope and its value, which must name a record the
 // gateway keeps: a rule for a typo would move nothing.
-func (q *adminRequest) renewalScope(ctx context.Context, kind, value string) (storage.RenewalScope, error) {
+func (o *officer) renewalScope(ctx context.Context, kind, value string) (storage.RenewalScope, error) {
 	sc := storage.RenewalScope{Kind: kind, Value: value}
 	switch {
 	case !slices.Contains(renewalScopes, kind):
@@ -142,11 +168,11 @@ func (q *adminRequest) renewalScope(ctx context.Context, kind, value string) (st
 		if sc.Value, err = normalizeSerial(value); err != nil {
 			return sc, err
 		}
-		_, err = q.h.store.GetCertificate(ctx, sc.Value)
+		_, err = o.h.store.GetCertificate(ctx, sc.Value)
 	case storage.RenewalScopeAccount:
-		_, err = q.h.store.GetAccount(ctx, value)
+		_, err = o.h.store.GetAccount(ctx, value)
 	case storage.RenewalScopeRegistration:
-		_, err = q.h.store.GetRegistration(ctx, value)
+		_, err = o.h.store.GetRegistration(ctx, value)
 	}
 	if err != nil {
 		return sc, storeError(err, kind+" "+value)

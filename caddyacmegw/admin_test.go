@@ -343,18 +343,11 @@ func TestAdmin_AccountsCertificatesAndRevocation(t *testing.T) {
 	}
 }
 
-// refusingIssuer is an issuer whose CA refuses revocations.
-type refusingIssuer struct{ gateway.Issuer }
-
-func (refusingIssuer) Revoke(context.Context, *x509.Certificate, int) error {
-	return errors.New("CA is down")
-}
-
 func TestAdmin_RevokeRecordsNothingWhenIssuerFails(t *testing.T) {
 	e := newAdminEnv(t)
 	acct, _ := e.g.mustAccount("", nil)
 	serial := e.g.issue(acct, "down.example.com").SerialNumber.Text(16)
-	e.g.h.issuer = refusingIssuer{e.g.issuer}
+	e.g.issuer.revokeErr = errors.New("CA is down") // the CA refuses revocations
 
 	status, raw := e.do(http.MethodPost, "certificates/"+serial+"/revoke", map[string]any{"reason": 4})
 	if status != http.StatusBadGateway || !bytes.Contains(raw, []byte("CA is down")) {

@@ -45,3 +45,16 @@ func (g *registry) get(name string) *Handler {
 	}
 	return list[len(list)-1]
 }
+
+// only returns the newest gateway when one name is running, and how many
+// names are.
+func (g *registry) only() (*Handler, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, list := range g.byName {
+		if len(g.byName) == 1 {
+			return list[len(list)-1], 1
+		}
+	}
+	return nil, len(g.byName)
+}

@@ -174,6 +174,8 @@ type Handler struct {
 	logger *zap.Logger
 	now    func() time.Time
 	gw     *gateway.Server
+	// validations counts validation outcomes for the console's overview.
+	validations *validationTally
 	// cleanup runs at Cleanup, last first.
 	cleanup []func() error
 }
@@ -308,6 +310,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
+	h.validations = newValidationTally(cfg.Metrics, h.now())
+	cfg.Metrics = h.validations
 	if h.gw, err = gateway.New(cfg); err != nil {
 		return err
 	}

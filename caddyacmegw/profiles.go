@@ -180,11 +180,11 @@ const maxRegistrationProfiles = 100
 // checkProfiles refuses profile names the gateway does not have, so that
 // a registration never allows one that no order can name, and returns the
 // list without repeats (nil for none: all profiles).
-func (q *adminRequest) checkProfiles(names []string) ([]string, error) {
+func (o *officer) checkProfiles(names []string) ([]string, error) {
 	if len(names) > maxRegistrationProfiles {
 		return nil, apiError(http.StatusBadRequest, "profiles: at most %d", maxRegistrationProfiles)
 	}
-	known := q.h.profileNames()
+	known := o.h.profileNames()
 	var out []string
 	for _, name := range names {
 		if !slices.Contains(known, name) {

@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 
 	"github.com/go-jose/go-jose/v4"
+	"go.uber.org/zap"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -65,24 +67,87 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := h.mayRevoke(ctx, req, cert, leaf); err != nil {
 		return nil, err
 	}
-	if cert.Status == storage.StatusRevoked {
+	switch _, err := h.RevokeCertificate(detach(ctx), cert, reason); {
+	case errors.Is(err, ErrAlreadyRevoked):
 		return nil, problem(ProblemAlreadyRevoked, "certificate is already revoked")
-	}
-	if !h.now().Before(cert.NotAfter) {
+	case errors.Is(err, ErrCertificateExpired):
 		return nil, unauthorized("certificate has expired")
-	}
-	ctx = detach(ctx)
-	if err := h.issuer.Revoke(ctx, leaf, reason); err != nil {
-		return nil, issueProblem(err)
-	}
-	CertificateRevoked(cert, reason, h.now())
-	if err := h.store.UpdateCertificate(ctx, cert); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, problem(ProblemAlreadyRevoked, "certificate was revoked concurrently")
+	case err != nil:
+		var re *IssuerRevokeError
+		if errors.As(err, &re) {
+			return nil, issueProblem(re.Err)
 		}
 		return nil, err
 	}
 	return &response{status: http.StatusOK}, nil
+}
+
+// Why RevokeCertificate refused; match with errors.Is.
+var (
+	ErrAlreadyRevoked      = errors.New("certificate is already revoked")
+	ErrCertificateExpired  = errors.New("certificate has expired; revoking it has no effect")
+	ErrRevocationReason    = errors.New("revocation reason not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)")
+	errStoredChainUnusable = errors.New("stored certificate chain holds no parsable leaf")
+)
+
+// IssuerRevokeError is the issuer's refusal to revoke; nothing was
+// recorded.
+type IssuerRevokeError struct{ Err error }
+
+func (e *IssuerRevokeError) Error() string {
+	return "the issuer did not revoke the certificate: " + e.Err.Error()
+}
+func (e *IssuerRevokeError) Unwrap() error { return e.Err }
+
+// RevokeCertificate revokes cert, as read from storage, at the issuer and
+// then records it: the one revocation of the gateway, for ACME clients and
+// for officers alike, whoever was found allowed to ask. The record is
+// written only once the issuer confirmed, so that it never claims more
+// than the CA did; it is a compare-and-swap retried once when it lost to
+// another change, and a revocation recorded meanwhile is ErrAlreadyRevoked.
+// It returns the certificate as recorded.
+func (h *Server) RevokeCertificate(ctx context.Context, cert *storage.Certificate, reason int) (*storage.Certificate, error) {
+	if !revocationReasons[reason] {
+		return nil, ErrRevocationReason
+	}
+	if cert.Status == storage.StatusRevoked {
+		return nil, ErrAlreadyRevoked
+	}
+	if !h.now().Before(cert.NotAfter) {
+		return nil, ErrCertificateExpired
+	}
+	block, _ := pem.Decode(cert.ChainPEM)
+	if block == nil {
+		return nil, errStoredChainUnusable
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errStoredChainUnusable, err)
+	}
+	if err := h.issuer.Revoke(ctx, leaf, reason); err != nil {
+		return nil, &IssuerRevokeError{Err: err}
+	}
+	revokedAt := h.now()
+	c := cert
+	for attempt := 0; ; attempt++ {
+		revoked := *c // c stays as stored until the write succeeds
+		CertificateRevoked(&revoked, reason, revokedAt)
+		err := h.store.UpdateCertificate(ctx, &revoked)
+		if err == nil {
+			return &revoked, nil
+		}
+		if !errors.Is(err, storage.ErrConflict) || attempt > 0 {
+			h.logger.Error("the issuer revoked a certificate but recording it failed",
+				zap.String("serial", cert.Serial), zap.Error(err))
+			return nil, err
+		}
+		if c, err = h.store.GetCertificate(ctx, cert.Serial); err != nil {
+			return nil, err
+		}
+		if c.Status == storage.StatusRevoked {
+			return nil, ErrAlreadyRevoked
+		}
+	}
 }
 
 // mayRevoke checks that the signer may revoke cert.

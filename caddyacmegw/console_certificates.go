@@ -1,0 +1,111 @@
+package caddyacmegw
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// certificatesData is a page of certificates found by name, serial,
+// account and status.
+type certificatesData struct {
+	Name, Serial, Account, Status string
+	Statuses                      []string
+	Certificates                  []certificateView
+	Next                          string
+}
+
+func consoleCertificates(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	v := r.URL.Query()
+	d := certificatesData{
+		Name:     strings.TrimSpace(v.Get("name")),
+		Serial:   strings.TrimSpace(v.Get("serial")),
+		Account:  strings.TrimSpace(v.Get("account")),
+		Status:   v.Get("status"),
+		Statuses: []string{storage.StatusValid, storage.StatusRevoked},
+	}
+	f := storage.CertificateFilter{Name: d.Name, Serial: d.Serial, AccountID: d.Account, Status: d.Status}
+	out, err := q.officer.listCertificates(r.Context(), f, pageOf(r))
+	if err != nil {
+		return err
+	}
+	d.Certificates = out.Certificates
+	if out.Next != "" {
+		d.Next = q.link(url.Values{"name": {d.Name}, "serial": {d.Serial}, "account": {d.Account}, "status": {d.Status}, "cursor": {out.Next}}, "certificates")
+	}
+	return q.page(w, "certificates", "Certificates", "certificates", d)
+}
+
+// certificateData is one certificate with what its leaf says of its
+// issuer.
+type certificateData struct {
+	Certificate certificateView
+	Issuer      string
+	Subject     string
+}
+
+func (q *consoleRequest) certificateData(r *http.Request) (certificateData, error) {
+	v, err := q.officer.getCertificate(r.Context(), r.PathValue("serial"))
+	if err != nil {
+		return certificateData{}, err
+	}
+	d := certificateData{Certificate: v}
+	if block, _ := pem.Decode([]byte(v.ChainPEM)); block != nil {
+		if leaf, err := x509.ParseCertificate(block.Bytes); err == nil {
+			d.Issuer, d.Subject = leaf.Issuer.String(), leaf.Subject.String()
+		}
+	}
+	return d, nil
+}
+
+func consoleCertificate(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	d, err := q.certificateData(r)
+	if err != nil {
+		return err
+	}
+	return q.page(w, "certificate", "Certificate "+colonSerial(d.Certificate.Serial), "certificates", d)
+}
+
+// consoleCertificatePEM downloads the certificate's chain as stored.
+func consoleCertificatePEM(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	v, err := q.officer.getCertificate(r.Context(), r.PathValue("serial"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+v.Serial+`.pem"`)
+	_, _ = w.Write([]byte(v.ChainPEM))
+	return nil
+}
+
+func consoleConfirmRevoke(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	v, err := q.officer.getCertificate(r.Context(), r.PathValue("serial"))
+	if err != nil {
+		return err
+	}
+	return q.confirm(w, "Revoke certificate "+colonSerial(v.Serial), "certificates", confirmData{
+		Question: fmt.Sprintf("Revoke certificate %s for %s? The CA is asked first; this cannot be undone.", colonSerial(v.Serial), strings.Join(v.Names, ", ")),
+		Action:   q.link(nil, "certificates", v.Serial, "revoke"),
+		Button:   "Revoke certificate",
+		Cancel:   q.link(nil, "certificates", v.Serial),
+		Reasons:  revocationReasonList(),
+	})
+}
+
+func consoleRevoke(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	reason, err := strconv.Atoi(r.PostForm.Get("reason"))
+	if err != nil {
+		return apiError(http.StatusBadRequest, "choose a reason from the list")
+	}
+	v, err := q.officer.revokeCertificate(r.Context(), r.PathValue("serial"), reason)
+	if err != nil {
+		return err
+	}
+	return q.seeOther(w, r, q.link(nil, "certificates", v.Serial))
+}

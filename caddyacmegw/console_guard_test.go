@@ -1,0 +1,139 @@
+package caddyacmegw
+
+import (
+	"crypto/tls"
+	"slices"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
+)
+
+func TestWalkConsoles_FindsWhatAuthenticatesFirst(t *testing.T) {
+	auth := &caddyauth.Authentication{}
+	forward := &reverseproxy.Handler{HandleResponse: []caddyhttp.ResponseHandler{{}}}
+	proxy := &reverseproxy.Handler{}
+	matcher := caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/other/*"}}}
+	route := func(m caddyhttp.MatcherSets, hs ...caddyhttp.MiddlewareHandler) caddyhttp.Route {
+		return caddyhttp.Route{MatcherSets: m, Handlers: hs}
+	}
+	sub := func(routes ...caddyhttp.Route) *caddyhttp.Subroute { return &caddyhttp.Subroute{Routes: routes} }
+	tests := []struct {
+		name   string
+		routes func(c *Console) caddyhttp.RouteList
+		want   bool
+	}{
+		{"alone", func(c *Console) caddyhttp.RouteList { return caddyhttp.RouteList{route(nil, c)} }, false},
+		{"after basic_auth", func(c *Console) caddyhttp.RouteList {
+			return caddyhttp.RouteList{route(nil, auth), route(nil, c)}
+		}, true},
+		{"after forward_auth, in a site's subroute", func(c *Console) caddyhttp.RouteList {
+			return caddyhttp.RouteList{route(matcher, sub(route(nil, forward), route(nil, c)))}
+		}, true},
+		{"after a reverse proxy that does not answer for an auth server", func(c *Console) caddyhttp.RouteList {
+			return caddyhttp.RouteList{route(nil, proxy), route(nil, c)}
+		}, false},
+		{"after basic_auth on other paths", func(c *Console) caddyhttp.RouteList {
+			return caddyhttp.RouteList{route(matcher, auth), route(nil, c)}
+		}, false},
+		{"in the same route as a matched basic_auth", func(c *Console) caddyhttp.RouteList {
+			return caddyhttp.RouteList{route(matcher, auth, c)}
+		}, true},
+		{"before basic_auth", func(c *Console) caddyhttp.RouteList {
+			return caddyhttp.RouteList{route(nil, c), route(nil, auth)}
+		}, false},
+		{"a subroute's authentication does not cover what follows it", func(c *Console) caddyhttp.RouteList {
+			return caddyhttp.RouteList{route(matcher, sub(route(nil, auth))), route(nil, c)}
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Console{}
+			found := 0
+			walkConsoles(tt.routes(c), nil, false, func(got *Console, _ []string, authenticated bool) {
+				found++
+				if got != c || authenticated != tt.want {
+					t.Fatalf("console found authenticated=%v, want %v", authenticated, tt.want)
+				}
+			})
+			if found != 1 {
+				t.Fatalf("console found %d times", found)
+			}
+		})
+	}
+}
+
+func TestRequiresClientCertificates(t *testing.T) {
+	policy := func(mode tls.ClientAuthType) *caddytls.ConnectionPolicy {
+		return &caddytls.ConnectionPolicy{TLSConfig: &tls.Config{ClientAuth: mode}}
+	}
+	strict := true
+	tests := []struct {
+		name     string
+		policies caddytls.ConnectionPolicies
+		strict   *bool
+		hosts    []string
+		want     bool
+	}{
+		{"no TLS", nil, nil, nil, false},
+		{"no client authentication", caddytls.ConnectionPolicies{policy(tls.NoClientCert)}, nil, nil, false},
+		{"require and verify", caddytls.ConnectionPolicies{policy(tls.RequireAndVerifyClientCert)}, nil, nil, true},
+		{"require without verifying", caddytls.ConnectionPolicies{policy(tls.RequireAnyClientCert)}, nil, nil, false},
+		{"verify if given", caddytls.ConnectionPolicies{policy(tls.VerifyClientCertIfGiven)}, nil, nil, false},
+		{"a catch-all policy lets other names in", caddytls.ConnectionPolicies{
+			policy(tls.RequireAndVerifyClientCert), policy(tls.NoClientCert)}, &strict, nil, false},
+		{"a wildcard host cannot be tried out", caddytls.ConnectionPolicies{
+			policy(tls.RequireAndVerifyClientCert), policy(tls.NoClientCert)}, &strict, []string{"*.example.com"}, false},
+		{"hosts without the strict SNI-Host check", caddytls.ConnectionPolicies{
+			policy(tls.RequireAndVerifyClientCert), policy(tls.NoClientCert)}, nil, []string{"officers.example.com"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &caddyhttp.Server{TLSConnPolicies: tt.policies, StrictSNIHost: tt.strict}
+			if got := requiresClientCertificates(srv, tt.hosts); got != tt.want {
+				t.Fatalf("requiresClientCertificates = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRouteHostNames(t *testing.T) {
+	host := func(h ...string) caddyhttp.RequestMatcherWithError { m := caddyhttp.MatchHost(h); return &m }
+	path := caddyhttp.MatchPath{"/console*"}
+	tests := []struct {
+		name string
+		sets caddyhttp.MatcherSets
+		want []string
+	}{
+		{"no matchers", nil, nil},
+		{"a host", caddyhttp.MatcherSets{{host("a.example")}}, []string{"a.example"}},
+		{"a host and a path", caddyhttp.MatcherSets{{host("a.example"), path}}, []string{"a.example"}},
+		{"hosts in each set", caddyhttp.MatcherSets{{host("a.example")}, {host("b.example")}}, []string{"a.example", "b.example"}},
+		{"one set without a host", caddyhttp.MatcherSets{{host("a.example")}, {path}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := routeHostNames(tt.sets); !slices.Equal(got, tt.want) {
+				t.Fatalf("routeHostNames = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConsole_UnmarshalCaddyfile(t *testing.T) {
+	testUnmarshal(t, []unmarshalCase[Console]{
+		{name: "defaults", input: "acme_gateway_console", want: Console{}},
+		{name: "every option", input: `acme_gateway_console {
+			gateway     officers
+			path_prefix /officers
+			identity    {http.request.header.Remote-User}
+			unauthenticated_is_intended
+		}`, want: Console{Gateway: "officers", PathPrefix: "/officers", Identity: "{http.request.header.Remote-User}", UnauthenticatedIsIntended: true}},
+		{name: "an argument", input: "acme_gateway_console officers", wantErr: true},
+		{name: "unknown option", input: "acme_gateway_console {\n\tofficer carol\n}", wantErr: true},
+		{name: "gateway without a name", input: "acme_gateway_console {\n\tgateway\n}", wantErr: true},
+		{name: "intended with a value", input: "acme_gateway_console {\n\tunauthenticated_is_intended yes\n}", wantErr: true},
+	})
+}

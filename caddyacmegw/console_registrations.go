@@ -1,0 +1,197 @@
+package caddyacmegw
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyacmegw/caddyacmegw/gateway"
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// registrationsData is a page of registrations, narrowed by a search.
+type registrationsData struct {
+	Search        string
+	Registrations []registrationView
+	Next          string
+}
+
+// consoleRegistrations lists registrations; a search keeps those whose key
+// id, description, allowed domains or account holds it, among the pages
+// read, as the audit's filter does.
+func consoleRegistrations(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	search := strings.TrimSpace(r.URL.Query().Get("q"))
+	p := pageOf(r)
+	d := registrationsData{Search: search, Registrations: []registrationView{}}
+	for range filterScanPages {
+		out, err := q.officer.listRegistrations(r.Context(), p)
+		if err != nil {
+			return err
+		}
+		for _, reg := range out.Registrations {
+			if search == "" || registrationMatches(reg, search) {
+				d.Registrations = append(d.Registrations, reg)
+			}
+		}
+		p.cursor = out.Next
+		if out.Next == "" || search == "" || len(d.Registrations) >= defaultPageLimit {
+			break
+		}
+	}
+	if p.cursor != "" {
+		d.Next = q.link(url.Values{"q": {search}, "cursor": {p.cursor}}, "registrations")
+	}
+	return q.page(w, "registrations", "Registrations", "registrations", d)
+}
+
+func registrationMatches(reg registrationView, s string) bool {
+	s = strings.ToLower(s)
+	hay := strings.ToLower(strings.Join(append([]string{reg.KeyID, reg.Description, reg.AccountID, reg.Procedure}, reg.AllowedDomains...), "\n"))
+	return strings.Contains(hay, s)
+}
+
+func consoleNewRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	return q.page(w, "registration_new", "New registration", "registrations", nil)
+}
+
+// createdData is the one page that shows a registration's HMAC key, with
+// the command lines that use it.
+type createdData struct {
+	Registration registrationView
+	Directory    string
+	Certbot      string
+	Lego         string
+	AcmeSh       string
+}
+
+func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	f := r.PostForm
+	v, err := q.officer.createRegistration(r.Context(), createRegistrationRequest{
+		KeyID:          strings.TrimSpace(f.Get("key_id")),
+		Description:    f.Get("description"),
+		AllowedDomains: fields(f.Get("allowed_domains")),
+		Emails:         fields(f.Get("emails")),
+		Expires:        strings.TrimSpace(f.Get("expires")),
+		ExpiresIn:      strings.TrimSpace(f.Get("expires_in")),
+		Procedure:      strings.TrimSpace(f.Get("procedure")),
+		Profiles:       fields(f.Get("profiles")),
+	})
+	if err != nil {
+		return err
+	}
+	dir := q.directoryURL(r)
+	d := createdData{
+		Registration: v,
+		Directory:    dir,
+		Certbot:      "certbot certonly --server " + dir + " --eab-kid=" + v.KeyID + " --eab-hmac-key=" + v.HMACKey + " -d <name>",
+		// As --flag=value where the parser allows it: a base64url key may
+		// begin with "-".
+		Lego:   "lego --server " + dir + " --eab --kid=" + v.KeyID + " --hmac=" + v.HMACKey + " --email <you@example.com> --domains <name> run",
+		AcmeSh: "acme.sh --register-account --server " + dir + " --eab-kid " + v.KeyID + " --eab-hmac-key " + v.HMACKey,
+	}
+	return q.page(w, "registration_created", "Registration created", "registrations", d)
+}
+
+// directoryURL is the gateway's directory: from its base_url, else on the
+// host this console is reached at, which is the gateway's when both are
+// on one site (set base_url when they are not).
+func (q *consoleRequest) directoryURL(r *http.Request) string {
+	h := q.officer.h
+	if h.BaseURL != "" {
+		return strings.TrimSuffix(h.BaseURL, "/") + gateway.PathDirectory
+	}
+	return "https://" + r.Host + strings.TrimSuffix(h.PathPrefix, "/") + gateway.PathDirectory
+}
+
+// fields splits a form's list, one entry a line or separated by spaces or
+// commas.
+func fields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+}
+
+func consoleRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	v, err := q.officer.getRegistration(r.Context(), r.PathValue("kid"))
+	if err != nil {
+		return err
+	}
+	return q.page(w, "registration", "Registration "+v.KeyID, "registrations", v)
+}
+
+// consoleUpdateRegistration changes what the edit form holds; an empty
+// expiry clears it.
+func consoleUpdateRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	f := r.PostForm
+	o := q.officer
+	desc, proc := f.Get("description"), strings.TrimSpace(f.Get("procedure"))
+	if err := checkText("description", desc, maxDescriptionLen); err != nil {
+		return err
+	}
+	if err := o.checkProcedure(proc); err != nil {
+		return err
+	}
+	domains, err := normalizeAllowedDomains(fields(f.Get("allowed_domains")))
+	if err != nil {
+		return err
+	}
+	emails, err := normalizeEmails(fields(f.Get("emails")))
+	if err != nil {
+		return err
+	}
+	profiles, err := o.checkProfiles(fields(f.Get("profiles")))
+	if err != nil {
+		return err
+	}
+	kid := r.PathValue("kid")
+	p := &registrationPatch{description: &desc, procedure: &proc, allowedDomains: &domains, emails: &emails, profiles: &profiles}
+	// An expiry left as the form showed it stays, even one that passed.
+	expires := strings.TrimSpace(f.Get("expires"))
+	if shown := f.Get("expires_shown"); expires != shown {
+		t, err := parseExpiry(expires, "", o.h.now().UTC())
+		if err != nil {
+			return err
+		}
+		p.expires = &t
+	}
+	if _, err := o.updateRegistration(r.Context(), kid, p); err != nil {
+		return err
+	}
+	return q.seeOther(w, r, q.link(nil, "registrations", kid))
+}
+
+// consoleRegistrationStatus disables or enables a registration.
+func consoleRegistrationStatus(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	status := r.PostForm.Get("status")
+	if status != storage.RegistrationActive && status != storage.RegistrationDisabled {
+		return apiError(http.StatusBadRequest, "status must be %q or %q", storage.RegistrationActive, storage.RegistrationDisabled)
+	}
+	kid := r.PathValue("kid")
+	if _, err := q.officer.updateRegistration(r.Context(), kid, &registrationPatch{status: &status}); err != nil {
+		return err
+	}
+	return q.seeOther(w, r, q.link(nil, "registrations", kid))
+}
+
+func consoleConfirmDeleteRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	v, err := q.officer.getRegistration(r.Context(), r.PathValue("kid"))
+	if err != nil {
+		return err
+	}
+	question := fmt.Sprintf("Delete registration %s? Its key stops working for new accounts.", v.KeyID)
+	if v.AccountID != "" {
+		question += fmt.Sprintf(" Account %s, made with it, stays.", v.AccountID)
+	}
+	return q.confirm(w, "Delete registration "+v.KeyID, "registrations", confirmData{
+		Question: question,
+		Action:   q.link(nil, "registrations", v.KeyID, "delete"),
+		Button:   "Delete registration",
+		Cancel:   q.link(nil, "registrations", v.KeyID),
+	})
+}
+
+func consoleDeleteRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
+	if err := q.officer.deleteRegistration(r.Context(), r.PathValue("kid")); err != nil {
+		return err
+	}
+	return q.seeOther(w, r, q.link(nil, "registrations"))
+}

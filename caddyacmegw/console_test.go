@@ -1,0 +1,172 @@
+package caddyacmegw
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+func TestConsole_RefusesRequestsNamingNoOfficer(t *testing.T) {
+	e := newConsoleEnv(t, "")
+	status, body := e.get("/")
+	if status != http.StatusForbidden || !strings.Contains(body, "this request names none") {
+		t.Fatalf("without an identity: %d\n%s", status, body)
+	}
+}
+
+func TestConsole_PassesOtherPathsOn(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/consoles", nil)
+	if status, _ := e.send(req); status != http.StatusTeapot {
+		t.Fatalf("a path outside the console: %d, want the next handler's", status)
+	}
+}
+
+// TestConsole_RegistrationLifecycle creates, edits, disables, enables and
+// deletes a registration through the console's forms, and finds each
+// change in the admin API's view and audit trail.
+func TestConsole_RegistrationLifecycle(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	status, body := e.post("/registrations", url.Values{"key_id": {"lifecycle"}, "allowed_domains": {"example.com\nexample.net"}, "description": {"first"}})
+	if status != http.StatusOK || !strings.Contains(body, `id="hmac-key"`) || !strings.Contains(body, "--eab-kid=lifecycle") {
+		t.Fatalf("create: %d\n%s", status, body)
+	}
+	if status, body := e.get("/registrations/lifecycle"); status != http.StatusOK || strings.Contains(body, "hmac") {
+		t.Fatalf("the registration's page: %d, or it shows the key again:\n%s", status, body)
+	}
+	steps := []struct {
+		path string
+		form url.Values
+		want func(*storage.Registration) bool
+	}{
+		{"/registrations/lifecycle", url.Values{"description": {"second"}, "allowed_domains": {"example.org"}, "expires": {"2099-01-02T03:04:05Z"}},
+			func(r *storage.Registration) bool {
+				return r.Description == "second" && len(r.AllowedDomains) == 1 && r.AllowedDomains[0] == "example.org" && r.Expires.Year() == 2099
+			}},
+		// An expiry sent back as shown stays; an emptied one is cleared.
+		{"/registrations/lifecycle", url.Values{"description": {"third"}, "allowed_domains": {"example.org"}, "expires": {"2099-01-02T03:04:05Z"}, "expires_shown": {"2099-01-02T03:04:05Z"}},
+			func(r *storage.Registration) bool { return r.Description == "third" && r.Expires.Year() == 2099 }},
+		{"/registrations/lifecycle", url.Values{"description": {"third"}, "allowed_domains": {"example.org"}, "expires": {""}, "expires_shown": {"2099-01-02T03:04:05Z"}},
+			func(r *storage.Registration) bool { return r.Expires.IsZero() }},
+		{"/registrations/lifecycle/status", url.Values{"status": {"disabled"}}, func(r *storage.Registration) bool { return r.Status == storage.RegistrationDisabled }},
+		{"/registrations/lifecycle/status", url.Values{"status": {"active"}}, func(r *storage.Registration) bool { return r.Status == storage.RegistrationActive }},
+	}
+	for _, s := range steps {
+		if status, body := e.post(s.path, s.form); status != http.StatusSeeOther {
+			t.Fatalf("POST %s %v: %d\n%s", s.path, s.form, status, body)
+		}
+		if reg := e.g.registration("lifecycle"); !s.want(reg) || reg.UpdatedBy != "dave" {
+			t.Fatalf("after POST %s %v: %+v", s.path, s.form, reg)
+		}
+	}
+	if status, body := e.get("/registrations/lifecycle/delete"); status != http.StatusOK || !strings.Contains(body, `action="/console/registrations/lifecycle/delete"`) {
+		t.Fatalf("the delete confirmation: %d\n%s", status, body)
+	}
+	if status, _ := e.post("/registrations/lifecycle/delete", url.Values{}); status != http.StatusSeeOther {
+		t.Fatalf("delete: %d", status)
+	}
+	if _, err := e.g.store.GetRegistration(context.Background(), "lifecycle"); err == nil {
+		t.Fatal("the registration is still there")
+	}
+	var trail []string
+	for _, a := range e.auditEntries() {
+		trail = append(trail, a.Actor+" "+a.Action)
+	}
+	want := "dave registration.create\n" + strings.Repeat("dave registration.update\n", 5) + "dave registration.delete"
+	if strings.Join(trail, "\n") != want {
+		t.Fatalf("audit trail:\n%s\nwant:\n%s", strings.Join(trail, "\n"), want)
+	}
+}
+
+func TestConsole_DeactivatesAccountAfterConfirming(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	_, id := e.g.mustAccount("", nil)
+	if status, body := e.get("/accounts/" + id + "/deactivate"); status != http.StatusOK || !strings.Contains(body, "Deactivate account") {
+		t.Fatalf("the confirmation: %d\n%s", status, body)
+	}
+	if a, _ := e.g.store.GetAccount(context.Background(), id); a.Status != storage.StatusValid {
+		t.Fatal("asking for confirmation changed the account")
+	}
+	if status, _ := e.post("/accounts/"+id+"/deactivate", url.Values{}); status != http.StatusSeeOther {
+		t.Fatalf("deactivate: %d", status)
+	}
+	if a, _ := e.g.store.GetAccount(context.Background(), id); a.Status != storage.StatusDeactivated {
+		t.Fatalf("account is %s", a.Status)
+	}
+	if status, body := e.post("/accounts/"+id+"/deactivate", url.Values{}); status != http.StatusConflict || !strings.Contains(body, "deactivated already") {
+		t.Fatalf("deactivating twice: %d\n%s", status, body)
+	}
+}
+
+func TestConsole_RevokeRefusesReasonsNotAllowed(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	acct, _ := e.g.mustAccount("", nil)
+	serial := e.g.issue(acct, "reason.example.com").SerialNumber.Text(16)
+	for _, reason := range []string{"2", "6", "x", ""} {
+		if status, _ := e.post("/certificates/"+serial+"/revoke", url.Values{"reason": {reason}}); status != http.StatusBadRequest {
+			t.Errorf("reason %q: %d, want 400", reason, status)
+		}
+	}
+	if c, _ := e.g.store.GetCertificate(context.Background(), serial); c.Status != storage.StatusValid {
+		t.Fatal("a refused reason revoked the certificate")
+	}
+	if status, body := e.get("/certificates/" + serial + "/pem"); status != http.StatusOK || !strings.HasPrefix(body, "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("PEM download: %d\n%.80s", status, body)
+	}
+}
+
+func TestConsole_AuditFiltersByOfficerActionAndTime(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	e.post("/registrations", url.Values{"key_id": {"by-dave"}})
+	e.officer = "erin"
+	e.post("/registrations", url.Values{"key_id": {"by-erin"}})
+	e.post("/registrations/by-dave/status", url.Values{"status": {"disabled"}})
+	now := time.Now().UTC()
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"dave registration.create by-dave", "erin registration.create by-erin", "erin registration.update by-dave"}},
+		{"actor=erin", []string{"erin registration.create by-erin", "erin registration.update by-dave"}},
+		{"action=registration.create", []string{"dave registration.create by-dave", "erin registration.create by-erin"}},
+		{"action=registration.&actor=dave", []string{"dave registration.create by-dave"}},
+		{"since=" + now.Add(time.Hour).Format("2006-01-02T15:04"), nil},
+		{"until=" + now.Add(-time.Hour).Format("2006-01-02T15:04"), nil},
+		{"since=" + now.Add(-time.Hour).Format("2006-01-02") + "&until=" + now.Add(48*time.Hour).Format("2006-01-02"), []string{
+			"dave registration.create by-dave", "erin registration.create by-erin", "erin registration.update by-dave"}},
+	}
+	row := regexp.MustCompile(`<td class="actor">([^<]*)</td><td>([^<]*)</td><td><code>([^<]*)</code>`)
+	for _, tt := range tests {
+		status, body := e.get("/audit?" + tt.query)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d\n%s", tt.query, status, body)
+		}
+		var got []string
+		for _, m := range row.FindAllStringSubmatch(body, -1) {
+			got = append(got, m[1]+" "+m[2]+" "+m[3])
+		}
+		if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+			t.Errorf("audit?%s:\n%s\nwant:\n%s", tt.query, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
+	}
+	if status, _ := e.get("/audit?since=yesterday"); status != http.StatusBadRequest {
+		t.Fatalf("a time that is none: %d", status)
+	}
+}
+
+func TestConsole_RefusesProfilesTheGatewayLacks(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	if status, body := e.post("/registrations", url.Values{"key_id": {"profiled"}, "profiles": {"tls-server"}}); status != http.StatusBadRequest || !strings.Contains(body, "this gateway has no profiles") {
+		t.Fatalf("create with an unknown profile: %d\n%s", status, body)
+	}
+	e.post("/registrations", url.Values{"key_id": {"profiled"}})
+	if status, body := e.post("/registrations/profiled", url.Values{"profiles": {"tls-server"}}); status != http.StatusBadRequest || !strings.Contains(body, "this gateway has no profiles") {
+		t.Fatalf("edit to an unknown profile: %d\n%s", status, body)
+	}
+}

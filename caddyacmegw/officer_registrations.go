@@ -1,0 +1,160 @@
+package caddyacmegw
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyacmegw/caddyacmegw/storage"
+)
+
+// createRegistration checks and stores a new registration. The answer is
+// the only one to hold its HMAC key: it is never shown again.
+func (o *officer) createRegistration(ctx context.Context, body createRegistrationRequest) (registrationView, error) {
+	now := o.h.now().UTC()
+	reg := &storage.Registration{
+		KeyID:       body.KeyID,
+		Description: body.Description,
+		Procedure:   body.Procedure,
+		Status:      storage.RegistrationActive,
+		CreatedAt:   now,
+		CreatedBy:   o.actor,
+		UpdatedAt:   now,
+	}
+	if reg.KeyID == "" {
+		reg.KeyID = newKeyID()
+	} else if err := checkKeyID(reg.KeyID); err != nil {
+		return registrationView{}, err
+	}
+	if err := checkText("description", reg.Description, maxDescriptionLen); err != nil {
+		return registrationView{}, err
+	}
+	if err := o.checkProcedure(reg.Procedure); err != nil {
+		return registrationView{}, err
+	}
+	domains, err := normalizeAllowedDomains(body.AllowedDomains)
+	if err != nil {
+		return registrationView{}, err
+	}
+	reg.AllowedDomains = domains
+	if reg.Emails, err = normalizeEmails(body.Emails); err != nil {
+		return registrationView{}, err
+	}
+	if reg.Profiles, err = o.checkProfiles(body.Profiles); err != nil {
+		return registrationView{}, err
+	}
+	if reg.Expires, err = parseExpiry(body.Expires, body.ExpiresIn, now); err != nil {
+		return registrationView{}, err
+	}
+	key := make([]byte, hmacKeyBytes)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
+	reg.HMACKey = key
+
+	ctx = context.WithoutCancel(ctx)
+	if err := o.h.store.CreateRegistration(ctx, reg); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return registrationView{}, apiError(http.StatusConflict, "a registration with key id %q exists", reg.KeyID)
+		}
+		return registrationView{}, storeError(err, "registration")
+	}
+	v := viewRegistration(reg)
+	o.audit(ctx, "registration.create", reg.KeyID, map[string]any{
+		"description":     v.Description,
+		"allowed_domains": v.AllowedDomains,
+		"emails":          v.Emails,
+		"expires":         v.Expires,
+		"procedure":       v.Procedure,
+		"profiles":        v.Profiles,
+		"status":          v.Status,
+	})
+	v.HMACKey = base64.RawURLEncoding.EncodeToString(key)
+	return v, nil
+}
+
+func (o *officer) listRegistrations(ctx context.Context, p page) (registrationsPage, error) {
+	regs, next, err := o.h.store.ListRegistrations(ctx, p.cursor, p.limit)
+	if err != nil {
+		return registrationsPage{}, storeError(err, "registrations")
+	}
+	out := registrationsPage{Registrations: []registrationView{}, Next: next}
+	for _, r := range regs {
+		out.Registrations = append(out.Registrations, viewRegistration(r))
+	}
+	return out, nil
+}
+
+func (o *officer) getRegistration(ctx context.Context, kid string) (registrationView, error) {
+	reg, err := o.h.store.GetRegistration(ctx, kid)
+	if err != nil {
+		return registrationView{}, storeError(err, "registration "+kid)
+	}
+	return viewRegistration(reg), nil
+}
+
+// updateRegistration applies a checked patch; a patch that changes nothing
+// writes nothing and leaves no audit entry.
+func (o *officer) updateRegistration(ctx context.Context, kid string, p *registrationPatch) (registrationView, error) {
+	ctx = context.WithoutCancel(ctx)
+	var reg *storage.Registration
+	var changes map[string]any
+	err := retryConflict(func() error {
+		var err error
+		if reg, err = o.h.store.GetRegistration(ctx, kid); err != nil {
+			return err
+		}
+		if changes = p.apply(reg); len(changes) == 0 {
+			return nil
+		}
+		reg.UpdatedAt = o.h.now().UTC()
+		reg.UpdatedBy = o.actor
+		return o.h.store.UpdateRegistration(ctx, reg)
+	})
+	if err != nil {
+		return registrationView{}, storeError(err, "registration "+kid)
+	}
+	if len(changes) > 0 {
+		o.audit(ctx, "registration.update", kid, map[string]any{"changes": changes})
+	}
+	return viewRegistration(reg), nil
+}
+
+// deleteRegistration removes a registration; the account bound to it stays.
+func (o *officer) deleteRegistration(ctx context.Context, kid string) error {
+	ctx = context.WithoutCancel(ctx)
+	reg, err := o.h.store.GetRegistration(ctx, kid)
+	if err != nil {
+		return storeError(err, "registration "+kid)
+	}
+	if err := o.h.store.DeleteRegistration(ctx, kid); err != nil {
+		return storeError(err, "registration "+kid)
+	}
+	o.audit(ctx, "registration.delete", kid, map[string]any{
+		"account_id":      reg.AccountID,
+		"allowed_domains": viewRegistration(reg).AllowedDomains,
+		"status":          reg.Status,
+	})
+	return nil
+}
+
+// checkProcedure refuses a procedure that the gateway's issuer does not
+// know, so that a registration never names one that fails at issuance.
+func (o *officer) checkProcedure(name string) error {
+	if name == "" {
+		return nil
+	}
+	if err := checkText("procedure", name, maxProcedureLen); err != nil {
+		return err
+	}
+	pi, ok := o.h.issuer.(procedureIssuer)
+	if !ok {
+		return apiError(http.StatusBadRequest, "procedure %q: this gateway's issuer has no procedures to choose from", name)
+	}
+	if known := pi.ProcedureNames(); !slices.Contains(known, name) {
+		return apiError(http.StatusBadRequest, "procedure %q is not one of the issuer's: %s", name, strings.Join(known, ", "))
+	}
+	return nil
+}
