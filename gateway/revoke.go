@@ -67,17 +67,8 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := h.mayRevoke(ctx, req, cert, leaf); err != nil {
 		return nil, err
 	}
-	switch _, err := h.RevokeCertificate(detach(ctx), cert, reason); {
-	case errors.Is(err, ErrAlreadyRevoked):
-		return nil, problem(ProblemAlreadyRevoked, "certificate is already revoked")
-	case errors.Is(err, ErrCertificateExpired):
-		return nil, unauthorized("certificate has expired")
-	case err != nil:
-		var re *IssuerRevokeError
-		if errors.As(err, &re) {
-			return nil, issueProblem(re.Err)
-		}
-		return nil, err
+	if _, err := h.RevokeCertificate(detach(ctx), cert, reason); err != nil {
+		return nil, err // asProblem maps RevokeCertificate's errors
 	}
 	return &response{status: http.StatusOK}, nil
 }
