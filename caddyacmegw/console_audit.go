@@ -19,7 +19,7 @@ type auditData struct {
 // prefix ending in "." picks all of one kind.
 var auditActions = []string{
 	"registration.", "registration.create", "registration.update", "registration.delete",
-	"account.deactivate", "certificate.revoke",
+	"account.deactivate", "certificate.revoke", "renewal.move",
 }
 
 // auditTimeLayout is what the filter's time fields take: a day, or a time

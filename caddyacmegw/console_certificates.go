@@ -50,7 +50,8 @@ type certificateData struct {
 	Issuer      string
 	Subject     string
 	// Info is its renewal information as clients get it now.
-	Info gateway.RenewalInfo
+	Info    gateway.RenewalInfo
+	Renewal renewalForm
 }
 
 func (q *consoleRequest) certificateData(r *http.Request) (certificateData, error) {
@@ -60,6 +61,9 @@ func (q *consoleRequest) certificateData(r *http.Request) (certificateData, erro
 	}
 	d := certificateData{Certificate: v}
 	if d.Info, err = q.officer.renewalInfo(r.Context(), v.Serial); err != nil {
+		return certificateData{}, err
+	}
+	if d.Renewal, err = q.renewalForm(r.Context(), storage.RenewalScopeCertificate, v.Serial, "certificates", v.Serial); err != nil {
 		return certificateData{}, err
 	}
 	if block, _ := pem.Decode([]byte(v.ChainPEM)); block != nil {
