@@ -184,3 +184,22 @@ func TestConsole_RenewalExplanationRendersInert(t *testing.T) {
 		}
 	}
 }
+
+// TestConsole_CertificatePageLinksReplacements renews a certificate with
+// "replaces": each certificate's page links the other.
+func TestConsole_CertificatePageLinksReplacements(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	acct, _ := e.g.mustAccount("", nil)
+	old := e.g.issue(acct, "renewed.example.com")
+	renewed, err := e.g.obtainReplacing(acct, "renewed.example.com", old)
+	if err != nil {
+		t.Fatalf("renewing: %v", err)
+	}
+	oldSerial, newSerial := old.SerialNumber.Text(16), renewed.SerialNumber.Text(16)
+	for _, p := range []struct{ page, label, other string }{{oldSerial, "Replaced by", newSerial}, {newSerial, "Replaces", oldSerial}} {
+		want := `<dt>` + p.label + `</dt><dd><a href="/console/certificates/` + p.other + `"><code>` + colonSerial(p.other) + `</code></a></dd>`
+		if status, body := e.get("/certificates/" + p.page); status != http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("certificate %s: %d, no %s:\n%s", p.page, status, want, body)
+		}
+	}
+}
