@@ -51,7 +51,7 @@ func (q *consoleRequest) moveRenewal(r *http.Request, kind, value string) (*stor
 		if s == "" {
 			continue
 		}
-		t, err := parseAuditTime(w.field, s)
+		t, err := parseConsoleTime(w.field, s)
 		if err != nil {
 			return nil, err
 		}
