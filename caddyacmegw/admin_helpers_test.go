@@ -115,11 +115,26 @@ func (g *testGateway) issue(acct acme.Account, name string) *x509.Certificate {
 }
 
 func (g *testGateway) obtain(acct acme.Account, name string) (*x509.Certificate, error) {
+	return g.obtainReplacing(acct, name, nil)
+}
+
+// obtainReplacing obtains a certificate for name whose order replaces
+// old, unless old is nil.
+func (g *testGateway) obtainReplacing(acct acme.Account, name string, old *x509.Certificate) (*x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	certs, err := g.client().ObtainCertificateForSANs(context.Background(), acct, key, []string{name})
+	csr, err := acmez.NewCSR(key, []string{name})
+	if err != nil {
+		return nil, err
+	}
+	params, err := acmez.OrderParametersFromCSR(acct, csr)
+	if err != nil {
+		return nil, err
+	}
+	params.Replaces = old
+	certs, err := g.client().ObtainCertificate(context.Background(), params)
 	if err != nil {
 		return nil, err
 	}

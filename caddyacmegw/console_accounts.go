@@ -55,6 +55,7 @@ type accountData struct {
 	OrdersMore   bool
 	Certificates []certificateView
 	CertsMore    string
+	Renewal      renewalForm
 }
 
 func consoleAccount(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
@@ -74,6 +75,9 @@ func consoleAccount(w http.ResponseWriter, r *http.Request, q *consoleRequest) e
 	d := accountData{Account: a, Orders: orders.Orders, OrdersMore: orders.Next != "", Certificates: certs.Certificates}
 	if certs.Next != "" {
 		d.CertsMore = q.link(url.Values{"account": {id}, "cursor": {certs.Next}}, "certificates")
+	}
+	if d.Renewal, err = q.renewalForm(ctx, storage.RenewalScopeAccount, a.ID, "accounts", a.ID); err != nil {
+		return err
 	}
 	return q.page(w, "account", "Account "+a.ID, "accounts", d)
 }

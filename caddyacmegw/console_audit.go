@@ -19,18 +19,19 @@ type auditData struct {
 // prefix ending in "." picks all of one kind.
 var auditActions = []string{
 	"registration.", "registration.create", "registration.update", "registration.delete",
-	"account.deactivate", "certificate.revoke",
+	"account.deactivate", "certificate.revoke", "renewal.move",
 }
 
-// auditTimeLayout is what the filter's time fields take: a day, or a time
-// in UTC as datetime-local inputs send it.
-var auditTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02", time.RFC3339}
+// consoleTimeLayouts are what the console's time fields (the audit
+// filter's, a renewal window's) take: a day, or a time in UTC as
+// datetime-local inputs send it, or RFC 3339.
+var consoleTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02", time.RFC3339}
 
-func parseAuditTime(field, s string) (time.Time, error) {
+func parseConsoleTime(field, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	for _, l := range auditTimeLayouts {
+	for _, l := range consoleTimeLayouts {
 		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
 			return t, nil
 		}
@@ -49,10 +50,10 @@ func consoleAudit(w http.ResponseWriter, r *http.Request, q *consoleRequest) err
 	}
 	f := auditFilter{Actor: d.Actor, Action: d.Action}
 	var err error
-	if f.Since, err = parseAuditTime("since", d.Since); err != nil {
+	if f.Since, err = parseConsoleTime("since", d.Since); err != nil {
 		return err
 	}
-	if f.Until, err = parseAuditTime("until", d.Until); err != nil {
+	if f.Until, err = parseConsoleTime("until", d.Until); err != nil {
 		return err
 	}
 	out, err := q.officer.listAudit(r.Context(), f, pageOf(r))

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -48,6 +49,9 @@ type certificateData struct {
 	Certificate certificateView
 	Issuer      string
 	Subject     string
+	// Info is its renewal information as clients get it now.
+	Info    gateway.RenewalInfo
+	Renewal renewalForm
 }
 
 func (q *consoleRequest) certificateData(r *http.Request) (certificateData, error) {
@@ -56,6 +60,12 @@ func (q *consoleRequest) certificateData(r *http.Request) (certificateData, erro
 		return certificateData{}, err
 	}
 	d := certificateData{Certificate: v}
+	if d.Info, err = q.officer.renewalInfo(r.Context(), v.Serial); err != nil {
+		return certificateData{}, err
+	}
+	if d.Renewal, err = q.renewalForm(r.Context(), storage.RenewalScopeCertificate, v.Serial, "certificates", v.Serial); err != nil {
+		return certificateData{}, err
+	}
 	if block, _ := pem.Decode([]byte(v.ChainPEM)); block != nil {
 		if leaf, err := x509.ParseCertificate(block.Bytes); err == nil {
 			d.Issuer, d.Subject = leaf.Issuer.String(), leaf.Subject.String()

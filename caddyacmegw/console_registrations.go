@@ -110,12 +110,22 @@ func fields(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
 }
 
+// registrationData is one registration with its renewal form.
+type registrationData struct {
+	registrationView
+	Renewal renewalForm
+}
+
 func consoleRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
 	v, err := q.officer.getRegistration(r.Context(), r.PathValue("kid"))
 	if err != nil {
 		return err
 	}
-	return q.page(w, "registration", "Registration "+v.KeyID, "registrations", v)
+	form, err := q.renewalForm(r.Context(), storage.RenewalScopeRegistration, v.KeyID, "registrations", v.KeyID)
+	if err != nil {
+		return err
+	}
+	return q.page(w, "registration", "Registration "+v.KeyID, "registrations", registrationData{v, form})
 }
 
 // consoleUpdateRegistration changes what the edit form holds; an empty

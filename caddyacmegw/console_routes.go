@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/caddyacmegw/caddyacmegw/storage"
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
@@ -46,15 +47,20 @@ func (c *Console) routes() *http.ServeMux {
 	handle("POST /registrations/{kid}/status", consoleRegistrationStatus)
 	handle("GET /registrations/{kid}/delete", consoleConfirmDeleteRegistration)
 	handle("POST /registrations/{kid}/delete", consoleDeleteRegistration)
+	handle("POST /registrations/{kid}/renewal", consoleScopeRenewal(storage.RenewalScopeRegistration, "kid", "registrations"))
 	handle("GET /accounts", consoleAccounts)
 	handle("GET /accounts/{id}", consoleAccount)
 	handle("GET /accounts/{id}/deactivate", consoleConfirmDeactivate)
 	handle("POST /accounts/{id}/deactivate", consoleDeactivate)
+	handle("POST /accounts/{id}/renewal", consoleScopeRenewal(storage.RenewalScopeAccount, "id", "accounts"))
 	handle("GET /certificates", consoleCertificates)
 	handle("GET /certificates/{serial}", consoleCertificate)
 	handle("GET /certificates/{serial}/pem", consoleCertificatePEM)
 	handle("GET /certificates/{serial}/revoke", consoleConfirmRevoke)
 	handle("POST /certificates/{serial}/revoke", consoleRevoke)
+	handle("POST /certificates/{serial}/renewal", consoleScopeRenewal(storage.RenewalScopeCertificate, "serial", "certificates"))
+	handle("GET /renewal", consoleConfirmIssuerRenewal)
+	handle("POST /renewal", consoleIssuerRenewal)
 	handle("GET /audit", consoleAudit)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(consoleStatic)))
 	return mux

@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// The console's templates, stylesheet and its one small script, in the
+// The console's templates (a page each, within the layout, with the
+// renewal form's parts), stylesheet and its one small script, in the
 // binary: the console needs nothing from elsewhere.
 //
 //go:embed consoleui/templates/*.html
@@ -39,7 +40,7 @@ func parseConsolePages() (consolePages, error) {
 	p := consolePages{pages: map[string]*template.Template{}}
 	for _, name := range consolePageNames {
 		t, err := template.New("layout.html").Funcs(consoleFuncs).ParseFS(consoleTemplates,
-			"consoleui/templates/layout.html", "consoleui/templates/"+name+".html")
+			"consoleui/templates/layout.html", "consoleui/templates/renewal.html", "consoleui/templates/"+name+".html")
 		if err != nil {
 			return consolePages{}, err
 		}
@@ -91,6 +92,9 @@ type confirmData struct {
 	Cancel   string
 	// Reasons, when set, are offered as the change's reason.
 	Reasons []revocationReason
+	// Renewal, when set, asks for a renewal window and shows the moves
+	// made already.
+	Renewal *renewalForm
 }
 
 // confirm asks before a change that cannot be undone.

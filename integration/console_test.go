@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
@@ -165,6 +166,22 @@ func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 		b.shot(t, "overview")
 	})
 
+	const explanation = "https://status.example.com/incident-42"
+	t.Run("asks its clients to renew early", func(t *testing.T) {
+		b.open(t, e.base+"/certificates/"+serialHex, "#renewal-form")
+		b.do(t,
+			chromedp.SetValue(chromedp.ID("#explanation_url"), explanation),
+			chromedp.Click(chromedp.CSS(`#renewal-form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#renewal-info a[href="`+explanation+`"]`)),
+		)
+		end, err := time.Parse(time.RFC3339, read(t, b.ctx, chromedp.Evaluate[string](`document.querySelector("#window-end time").getAttribute("datetime")`)))
+		if err != nil || end.After(time.Now()) {
+			t.Fatalf("the certificate's window ends %s (%v), want in the past", end, err)
+		}
+		b.do(t, chromedp.ScrollIntoView(chromedp.ID("#renewal-info")))
+		b.shot(t, "certificate-renewal")
+	})
+
 	t.Run("revokes it with a reason", func(t *testing.T) {
 		b.open(t, e.base+"/certificates/"+serialHex, "#serial")
 		b.do(t,
@@ -190,7 +207,8 @@ func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 	t.Run("the audit trail names the officer", func(t *testing.T) {
 		b.open(t, e.base+"/audit?actor="+consoleOfficer, "#audit")
 		rows := read(t, b.ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#audit tbody tr")).map(r => Array.from(r.cells).slice(1, 4).map(c => c.textContent.trim()).join(" "))`))
-		want := []string{consoleOfficer + " registration.create " + kid, consoleOfficer + " certificate.revoke " + serialHex}
+		want := []string{consoleOfficer + " registration.create " + kid, consoleOfficer + " renewal.move certificate:" + serialHex,
+			consoleOfficer + " certificate.revoke " + serialHex}
 		if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("audit rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 		}

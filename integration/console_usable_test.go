@@ -19,6 +19,7 @@ func consoleUsable(t *testing.T, e *consoleEnv, b *browserSession, serialHex str
 		{"/certificates", "table", ""},
 		{"/certificates/" + serialHex, "#serial", ""},
 		{"/certificates/" + serialHex + "/revoke", "#reason", ""}, // asks only
+		{"/renewal", "#window_start", ""},                         // asks only
 		{"/audit", "#audit", ""},
 	}
 	t.Run("every form control has a label, and Tab reaches the skip link first", func(t *testing.T) {
