@@ -22,9 +22,9 @@ test: deps
 	go test -race -count=1 -timeout 30m ./...
 	# Without the race detector, which the size check skips for its time.
 	go test -count=1 -run 'TestDeleteExpired_FileStopsGrowing' -v ./storage/boltstore/
-	go test -run '^$$' -fuzz FuzzParseCAAIssueValue -fuzztime 10s ./validate/
-	go test -run '^$$' -fuzz FuzzJoinTXT -fuzztime 10s ./validate/
-	go test -run '^$$' -fuzz FuzzParseCertID -fuzztime 10s ./gateway/
+	go test -run '^$$' -fuzz FuzzParseCAAIssueValue -fuzztime 100000x ./validate/
+	go test -run '^$$' -fuzz FuzzJoinTXT -fuzztime 100000x ./validate/
+	go test -run '^$$' -fuzz FuzzParseCertID -fuzztime 100000x ./gateway/
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./gateway/ ./storage/...
