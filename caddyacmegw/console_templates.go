@@ -83,8 +83,9 @@ func (p consolePages) problem(w http.ResponseWriter, status int, msg string) {
 	p.render(w, status, "problem", pageData{Title: http.StatusText(status), Data: msg})
 }
 
-// confirmData is the step before a change that cannot be undone: the
-// question, and the form that makes the change.
+// confirmData is the step before a change that cannot be undone, or
+// that reaches every certificate: the question, and the form that makes
+// the change.
 type confirmData struct {
 	Question string
 	Action   string
@@ -97,7 +98,8 @@ type confirmData struct {
 	Renewal *renewalForm
 }
 
-// confirm asks before a change that cannot be undone.
+// confirm asks before a change that cannot be undone, or that reaches
+// every certificate.
 func (q *consoleRequest) confirm(w http.ResponseWriter, title, nav string, d confirmData) error {
 	return q.page(w, "confirm", title, nav, d)
 }
