@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -49,6 +50,10 @@ type Console struct {
 	logger *zap.Logger
 	mux    *http.ServeMux
 	pages  consolePages
+	// checked is set by the guard once it has found this console's
+	// configuration authenticated; until then nothing is served. A
+	// pointer, since the module's value is copied.
+	checked *atomic.Bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -63,6 +68,7 @@ func (Console) CaddyModule() caddy.ModuleInfo {
 // front of the console once the whole configuration is provisioned.
 func (c *Console) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
+	c.checked = new(atomic.Bool)
 	if c.PathPrefix == "" {
 		c.PathPrefix = "/console"
 	}
@@ -89,12 +95,19 @@ func (c *Console) Provision(ctx caddy.Context) error {
 }
 
 // ServeHTTP serves the console's pages under PathPrefix and passes other
-// requests on.
+// requests on. Until the guard has checked the configuration, it serves
+// nothing: the http app may already be listening then, and an identity
+// taken from a request header would be the client's own.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if r.URL.Path != c.PathPrefix && !strings.HasPrefix(r.URL.Path, c.PathPrefix+"/") {
 		return next.ServeHTTP(w, r)
 	}
 	setSecurityHeaders(w.Header())
+	if c.checked == nil || !c.checked.Load() {
+		w.Header().Set("Retry-After", "1")
+		c.pages.problem(w, http.StatusServiceUnavailable, errNotChecked.Error())
+		return nil
+	}
 	who, err := c.officerName(r)
 	if err != nil {
 		c.pages.problem(w, http.StatusForbidden, err.Error())
@@ -127,6 +140,10 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 }
+
+// errNotChecked is a request that comes before the guard has checked
+// what stands in front of the console.
+var errNotChecked = errors.New("this console's configuration is still being checked for the authentication in front of it; try again in a moment")
 
 // errNoIdentity is a request that names no officer.
 var errNoIdentity = errors.New("this console acts only for an authenticated officer, and this request names none: " +

@@ -32,8 +32,12 @@ func init() {
 // app's routes hold their provisioned handlers (Route.Handlers), which is
 // what Start walks. Start does not depend on the http app having started:
 // it reads only its provisioned configuration. Apps start in no fixed
-// order, so the http app may be listening for the moment before the guard
-// refuses; a request then finds no officer identity and is refused too.
+// order, so the http app may be listening before the guard has checked,
+// and a refused configuration may serve for the moment before Caddy stops
+// it. A request then could name its own officer (an identity read from a
+// request header, as behind forward_auth, is the client's own header when
+// nothing in front sets it), so each console serves nothing but a 503
+// until a successful Start of its configuration's guard marks it checked.
 type consoleGuard struct {
 	ctx caddy.Context
 	// consoles are added during provisioning and read at Start, which
@@ -61,7 +65,8 @@ func (g *consoleGuard) watch(c *Console) {
 }
 
 // Start fails when a console that is not marked unauthenticated_is_intended
-// is reached without authentication.
+// is reached without authentication, and otherwise lets the consoles
+// serve.
 func (g *consoleGuard) Start() error {
 	if len(g.consoles) == 0 {
 		return nil
@@ -74,6 +79,24 @@ func (g *consoleGuard) Start() error {
 	if !ok {
 		return errors.New("acme_gateway_console: the http app is not caddyhttp's")
 	}
+	return g.start(app)
+}
+
+// start checks the consoles in app's routes and, when all pass, marks
+// every console of this configuration checked.
+func (g *consoleGuard) start(app *caddyhttp.App) error {
+	if err := g.check(app); err != nil {
+		return err
+	}
+	for _, c := range g.consoles {
+		c.checked.Store(true)
+	}
+	return nil
+}
+
+// check fails when a console of this configuration is reached without
+// authentication.
+func (g *consoleGuard) check(app *caddyhttp.App) error {
 	found := map[*Console]bool{}
 	var problems []string
 	for name, srv := range app.Servers {

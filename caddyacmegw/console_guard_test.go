@@ -2,7 +2,10 @@ package caddyacmegw
 
 import (
 	"crypto/tls"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -136,4 +139,51 @@ func TestConsole_UnmarshalCaddyfile(t *testing.T) {
 		{name: "gateway without a name", input: "acme_gateway_console {\n\tgateway\n}", wantErr: true},
 		{name: "intended with a value", input: "acme_gateway_console {\n\tunauthenticated_is_intended yes\n}", wantErr: true},
 	})
+}
+
+// TestConsole_ServesNothingUntilTheGuardStarted sends a request naming its
+// own officer in a header, as a client can when the forward_auth that
+// would set it is not yet known to stand in front: until the guard's
+// Start has passed the configuration, the console answers 503.
+func TestConsole_ServesNothingUntilTheGuardStarted(t *testing.T) {
+	e := newConsoleEnv(t, "")
+	c := e.console
+	c.Identity = "{http.request.header.Remote-User}"
+	c.checked.Store(false)
+	get := func() (int, string, http.Header) {
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/console/", nil)
+		req.Header.Set("Remote-User", "mallory")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String(), resp.Header
+	}
+	if status, body, h := get(); status != http.StatusServiceUnavailable || !strings.Contains(body, "still being checked") ||
+		h.Get("Content-Security-Policy") == "" || h.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("before the guard started: %d %v\n%s", status, h, body)
+	}
+
+	g := &consoleGuard{}
+	g.watch(c)
+	unguarded := &caddyhttp.App{Servers: map[string]*caddyhttp.Server{"srv": {
+		Routes: caddyhttp.RouteList{{Handlers: []caddyhttp.MiddlewareHandler{c}}}}}}
+	if err := g.start(unguarded); err == nil {
+		t.Fatal("the guard passed a console with nothing in front of it")
+	}
+	if status, _, _ := get(); status != http.StatusServiceUnavailable {
+		t.Fatalf("after the guard refused the configuration: %d, want 503", status)
+	}
+
+	guarded := &caddyhttp.App{Servers: map[string]*caddyhttp.Server{"srv": {
+		Routes: caddyhttp.RouteList{{Handlers: []caddyhttp.MiddlewareHandler{&caddyauth.Authentication{}, c}}}}}}
+	if err := g.start(guarded); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, _ := get(); status != http.StatusOK || !strings.Contains(body, "mallory") {
+		t.Fatalf("after the guard started: %d\n%s", status, body)
+	}
 }

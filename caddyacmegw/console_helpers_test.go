@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,6 +21,7 @@ import (
 // {http.auth.user.id} to officer, unless officer is "".
 type consoleEnv struct {
 	*adminEnv
+	console *Console
 	srv     *httptest.Server
 	officer string
 	cookie  *http.Cookie
@@ -35,9 +37,11 @@ func newConsoleEnv(t *testing.T, officer string) *consoleEnv {
 	}
 	pages.base = c.PathPrefix
 	c.pages, c.mux = pages, c.routes()
-	e := &consoleEnv{adminEnv: ae, officer: officer}
+	c.checked = new(atomic.Bool)
+	c.checked.Store(true) // as the guard's Start does
+	e := &consoleEnv{adminEnv: ae, console: c, officer: officer}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		repl := caddy.NewReplacer()
+		repl := caddyhttp.NewTestReplacer(r)
 		if e.officer != "" {
 			repl.Set("http.auth.user.id", e.officer)
 		}
