@@ -1,8 +1,11 @@
 package caddyacmegw
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -54,6 +57,10 @@ type Console struct {
 	// configuration authenticated; until then nothing is served. A
 	// pointer, since the module's value is copied.
 	checked *atomic.Bool
+	// csrfSecret keys the officers' CSRF tokens; kept in Caddy's storage,
+	// so that instances sharing it, and configurations reloaded, accept
+	// each other's forms.
+	csrfSecret []byte
 }
 
 // CaddyModule returns the Caddy module information.
@@ -85,6 +92,9 @@ func (c *Console) Provision(ctx caddy.Context) error {
 	}
 	pages.base = c.PathPrefix
 	c.pages = pages
+	if c.csrfSecret, err = consoleSecret(ctx); err != nil {
+		return fmt.Errorf("acme_gateway_console: the CSRF secret: %w", err)
+	}
 	c.mux = c.routes()
 	guard, err := ctx.App("acme_gateway_console_guard")
 	if err != nil {
@@ -166,6 +176,36 @@ func (c *Console) officerName(r *http.Request) (string, error) {
 		return "unauthenticated:" + r.RemoteAddr, nil
 	}
 	return "", errNoIdentity
+}
+
+// consoleSecretKey is where Caddy's storage keeps the consoles' secret.
+const consoleSecretKey = "acme_gateway/console_csrf_secret"
+
+// consoleSecret is the consoles' secret from Caddy's storage, made on
+// first use under the storage's lock, so that two instances starting
+// together keep one.
+func consoleSecret(ctx caddy.Context) ([]byte, error) {
+	st := ctx.Storage()
+	if b, err := st.Load(ctx, consoleSecretKey); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err := st.Lock(ctx, consoleSecretKey); err != nil {
+		return nil, err
+	}
+	defer func() { _ = st.Unlock(context.WithoutCancel(ctx), consoleSecretKey) }()
+	b, err := st.Load(ctx, consoleSecretKey)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	_, _ = rand.Read(b)
+	if err := st.Store(ctx, consoleSecretKey, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // gateway is the gateway the console acts on, as running now.

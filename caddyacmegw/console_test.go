@@ -2,7 +2,9 @@ package caddyacmegw
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -125,6 +127,7 @@ func TestConsole_AuditFiltersByOfficerActionAndTime(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
 	e.post("/registrations", url.Values{"key_id": {"by-dave"}})
 	e.officer = "erin"
+	e.get("/registrations/new") // a token is the officer's own
 	e.post("/registrations", url.Values{"key_id": {"by-erin"}})
 	e.post("/registrations/by-dave/status", url.Values{"status": {"disabled"}})
 	now := time.Now().UTC()
@@ -168,5 +171,60 @@ func TestConsole_RefusesProfilesTheGatewayLacks(t *testing.T) {
 	e.post("/registrations", url.Values{"key_id": {"profiled"}})
 	if status, body := e.post("/registrations/profiled", url.Values{"profiles": {"tls-server"}}); status != http.StatusBadRequest || !strings.Contains(body, "this gateway has no profiles") {
 		t.Fatalf("edit to an unknown profile: %d\n%s", status, body)
+	}
+}
+
+// TestConsole_CSRFTokenIsTheOfficers sends one officer's token with
+// another's request, as a cookie planted for the first would: refused.
+func TestConsole_CSRFTokenIsTheOfficers(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	e.get("/registrations/new")
+	e.officer = "erin"
+	if status, body := e.post("/registrations", url.Values{"key_id": {"planted"}}); status != http.StatusForbidden || !strings.Contains(body, "refused") {
+		t.Fatalf("dave's token with erin's request: %d, want 403\n%s", status, body)
+	}
+	e.get("/registrations/new")
+	if status, body := e.post("/registrations", url.Values{"key_id": {"own"}}); status != http.StatusOK {
+		t.Fatalf("erin's own token: %d\n%s", status, body)
+	}
+}
+
+// TestConsole_CSRFCookieFollowsTheConnection: over plain HTTP the cookie
+// is not Secure, which a browser would never send back, and keeps to the
+// console's path; over TLS it is Secure, for "/", with the __Host- prefix.
+func TestConsole_CSRFCookieFollowsTheConnection(t *testing.T) {
+	c := &Console{csrfSecret: []byte("secret")}
+	for _, tt := range []struct {
+		name   string
+		tls    bool
+		cookie http.Cookie
+	}{
+		{"plain HTTP", false, http.Cookie{Name: "acmegw_console_csrf", Path: "/console", Secure: false}},
+		{"TLS", true, http.Cookie{Name: "__Host-acmegw_console_csrf", Path: "/", Secure: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/console/", nil)
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			w := httptest.NewRecorder()
+			token := c.csrfToken(w, r, "/console", "dave")
+			cks := w.Result().Cookies()
+			if len(cks) != 1 {
+				t.Fatalf("cookies set: %v", cks)
+			}
+			ck := cks[0]
+			if ck.Name != tt.cookie.Name || ck.Path != tt.cookie.Path || ck.Secure != tt.cookie.Secure ||
+				!ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+				t.Fatalf("cookie %+v, want %+v, HttpOnly, SameSite=Strict", ck, tt.cookie)
+			}
+			// The next request sends it back and gets the same token.
+			r2 := httptest.NewRequest(http.MethodGet, "/console/", nil)
+			r2.TLS = r.TLS
+			r2.AddCookie(ck)
+			if again := c.csrfToken(httptest.NewRecorder(), r2, "/console", "dave"); again != token || token == ck.Value {
+				t.Fatalf("token %q, then %q, cookie %q: want one token, not the cookie's value", token, again, ck.Value)
+			}
+		})
 	}
 }
