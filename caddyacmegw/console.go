@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -61,6 +62,8 @@ type Console struct {
 	// so that instances sharing it, and configurations reloaded, accept
 	// each other's forms.
 	csrfSecret []byte
+	// once recognises a new-registration form sent again.
+	once *onceForms
 }
 
 // CaddyModule returns the Caddy module information.
@@ -76,6 +79,7 @@ func (Console) CaddyModule() caddy.ModuleInfo {
 func (c *Console) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
 	c.checked = new(atomic.Bool)
+	c.once = newOnceForms(time.Now)
 	if c.PathPrefix == "" {
 		c.PathPrefix = "/console"
 	}

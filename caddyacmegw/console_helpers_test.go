@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -42,6 +43,7 @@ func newConsoleEnv(t *testing.T, officer string) *consoleEnv {
 	c.checked = new(atomic.Bool)
 	c.checked.Store(true) // as the guard's Start does
 	c.csrfSecret = []byte("the console's secret in its tests")
+	c.once = newOnceForms(time.Now)
 	e := &consoleEnv{adminEnv: ae, console: c, officer: officer}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		repl := caddyhttp.NewTestReplacer(r)

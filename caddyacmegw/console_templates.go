@@ -26,7 +26,7 @@ var consoleStatic, _ = fs.Sub(consoleStaticFS, "consoleui/static")
 
 // consolePageNames are the templates besides the layout, one a page.
 var consolePageNames = []string{
-	"problem", "overview", "registrations", "registration_new", "registration_created",
+	"problem", "overview", "registrations", "registration_new", "registration_created", "registration_repeated",
 	"registration", "accounts", "account", "certificates", "certificate", "audit", "confirm",
 }
 
@@ -106,7 +106,12 @@ func (q *consoleRequest) confirm(w http.ResponseWriter, title, nav string, d con
 
 // page renders a page for q's officer and gateway.
 func (q *consoleRequest) page(w http.ResponseWriter, name, title, nav string, data any) error {
-	q.console.pages.render(w, http.StatusOK, name, pageData{
+	return q.pageStatus(w, http.StatusOK, name, title, nav, data)
+}
+
+// pageStatus renders a page with another status than 200.
+func (q *consoleRequest) pageStatus(w http.ResponseWriter, status int, name, title, nav string, data any) error {
+	q.console.pages.render(w, status, name, pageData{
 		Title: title, Nav: nav, CSRF: q.csrf, Officer: q.officer.actor, Gateway: q.officer.h.Name, Data: data,
 	})
 	return nil

@@ -228,3 +228,65 @@ func TestConsole_CSRFCookieFollowsTheConnection(t *testing.T) {
 		})
 	}
 }
+
+var consoleOnce = regexp.MustCompile(`name="once" value="([^"]+)"`)
+
+// TestConsole_NewRegistrationFormCreatesOnce sends one new-registration
+// form twice, as refreshing the page that shows the key does: the second
+// makes nothing and says the registration was created. A form refused
+// for a mistake can be corrected and sent again.
+func TestConsole_NewRegistrationFormCreatesOnce(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	_, page := e.get("/registrations/new")
+	m := consoleOnce.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the form carries no nonce:\n%s", page)
+	}
+	before := len(e.auditEntries())
+	if status, _ := e.post("/registrations", url.Values{"once": {m[1]}, "allowed_domains": {"not a domain!"}}); status != http.StatusBadRequest {
+		t.Fatalf("a mistaken form: %d, want 400", status)
+	}
+	form := url.Values{"once": {m[1]}, "description": {"refreshed"}}
+	status, body := e.post("/registrations", form)
+	if status != http.StatusOK || !strings.Contains(body, `id="hmac-key"`) {
+		t.Fatalf("the corrected form: %d\n%s", status, body)
+	}
+	kid := regexp.MustCompile(`--eab-kid=([A-Za-z0-9_-]+)`).FindStringSubmatch(body)
+	if kid == nil {
+		t.Fatalf("no key id on the created page:\n%s", body)
+	}
+	status, body = e.post("/registrations", form)
+	if status != http.StatusConflict || !strings.Contains(body, "sent already") ||
+		!strings.Contains(body, `href="/console/registrations"`) || !strings.Contains(body, `href="/console/registrations/`+kid[1]+`"`) ||
+		strings.Contains(body, "hmac-key") {
+		t.Fatalf("the form sent again: %d\n%s", status, body)
+	}
+	if n := len(e.auditEntries()) - before; n != 1 {
+		t.Fatalf("%d changes audited, want the one registration", n)
+	}
+}
+
+func TestOnceForms_ForgetsTheOldestAndTheExpired(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := newOnceForms(func() time.Time { return now })
+	f.max = 2
+	for _, n := range []string{"a", "b"} {
+		if _, fresh := f.claim(n); !fresh {
+			t.Fatalf("%s: not fresh", n)
+		}
+	}
+	f.done("a", "kid-a")
+	if kid, fresh := f.claim("a"); fresh || kid != "kid-a" {
+		t.Fatalf("a again: %q, fresh %v", kid, fresh)
+	}
+	if _, fresh := f.claim("c"); !fresh { // full: a is dropped
+		t.Fatal("c: not fresh")
+	}
+	if _, fresh := f.claim("b"); fresh {
+		t.Fatal("b was forgotten before its time")
+	}
+	now = now.Add(onceFormsTTL + time.Second)
+	if _, fresh := f.claim("b"); !fresh {
+		t.Fatal("b is remembered past its time")
+	}
+}
