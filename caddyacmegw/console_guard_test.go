@@ -10,13 +10,15 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 )
 
 func TestWalkConsoles_FindsWhatAuthenticatesFirst(t *testing.T) {
 	auth := &caddyauth.Authentication{}
-	forward := &reverseproxy.Handler{HandleResponse: []caddyhttp.ResponseHandler{{}}}
+	forward := forwardAuthProxy()
 	proxy := &reverseproxy.Handler{}
 	matcher := caddyhttp.MatcherSets{{caddyhttp.MatchPath{"/other/*"}}}
 	route := func(m caddyhttp.MatcherSets, hs ...caddyhttp.MiddlewareHandler) caddyhttp.Route {
@@ -63,6 +65,74 @@ func TestWalkConsoles_FindsWhatAuthenticatesFirst(t *testing.T) {
 			})
 			if found != 1 {
 				t.Fatalf("console found %d times", found)
+			}
+		})
+	}
+}
+
+// forwardAuthProxy is the reverse proxy Caddy's forward_auth directive
+// builds, as provisioned: "forward_auth auth:9091 { uri /verify;
+// copy_headers Remote-User }".
+func forwardAuthProxy() *reverseproxy.Handler {
+	return &reverseproxy.Handler{
+		Rewrite: &rewrite.Rewrite{Method: "GET", URI: "/verify"},
+		HandleResponse: []caddyhttp.ResponseHandler{{
+			Match: &caddyhttp.ResponseMatcher{StatusCode: []int{2}},
+			Routes: caddyhttp.RouteList{
+				{Handlers: []caddyhttp.MiddlewareHandler{&caddyhttp.VarsMiddleware{}}},
+				{Handlers: []caddyhttp.MiddlewareHandler{&headers.Handler{Request: &headers.HeaderOps{Delete: []string{"Remote-User"}}}}},
+				{Handlers: []caddyhttp.MiddlewareHandler{&headers.Handler{Request: &headers.HeaderOps{
+					Set: http.Header{"Remote-User": {"{http.reverse_proxy.header.Remote-User}"}}}}}},
+			},
+		}},
+	}
+}
+
+func TestForwardsAuth(t *testing.T) {
+	withResponse := func(p *reverseproxy.Handler, rh ...caddyhttp.ResponseHandler) *reverseproxy.Handler {
+		p.HandleResponse = append(p.HandleResponse, rh...)
+		return p
+	}
+	status := func(codes ...int) *caddyhttp.ResponseMatcher { return &caddyhttp.ResponseMatcher{StatusCode: codes} }
+	routes := func(hs ...caddyhttp.MiddlewareHandler) caddyhttp.RouteList {
+		return caddyhttp.RouteList{{Handlers: hs}}
+	}
+	setHeader := &headers.Handler{Response: &headers.RespHeaderOps{HeaderOps: &headers.HeaderOps{Set: http.Header{"X-Seen": {"1"}}}}}
+	tests := []struct {
+		name  string
+		proxy *reverseproxy.Handler
+		want  bool
+	}{
+		{"forward_auth", forwardAuthProxy(), true},
+		{"forward_auth that redirects a 401 to a login page", withResponse(forwardAuthProxy(),
+			caddyhttp.ResponseHandler{Match: status(401), Routes: routes(&caddyhttp.StaticResponse{StatusCode: "302"})}), true},
+		{"forward_auth that replaces a 401's status", withResponse(forwardAuthProxy(),
+			caddyhttp.ResponseHandler{Match: status(401), StatusCode: "403"}), true},
+		{"forward_auth that lets a 401 through", withResponse(forwardAuthProxy(),
+			caddyhttp.ResponseHandler{Match: status(401), Routes: routes(setHeader)}), false},
+		{"a reverse proxy with handle_response", &reverseproxy.Handler{HandleResponse: []caddyhttp.ResponseHandler{
+			{Match: status(2), Routes: routes(setHeader)}}}, false},
+		{"a reverse proxy with handle_response for every status", &reverseproxy.Handler{HandleResponse: []caddyhttp.ResponseHandler{{}}}, false},
+		{"without the rewrite to GET", func() *reverseproxy.Handler {
+			p := forwardAuthProxy()
+			p.Rewrite = nil
+			return p
+		}(), false},
+		{"passing on more than 2xx", func() *reverseproxy.Handler {
+			p := forwardAuthProxy()
+			p.HandleResponse[0].Match = status(2, 401)
+			return p
+		}(), false},
+		{"passing on every status", func() *reverseproxy.Handler {
+			p := forwardAuthProxy()
+			p.HandleResponse[0].Match = nil
+			return p
+		}(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := authenticates(tt.proxy); got != tt.want {
+				t.Fatalf("authenticates = %v, want %v", got, tt.want)
 			}
 		})
 	}
