@@ -122,7 +122,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.pages.problem(w, http.StatusServiceUnavailable, errNotChecked.Error())
 		return nil
 	}
-	who, err := c.officerName(r)
+	who, authenticated, err := c.officerName(r)
 	if err != nil {
 		c.pages.problem(w, http.StatusForbidden, err.Error())
 		return nil
@@ -136,8 +136,12 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		http.Redirect(w, r, c.PathPrefix+"/", http.StatusSeeOther)
 		return nil
 	}
+	owner := who
+	if !authenticated {
+		owner = "" // named by an address whose port each connection changes
+	}
 	req := r.WithContext(withConsoleRequest(r.Context(), &consoleRequest{
-		console: c, officer: &officer{h: h, actor: who}, base: c.PathPrefix,
+		console: c, officer: &officer{h: h, actor: who}, base: c.PathPrefix, tokenOwner: owner,
 	}))
 	http.StripPrefix(c.PathPrefix, c.mux).ServeHTTP(w, req)
 	return nil
@@ -164,22 +168,23 @@ var errNoIdentity = errors.New("this console acts only for an authenticated offi
 	"the authentication in front of it set no identity and no verified client certificate came with it")
 
 // officerName is who makes the request: the configured identity, else the
-// subject of a verified client certificate.
-func (c *Console) officerName(r *http.Request) (string, error) {
+// subject of a verified client certificate, else, when that is intended,
+// the client's address, unauthenticated.
+func (c *Console) officerName(r *http.Request) (name string, authenticated bool, err error) {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		if s := cleanActor(repl.ReplaceAll(c.Identity, "")); s != "" {
-			return s, nil
+			return s, true, nil
 		}
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		if s := certSubject(r.TLS.VerifiedChains[0][0]); s != "" {
-			return s, nil
+			return s, true, nil
 		}
 	}
 	if c.UnauthenticatedIsIntended {
-		return "unauthenticated:" + r.RemoteAddr, nil
+		return "unauthenticated:" + r.RemoteAddr, false, nil
 	}
-	return "", errNoIdentity
+	return "", false, errNoIdentity
 }
 
 // consoleSecretKey is where Caddy's storage keeps the consoles' secret.

@@ -24,6 +24,9 @@ type consoleRequest struct {
 	officer *officer
 	base    string
 	csrf    string
+	// tokenOwner is whom the CSRF token is bound to: the officer, or ""
+	// for one unauthenticated.
+	tokenOwner string
 }
 
 type consoleRequestKey struct{}
@@ -85,7 +88,7 @@ const maxConsoleForm = 64 << 10
 func (c *Console) serveRoute(h consoleHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.Context().Value(consoleRequestKey{}).(*consoleRequest)
-		q.csrf = c.csrfToken(w, r, q.base, q.officer.actor)
+		q.csrf = c.csrfToken(w, r, q.base, q.tokenOwner)
 		if r.Method == http.MethodPost {
 			if err := checkSameOrigin(r, q.csrf); err != nil {
 				c.pages.problem(w, http.StatusForbidden, err.Error())

@@ -290,3 +290,19 @@ func TestOnceForms_ForgetsTheOldestAndTheExpired(t *testing.T) {
 		t.Fatal("b is remembered past its time")
 	}
 }
+
+// TestConsole_UnauthenticatedChangesAcrossConnections: an unauthenticated
+// console names the officer by address and port, which the next
+// connection changes; the form's token still passes.
+func TestConsole_UnauthenticatedChangesAcrossConnections(t *testing.T) {
+	e := newConsoleEnv(t, "")
+	e.console.UnauthenticatedIsIntended = true
+	e.get("/registrations/new")
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if status, body := e.post("/registrations", url.Values{"key_id": {"by-address"}}); status != http.StatusOK {
+		t.Fatalf("a change on another connection: %d\n%s", status, body)
+	}
+	if reg := e.g.registration("by-address"); !strings.HasPrefix(reg.CreatedBy, "unauthenticated:127.0.0.1:") {
+		t.Fatalf("created by %q", reg.CreatedBy)
+	}
+}
