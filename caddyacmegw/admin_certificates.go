@@ -1,16 +1,10 @@
 package caddyacmegw
 
 import (
-	"context"
-	"errors"
-	"math/big"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
-	"github.com/caddyserver/caddy/v2"
 )
 
 // certificateView is a certificate as officers see it; ChainPEM only when
@@ -96,91 +90,4 @@ func (q *adminRequest) revokeCertificate(serial string) error {
 		return err
 	}
 	return writeJSON(q.w, http.StatusOK, v)
-}
-
-// listCertificates lists certificates by the filter as officers give it:
-// a name in any case, a serial as they copy it.
-func (o *officer) listCertificates(ctx context.Context, f storage.CertificateFilter, p page) (certificatesPage, error) {
-	f.Name = strings.ToLower(f.Name)
-	if f.Serial != "" {
-		var err error
-		if f.Serial, err = normalizeSerial(f.Serial); err != nil {
-			return certificatesPage{}, err
-		}
-	}
-	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusRevoked); err != nil {
-		return certificatesPage{}, err
-	}
-	certs, next, err := o.h.store.ListCertificates(ctx, f, p.cursor, p.limit)
-	if err != nil {
-		return certificatesPage{}, storeError(err, "certificates")
-	}
-	out := certificatesPage{Certificates: []certificateView{}, Next: next}
-	for _, c := range certs {
-		out.Certificates = append(out.Certificates, viewCertificate(c))
-	}
-	return out, nil
-}
-
-// getCertificate is one certificate with its PEM chain.
-func (o *officer) getCertificate(ctx context.Context, serial string) (certificateView, error) {
-	serial, err := normalizeSerial(serial)
-	if err != nil {
-		return certificateView{}, err
-	}
-	c, err := o.h.store.GetCertificate(ctx, serial)
-	if err != nil {
-		return certificateView{}, storeError(err, "certificate "+serial)
-	}
-	v := viewCertificate(c)
-	v.ChainPEM = string(c.ChainPEM)
-	return v, nil
-}
-
-// revokeCertificate revokes through the gateway's one revocation, which
-// records it only once the issuer confirmed.
-func (o *officer) revokeCertificate(ctx context.Context, serial string, reason int) (certificateView, error) {
-	serial, err := normalizeSerial(serial)
-	if err != nil {
-		return certificateView{}, err
-	}
-	if !gateway.RevocationReasonAllowed(reason) {
-		return certificateView{}, apiError(http.StatusBadRequest, "reason %d not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)", reason)
-	}
-	ctx = context.WithoutCancel(ctx)
-	c, err := o.h.store.GetCertificate(ctx, serial)
-	if err != nil {
-		return certificateView{}, storeError(err, "certificate "+serial)
-	}
-	revoked, err := o.h.gw.RevokeCertificate(ctx, c, reason)
-	var ire *gateway.IssuerRevokeError
-	switch {
-	case errors.Is(err, gateway.ErrAlreadyRevoked):
-		return certificateView{}, apiError(http.StatusConflict, "certificate %s is revoked already", serial)
-	case errors.Is(err, gateway.ErrCertificateExpired):
-		return certificateView{}, apiError(http.StatusConflict, "certificate %s expired at %s; revoking it has no effect", serial, c.NotAfter.UTC().Format(time.RFC3339))
-	case errors.As(err, &ire):
-		return certificateView{}, caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: err, Message: err.Error()}
-	case err != nil:
-		return certificateView{}, storeError(err, "certificate "+serial)
-	}
-	o.audit(ctx, "certificate.revoke", serial, map[string]any{
-		"reason":     reason,
-		"account_id": revoked.AccountID,
-		"names":      revoked.Names,
-	})
-	return viewCertificate(revoked), nil
-}
-
-// normalizeSerial accepts a serial as officers copy it (upper case, colons,
-// leading zeros) and returns it as stored: lower-case hex, no leading zeros.
-func normalizeSerial(s string) (string, error) {
-	if len(s) > 128 {
-		return "", apiError(http.StatusBadRequest, "serial is too long")
-	}
-	n, ok := new(big.Int).SetString(strings.ReplaceAll(s, ":", ""), 16)
-	if !ok || n.Sign() < 0 {
-		return "", apiError(http.StatusBadRequest, "serial %q is not a hexadecimal number", s)
-	}
-	return n.Text(16), nil
 }

@@ -1,10 +1,15 @@
 package caddyacmegw
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -49,6 +54,16 @@ type Console struct {
 	logger *zap.Logger
 	mux    *http.ServeMux
 	pages  consolePages
+	// checked is set by the guard once it has found this console's
+	// configuration authenticated; until then nothing is served. A
+	// pointer, since the module's value is copied.
+	checked *atomic.Bool
+	// csrfSecret keys the officers' CSRF tokens; kept in Caddy's storage,
+	// so that instances sharing it, and configurations reloaded, accept
+	// each other's forms.
+	csrfSecret []byte
+	// once recognises a new-registration form sent again.
+	once *onceForms
 }
 
 // CaddyModule returns the Caddy module information.
@@ -63,6 +78,8 @@ func (Console) CaddyModule() caddy.ModuleInfo {
 // front of the console once the whole configuration is provisioned.
 func (c *Console) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
+	c.checked = new(atomic.Bool)
+	c.once = newOnceForms(time.Now)
 	if c.PathPrefix == "" {
 		c.PathPrefix = "/console"
 	}
@@ -79,6 +96,9 @@ func (c *Console) Provision(ctx caddy.Context) error {
 	}
 	pages.base = c.PathPrefix
 	c.pages = pages
+	if c.csrfSecret, err = consoleSecret(ctx); err != nil {
+		return fmt.Errorf("acme_gateway_console: the CSRF secret: %w", err)
+	}
 	c.mux = c.routes()
 	guard, err := ctx.App("acme_gateway_console_guard")
 	if err != nil {
@@ -89,13 +109,20 @@ func (c *Console) Provision(ctx caddy.Context) error {
 }
 
 // ServeHTTP serves the console's pages under PathPrefix and passes other
-// requests on.
+// requests on. Until the guard has checked the configuration, it serves
+// nothing: the http app may already be listening then, and an identity
+// taken from a request header would be the client's own.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if r.URL.Path != c.PathPrefix && !strings.HasPrefix(r.URL.Path, c.PathPrefix+"/") {
 		return next.ServeHTTP(w, r)
 	}
 	setSecurityHeaders(w.Header())
-	who, err := c.officerName(r)
+	if c.checked == nil || !c.checked.Load() {
+		w.Header().Set("Retry-After", "1")
+		c.pages.problem(w, http.StatusServiceUnavailable, errNotChecked.Error())
+		return nil
+	}
+	who, authenticated, err := c.officerName(r)
 	if err != nil {
 		c.pages.problem(w, http.StatusForbidden, err.Error())
 		return nil
@@ -109,8 +136,12 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		http.Redirect(w, r, c.PathPrefix+"/", http.StatusSeeOther)
 		return nil
 	}
+	owner := who
+	if !authenticated {
+		owner = "" // named by an address whose port each connection changes
+	}
 	req := r.WithContext(withConsoleRequest(r.Context(), &consoleRequest{
-		console: c, officer: &officer{h: h, actor: who}, base: c.PathPrefix,
+		console: c, officer: &officer{h: h, actor: who}, base: c.PathPrefix, tokenOwner: owner,
 	}))
 	http.StripPrefix(c.PathPrefix, c.mux).ServeHTTP(w, req)
 	return nil
@@ -128,27 +159,62 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
+// errNotChecked is a request that comes before the guard has checked
+// what stands in front of the console.
+var errNotChecked = errors.New("this console's configuration is still being checked for the authentication in front of it; try again in a moment")
+
 // errNoIdentity is a request that names no officer.
 var errNoIdentity = errors.New("this console acts only for an authenticated officer, and this request names none: " +
 	"the authentication in front of it set no identity and no verified client certificate came with it")
 
 // officerName is who makes the request: the configured identity, else the
-// subject of a verified client certificate.
-func (c *Console) officerName(r *http.Request) (string, error) {
+// subject of a verified client certificate, else, when that is intended,
+// the client's address, unauthenticated.
+func (c *Console) officerName(r *http.Request) (name string, authenticated bool, err error) {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		if s := cleanActor(repl.ReplaceAll(c.Identity, "")); s != "" {
-			return s, nil
+			return s, true, nil
 		}
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		if s := certSubject(r.TLS.VerifiedChains[0][0]); s != "" {
-			return s, nil
+			return s, true, nil
 		}
 	}
 	if c.UnauthenticatedIsIntended {
-		return "unauthenticated:" + r.RemoteAddr, nil
+		return "unauthenticated:" + r.RemoteAddr, false, nil
 	}
-	return "", errNoIdentity
+	return "", false, errNoIdentity
+}
+
+// consoleSecretKey is where Caddy's storage keeps the consoles' secret.
+const consoleSecretKey = "acme_gateway/console_csrf_secret"
+
+// consoleSecret is the consoles' secret from Caddy's storage, made on
+// first use under the storage's lock, so that two instances starting
+// together keep one.
+func consoleSecret(ctx caddy.Context) ([]byte, error) {
+	st := ctx.Storage()
+	if b, err := st.Load(ctx, consoleSecretKey); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err := st.Lock(ctx, consoleSecretKey); err != nil {
+		return nil, err
+	}
+	defer func() { _ = st.Unlock(context.WithoutCancel(ctx), consoleSecretKey) }()
+	b, err := st.Load(ctx, consoleSecretKey)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	_, _ = rand.Read(b)
+	if err := st.Store(ctx, consoleSecretKey, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // gateway is the gateway the console acts on, as running now.

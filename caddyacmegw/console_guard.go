@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 )
@@ -32,8 +34,12 @@ func init() {
 // app's routes hold their provisioned handlers (Route.Handlers), which is
 // what Start walks. Start does not depend on the http app having started:
 // it reads only its provisioned configuration. Apps start in no fixed
-// order, so the http app may be listening for the moment before the guard
-// refuses; a request then finds no officer identity and is refused too.
+// order, so the http app may be listening before the guard has checked,
+// and a refused configuration may serve for the moment before Caddy stops
+// it. A request then could name its own officer (an identity read from a
+// request header, as behind forward_auth, is the client's own header when
+// nothing in front sets it), so each console serves nothing but a 503
+// until a successful Start of its configuration's guard marks it checked.
 type consoleGuard struct {
 	ctx caddy.Context
 	// consoles are added during provisioning and read at Start, which
@@ -61,7 +67,8 @@ func (g *consoleGuard) watch(c *Console) {
 }
 
 // Start fails when a console that is not marked unauthenticated_is_intended
-// is reached without authentication.
+// is reached without authentication, and otherwise lets the consoles
+// serve.
 func (g *consoleGuard) Start() error {
 	if len(g.consoles) == 0 {
 		return nil
@@ -74,6 +81,24 @@ func (g *consoleGuard) Start() error {
 	if !ok {
 		return errors.New("acme_gateway_console: the http app is not caddyhttp's")
 	}
+	return g.start(app)
+}
+
+// start checks the consoles in app's routes and, when all pass, marks
+// every console of this configuration checked.
+func (g *consoleGuard) start(app *caddyhttp.App) error {
+	if err := g.check(app); err != nil {
+		return err
+	}
+	for _, c := range g.consoles {
+		c.checked.Store(true)
+	}
+	return nil
+}
+
+// check fails when a console of this configuration is reached without
+// authentication.
+func (g *consoleGuard) check(app *caddyhttp.App) error {
 	found := map[*Console]bool{}
 	var problems []string
 	for name, srv := range app.Servers {
@@ -91,7 +116,7 @@ func (g *consoleGuard) Start() error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("acme_gateway_console refuses to start without authentication in front of it: %s; "+
-			"put basic_auth or forward_auth (without a matcher of its own) before it in the same route, "+
+			"put basic_auth or forward_auth (without a matcher of its own; a reverse_proxy counts only in the shape forward_auth gives it) before it in the same route, "+
 			"or serve it on a server whose TLS connection policies require and verify client certificates "+
 			"(client_auth mode require_and_verify); if anyone who reaches it may act as an officer, say so with unauthenticated_is_intended",
 			strings.Join(problems, "; "))
@@ -160,14 +185,85 @@ func routeHostNames(sets caddyhttp.MatcherSets) []string {
 }
 
 // authenticates tells Caddy's own means of authentication: the
-// authentication handler (basic_auth and its kin) and forward_auth, a
-// reverse proxy that answers on the auth server's response.
+// authentication handler (basic_auth and its kin) and forward_auth.
 func authenticates(h caddyhttp.MiddlewareHandler) bool {
 	switch h := h.(type) {
 	case *caddyauth.Authentication:
 		return true
 	case *reverseproxy.Handler:
-		return len(h.HandleResponse) > 0
+		return forwardsAuth(h)
+	}
+	return false
+}
+
+// forwardsAuth recognises forward_auth in the reverse proxy that Caddy's
+// forward_auth directive builds: the request rewritten to a GET of the
+// auth server's uri, and a handle_response for its 2xx answers whose
+// routes set vars and copy the answer's headers into the request, and so
+// pass it on; any other answer is sent back to the client. Other
+// handle_response blocks may answer other statuses, each ending the
+// request there (replace_status, respond, redir, error). An ordinary
+// reverse proxy with handle_response is none of this.
+func forwardsAuth(h *reverseproxy.Handler) bool {
+	if h.Rewrite == nil || h.Rewrite.Method != http.MethodGet || h.Rewrite.URI == "" {
+		return false
+	}
+	passes := false
+	for _, rh := range h.HandleResponse {
+		switch {
+		case rh.StatusCode == "" && onlySuccess(rh.Match) && copiesHeaders(rh.Routes):
+			passes = true
+		case !endsRequest(rh):
+			return false
+		}
+	}
+	return passes
+}
+
+// onlySuccess reports whether m matches 2xx statuses only.
+func onlySuccess(m *caddyhttp.ResponseMatcher) bool {
+	return m != nil && len(m.StatusCode) > 0 && !slices.ContainsFunc(m.StatusCode, func(c int) bool {
+		return c != 2 && (c < 200 || c > 299)
+	})
+}
+
+// copiesHeaders reports whether routes are forward_auth's for a 2xx
+// answer: a vars handler, then headers handlers.
+func copiesHeaders(routes caddyhttp.RouteList) bool {
+	if len(routes) == 0 || len(routes[0].Handlers) != 1 {
+		return false
+	}
+	if _, ok := routes[0].Handlers[0].(*caddyhttp.VarsMiddleware); !ok {
+		return false
+	}
+	for _, r := range routes[1:] {
+		for _, h := range r.Handlers {
+			if _, ok := h.(*headers.Handler); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// endsRequest reports whether a handle_response answers the client
+// itself rather than passing the request on: it replaces the status (and
+// the auth server's answer is sent), or a route of it without matchers
+// responds, redirects or fails.
+func endsRequest(rh caddyhttp.ResponseHandler) bool {
+	if rh.StatusCode != "" {
+		return true
+	}
+	for _, r := range rh.Routes {
+		if len(r.MatcherSets) > 0 {
+			continue
+		}
+		for _, h := range r.Handlers {
+			switch h.(type) {
+			case *caddyhttp.StaticResponse, *caddyhttp.StaticError:
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -1,6 +1,8 @@
 package caddyacmegw
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -51,8 +53,12 @@ func registrationMatches(reg registrationView, s string) bool {
 	return strings.Contains(hay, s)
 }
 
+// consoleNewRegistration is the form for a new registration, with a
+// one-use nonce by which the same form sent again is recognised.
 func consoleNewRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
-	return q.page(w, "registration_new", "New registration", "registrations", nil)
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return q.page(w, "registration_new", "New registration", "registrations", base64.RawURLEncoding.EncodeToString(b))
 }
 
 // createdData is the one page that shows a registration's HMAC key, with
@@ -65,8 +71,18 @@ type createdData struct {
 	AcmeSh       string
 }
 
+// consoleCreateRegistration creates a registration once for each form:
+// the form's nonce sent again (as refreshing the page that shows the key
+// does) gets a page saying it was created, rather than a second one with
+// a key of its own.
 func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
 	f := r.PostForm
+	once := f.Get("once")
+	if once != "" {
+		if kid, fresh := q.console.once.claim(once); !fresh {
+			return q.pageStatus(w, http.StatusConflict, "registration_repeated", "Registration already created", "registrations", kid)
+		}
+	}
 	v, err := q.officer.createRegistration(r.Context(), createRegistrationRequest{
 		KeyID:          strings.TrimSpace(f.Get("key_id")),
 		Description:    f.Get("description"),
@@ -77,6 +93,13 @@ func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 		Procedure:      strings.TrimSpace(f.Get("procedure")),
 		Profiles:       fields(f.Get("profiles")),
 	})
+	if once != "" {
+		if err != nil {
+			q.console.once.release(once)
+		} else {
+			q.console.once.done(once, v.KeyID)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func consoleConfirmIssuerRenewal(w http.ResponseWriter, r *http.Request, q *cons
 	return q.confirm(w, "Ask every client to renew early", "certificates", confirmData{
 		Question: "Ask the clients of every certificate of this gateway issued until now to renew early? " +
 			"Their suggested renewal windows move into the past; clients that follow ACME Renewal Information renew at their next look. " +
-			"This cannot be undone.",
+			"A later move supersedes this one: the latest rule wins.",
 		Action:  form.Action,
 		Button:  "Ask every client to renew early",
 		Cancel:  q.link(nil, "certificates"),

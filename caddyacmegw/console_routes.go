@@ -2,7 +2,9 @@ package caddyacmegw
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -22,6 +24,9 @@ type consoleRequest struct {
 	officer *officer
 	base    string
 	csrf    string
+	// tokenOwner is whom the CSRF token is bound to: the officer, or ""
+	// for one unauthenticated.
+	tokenOwner string
 }
 
 type consoleRequestKey struct{}
@@ -66,8 +71,14 @@ func (c *Console) routes() *http.ServeMux {
 	return mux
 }
 
-// csrfCookie holds the session's CSRF token, which every form sends back.
-const csrfCookie = "acmegw_console_csrf"
+// csrfCookie holds the session's random, from which each officer's CSRF
+// token is derived. Over TLS its name has the __Host- prefix, which
+// browsers keep for a cookie set by this very host, Secure, for path "/":
+// a sibling subdomain cannot plant one.
+const (
+	csrfCookie        = "acmegw_console_csrf"
+	csrfCookieHostTLS = "__Host-" + csrfCookie
+)
 
 // maxConsoleForm bounds a form's body.
 const maxConsoleForm = 64 << 10
@@ -77,7 +88,7 @@ const maxConsoleForm = 64 << 10
 func (c *Console) serveRoute(h consoleHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.Context().Value(consoleRequestKey{}).(*consoleRequest)
-		q.csrf = csrfToken(w, r, q.base)
+		q.csrf = c.csrfToken(w, r, q.base, q.tokenOwner)
 		if r.Method == http.MethodPost {
 			if err := checkSameOrigin(r, q.csrf); err != nil {
 				c.pages.problem(w, http.StatusForbidden, err.Error())
@@ -101,21 +112,45 @@ func (c *Console) serveRoute(h consoleHandler) http.Handler {
 	})
 }
 
-// csrfToken is the session's token from its cookie, or a new one set in
-// the cookie: random, HttpOnly, Secure, SameSite=Strict, for the console's
-// path only.
-func csrfToken(w http.ResponseWriter, r *http.Request, base string) string {
-	if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
-		return ck.Value
+// csrfCookieName is the session cookie's name for r: with the __Host-
+// prefix over TLS.
+func csrfCookieName(r *http.Request) string {
+	if r.TLS != nil {
+		return csrfCookieHostTLS
+	}
+	return csrfCookie
+}
+
+// csrfToken is the session's token for the officer: derived from the
+// random in its cookie, or from a new one set in the cookie (HttpOnly,
+// SameSite=Strict; over TLS Secure, with the __Host- prefix and path "/";
+// over plain HTTP, on a private network, for the console's path and not
+// Secure, since a browser would never send a Secure cookie back).
+func (c *Console) csrfToken(w http.ResponseWriter, r *http.Request, base, actor string) string {
+	if ck, err := r.Cookie(csrfCookieName(r)); err == nil && len(ck.Value) == 43 {
+		return c.csrfFor(ck.Value, actor)
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	tok := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{
-		Name: csrfCookie, Value: tok, Path: base,
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
-	})
-	return tok
+	session := base64.RawURLEncoding.EncodeToString(b)
+	ck := &http.Cookie{Name: csrfCookie, Value: session, Path: base, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+	if r.TLS != nil {
+		ck.Name, ck.Path, ck.Secure = csrfCookieHostTLS, "/", true
+	}
+	http.SetCookie(w, ck)
+	return c.csrfFor(session, actor)
+}
+
+// csrfFor binds a session's token to the officer, so that a cookie and
+// token made for one officer do not pass for another, and a cookie whose
+// value another knows (planted over plain HTTP) gives them no token
+// without the console's secret.
+func (c *Console) csrfFor(session, actor string) string {
+	m := hmac.New(sha256.New, c.csrfSecret)
+	m.Write([]byte(session))
+	m.Write([]byte{0})
+	m.Write([]byte(actor))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 var (
@@ -124,9 +159,10 @@ var (
 )
 
 // checkSameOrigin refuses a change that a browser says comes from another
-// site, and one whose form does not send back the cookie's token (the
-// double submit: another site can make a browser send the cookie but
-// cannot read it), compared in constant time.
+// site, and one whose form does not send back the token derived from the
+// session's cookie (the double submit: another site can make a browser
+// send the cookie but cannot read it nor the token), compared in constant
+// time.
 func checkSameOrigin(r *http.Request, token string) error {
 	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
 		return errCrossSite
@@ -139,8 +175,7 @@ func checkSameOrigin(r *http.Request, token string) error {
 			return errCrossSite
 		}
 	}
-	ck, err := r.Cookie(csrfCookie)
-	if err != nil {
+	if _, err := r.Cookie(csrfCookieName(r)); err != nil {
 		return errNoCSRF
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, maxConsoleForm)
@@ -148,7 +183,7 @@ func checkSameOrigin(r *http.Request, token string) error {
 		return errors.New("refused: the form cannot be read")
 	}
 	sent := r.PostForm.Get("csrf")
-	if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(ck.Value)) != 1 {
+	if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
 		return errNoCSRF
 	}
 	return nil

@@ -26,7 +26,7 @@ var consoleStatic, _ = fs.Sub(consoleStaticFS, "consoleui/static")
 
 // consolePageNames are the templates besides the layout, one a page.
 var consolePageNames = []string{
-	"problem", "overview", "registrations", "registration_new", "registration_created",
+	"problem", "overview", "registrations", "registration_new", "registration_created", "registration_repeated",
 	"registration", "accounts", "account", "certificates", "certificate", "audit", "confirm",
 }
 
@@ -83,8 +83,9 @@ func (p consolePages) problem(w http.ResponseWriter, status int, msg string) {
 	p.render(w, status, "problem", pageData{Title: http.StatusText(status), Data: msg})
 }
 
-// confirmData is the step before a change that cannot be undone: the
-// question, and the form that makes the change.
+// confirmData is the step before a change that cannot be undone, or
+// that reaches every certificate: the question, and the form that makes
+// the change.
 type confirmData struct {
 	Question string
 	Action   string
@@ -97,14 +98,20 @@ type confirmData struct {
 	Renewal *renewalForm
 }
 
-// confirm asks before a change that cannot be undone.
+// confirm asks before a change that cannot be undone, or that reaches
+// every certificate.
 func (q *consoleRequest) confirm(w http.ResponseWriter, title, nav string, d confirmData) error {
 	return q.page(w, "confirm", title, nav, d)
 }
 
 // page renders a page for q's officer and gateway.
 func (q *consoleRequest) page(w http.ResponseWriter, name, title, nav string, data any) error {
-	q.console.pages.render(w, http.StatusOK, name, pageData{
+	return q.pageStatus(w, http.StatusOK, name, title, nav, data)
+}
+
+// pageStatus renders a page with another status than 200.
+func (q *consoleRequest) pageStatus(w http.ResponseWriter, status int, name, title, nav string, data any) error {
+	q.console.pages.render(w, status, name, pageData{
 		Title: title, Nav: nav, CSRF: q.csrf, Officer: q.officer.actor, Gateway: q.officer.h.Name, Data: data,
 	})
 	return nil

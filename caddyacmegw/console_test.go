@@ -2,7 +2,9 @@ package caddyacmegw
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -125,6 +127,7 @@ func TestConsole_AuditFiltersByOfficerActionAndTime(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
 	e.post("/registrations", url.Values{"key_id": {"by-dave"}})
 	e.officer = "erin"
+	e.get("/registrations/new") // a token is the officer's own
 	e.post("/registrations", url.Values{"key_id": {"by-erin"}})
 	e.post("/registrations/by-dave/status", url.Values{"status": {"disabled"}})
 	now := time.Now().UTC()
@@ -168,5 +171,138 @@ func TestConsole_RefusesProfilesTheGatewayLacks(t *testing.T) {
 	e.post("/registrations", url.Values{"key_id": {"profiled"}})
 	if status, body := e.post("/registrations/profiled", url.Values{"profiles": {"tls-server"}}); status != http.StatusBadRequest || !strings.Contains(body, "this gateway has no profiles") {
 		t.Fatalf("edit to an unknown profile: %d\n%s", status, body)
+	}
+}
+
+// TestConsole_CSRFTokenIsTheOfficers sends one officer's token with
+// another's request, as a cookie planted for the first would: refused.
+func TestConsole_CSRFTokenIsTheOfficers(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	e.get("/registrations/new")
+	e.officer = "erin"
+	if status, body := e.post("/registrations", url.Values{"key_id": {"planted"}}); status != http.StatusForbidden || !strings.Contains(body, "refused") {
+		t.Fatalf("dave's token with erin's request: %d, want 403\n%s", status, body)
+	}
+	e.get("/registrations/new")
+	if status, body := e.post("/registrations", url.Values{"key_id": {"own"}}); status != http.StatusOK {
+		t.Fatalf("erin's own token: %d\n%s", status, body)
+	}
+}
+
+// TestConsole_CSRFCookieFollowsTheConnection: over plain HTTP the cookie
+// is not Secure, which a browser would never send back, and keeps to the
+// console's path; over TLS it is Secure, for "/", with the __Host- prefix.
+func TestConsole_CSRFCookieFollowsTheConnection(t *testing.T) {
+	c := &Console{csrfSecret: []byte("secret")}
+	for _, tt := range []struct {
+		name   string
+		tls    bool
+		cookie http.Cookie
+	}{
+		{"plain HTTP", false, http.Cookie{Name: "acmegw_console_csrf", Path: "/console", Secure: false}},
+		{"TLS", true, http.Cookie{Name: "__Host-acmegw_console_csrf", Path: "/", Secure: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/console/", nil)
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			w := httptest.NewRecorder()
+			token := c.csrfToken(w, r, "/console", "dave")
+			cks := w.Result().Cookies()
+			if len(cks) != 1 {
+				t.Fatalf("cookies set: %v", cks)
+			}
+			ck := cks[0]
+			if ck.Name != tt.cookie.Name || ck.Path != tt.cookie.Path || ck.Secure != tt.cookie.Secure ||
+				!ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+				t.Fatalf("cookie %+v, want %+v, HttpOnly, SameSite=Strict", ck, tt.cookie)
+			}
+			// The next request sends it back and gets the same token.
+			r2 := httptest.NewRequest(http.MethodGet, "/console/", nil)
+			r2.TLS = r.TLS
+			r2.AddCookie(ck)
+			if again := c.csrfToken(httptest.NewRecorder(), r2, "/console", "dave"); again != token || token == ck.Value {
+				t.Fatalf("token %q, then %q, cookie %q: want one token, not the cookie's value", token, again, ck.Value)
+			}
+		})
+	}
+}
+
+var consoleOnce = regexp.MustCompile(`name="once" value="([^"]+)"`)
+
+// TestConsole_NewRegistrationFormCreatesOnce sends one new-registration
+// form twice, as refreshing the page that shows the key does: the second
+// makes nothing and says the registration was created. A form refused
+// for a mistake can be corrected and sent again.
+func TestConsole_NewRegistrationFormCreatesOnce(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	_, page := e.get("/registrations/new")
+	m := consoleOnce.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the form carries no nonce:\n%s", page)
+	}
+	before := len(e.auditEntries())
+	if status, _ := e.post("/registrations", url.Values{"once": {m[1]}, "allowed_domains": {"not a domain!"}}); status != http.StatusBadRequest {
+		t.Fatalf("a mistaken form: %d, want 400", status)
+	}
+	form := url.Values{"once": {m[1]}, "description": {"refreshed"}}
+	status, body := e.post("/registrations", form)
+	if status != http.StatusOK || !strings.Contains(body, `id="hmac-key"`) {
+		t.Fatalf("the corrected form: %d\n%s", status, body)
+	}
+	kid := regexp.MustCompile(`--eab-kid=([A-Za-z0-9_-]+)`).FindStringSubmatch(body)
+	if kid == nil {
+		t.Fatalf("no key id on the created page:\n%s", body)
+	}
+	status, body = e.post("/registrations", form)
+	if status != http.StatusConflict || !strings.Contains(body, "sent already") ||
+		!strings.Contains(body, `href="/console/registrations"`) || !strings.Contains(body, `href="/console/registrations/`+kid[1]+`"`) ||
+		strings.Contains(body, "hmac-key") {
+		t.Fatalf("the form sent again: %d\n%s", status, body)
+	}
+	if n := len(e.auditEntries()) - before; n != 1 {
+		t.Fatalf("%d changes audited, want the one registration", n)
+	}
+}
+
+func TestOnceForms_ForgetsTheOldestAndTheExpired(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := newOnceForms(func() time.Time { return now })
+	f.max = 2
+	for _, n := range []string{"a", "b"} {
+		if _, fresh := f.claim(n); !fresh {
+			t.Fatalf("%s: not fresh", n)
+		}
+	}
+	f.done("a", "kid-a")
+	if kid, fresh := f.claim("a"); fresh || kid != "kid-a" {
+		t.Fatalf("a again: %q, fresh %v", kid, fresh)
+	}
+	if _, fresh := f.claim("c"); !fresh { // full: a is dropped
+		t.Fatal("c: not fresh")
+	}
+	if _, fresh := f.claim("b"); fresh {
+		t.Fatal("b was forgotten before its time")
+	}
+	now = now.Add(onceFormsTTL + time.Second)
+	if _, fresh := f.claim("b"); !fresh {
+		t.Fatal("b is remembered past its time")
+	}
+}
+
+// TestConsole_UnauthenticatedChangesAcrossConnections: an unauthenticated
+// console names the officer by address and port, which the next
+// connection changes; the form's token still passes.
+func TestConsole_UnauthenticatedChangesAcrossConnections(t *testing.T) {
+	e := newConsoleEnv(t, "")
+	e.console.UnauthenticatedIsIntended = true
+	e.get("/registrations/new")
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if status, body := e.post("/registrations", url.Values{"key_id": {"by-address"}}); status != http.StatusOK {
+		t.Fatalf("a change on another connection: %d\n%s", status, body)
+	}
+	if reg := e.g.registration("by-address"); !strings.HasPrefix(reg.CreatedBy, "unauthenticated:127.0.0.1:") {
+		t.Fatalf("created by %q", reg.CreatedBy)
 	}
 }

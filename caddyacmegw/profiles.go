@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -172,32 +171,6 @@ func unmarshalProfile(d *caddyfile.Dispenser) (ProfileConfig, error) {
 		}
 	}
 	return pc, nil
-}
-
-// maxRegistrationProfiles bounds a registration's list of profiles.
-const maxRegistrationProfiles = 100
-
-// checkProfiles refuses profile names the gateway does not have, so that
-// a registration never allows one that no order can name, and returns the
-// list without repeats (nil for none: all profiles).
-func (o *officer) checkProfiles(names []string) ([]string, error) {
-	if len(names) > maxRegistrationProfiles {
-		return nil, apiError(http.StatusBadRequest, "profiles: at most %d", maxRegistrationProfiles)
-	}
-	known := o.h.profileNames()
-	var out []string
-	for _, name := range names {
-		if !slices.Contains(known, name) {
-			if len(known) == 0 {
-				return nil, apiError(http.StatusBadRequest, "profile %q: this gateway has no profiles", name)
-			}
-			return nil, apiError(http.StatusBadRequest, "profile %q is not one of the gateway's: %s", name, strings.Join(known, ", "))
-		}
-		if !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	return out, nil
 }
 
 // viewProfiles is a registration's profiles as officers see them: [] for

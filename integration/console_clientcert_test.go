@@ -8,12 +8,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -79,10 +82,7 @@ func TestConsole_OfficerNamedByClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := g.HTTPClient()
-	if resp, err := g.HTTPClient().Get(fmt.Sprintf("https://localhost:%d/console/", port)); err == nil {
-		resp.Body.Close()
-		t.Fatalf("without a client certificate: %d, want no connection", resp.StatusCode)
-	}
+	roots := client.Transport.(*http.Transport).TLSClientConfig.RootCAs
 	client.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{{
 		Certificate: [][]byte{chain[0].Raw}, PrivateKey: key, Leaf: chain[0],
 	}}
@@ -101,4 +101,39 @@ func TestConsole_OfficerNamedByClientCertificate(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `<strong id="officer">Frank Officer</strong>`) {
 		t.Fatalf("with a client certificate: %d\n%s", resp.StatusCode, body)
 	}
+
+	// The server is ready: a connection without a certificate is refused
+	// by a TLS alert about the certificate, not by anything else.
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", fmt.Sprintf("localhost:%d", port),
+		&tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err == nil {
+		defer conn.Close()
+		// In TLS 1.3 the server refuses after the client's last flight,
+		// which the client reads.
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+	}
+	if code, ok := tlsAlert(err); !ok || (code != alertBadCertificate && code != alertCertificateRequired) {
+		t.Fatalf("without a client certificate: %v; want the server's alert bad_certificate or certificate_required", err)
+	}
+}
+
+// TLS alerts about a client's certificate (RFC 8446, section 6).
+const (
+	alertBadCertificate      = 42
+	alertCertificateRequired = 116
+)
+
+// tlsAlert is the alert the peer sent, which crypto/tls reports as a
+// "remote error" whose Err is its (unexported) alert, a uint8.
+func tlsAlert(err error) (uint8, bool) {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" {
+		return 0, false
+	}
+	v := reflect.ValueOf(op.Err)
+	if v.Kind() != reflect.Uint8 {
+		return 0, false
+	}
+	return uint8(v.Uint()), true
 }

@@ -39,6 +39,28 @@ func TestConsole_RefusesToStartWithoutAuthentication(t *testing.T) {
 	acme_gateway_console {
 		identity {http.request.header.Remote-User}
 	}`, false},
+		{"after a reverse_proxy with handle_response", `
+	reverse_proxy 127.0.0.1:9 {
+		@ok status 2xx
+		handle_response @ok {
+			request_header Remote-User {rp.header.Remote-User}
+		}
+	}
+	acme_gateway_console {
+		identity {http.request.header.Remote-User}
+	}`, true},
+		{"after forward_auth that sends a 401 to a login page", `
+	forward_auth 127.0.0.1:9 {
+		uri /verify
+		copy_headers Remote-User
+		@unauthorized status 401
+		handle_response @unauthorized {
+			redir https://login.example.com/
+		}
+	}
+	acme_gateway_console {
+		identity {http.request.header.Remote-User}
+	}`, false},
 		{"intended without authentication", `
 	acme_gateway_console {
 		unauthenticated_is_intended
