@@ -50,11 +50,16 @@ func boundedWindow(start, end time.Time) renewalWindow {
 	return renewalWindow{Start: start, End: end}
 }
 
-// ruleWindow applies officers' rules to a certificate's window: of the
-// rules made after the certificate was issued, the latest wins (so that a
-// rule can be corrected by another). A certificate issued after a rule,
-// such as the one that renewed a certificate it moved, keeps its own.
-func ruleWindow(own renewalWindow, c *storage.Certificate, rules []*storage.RenewalRule) renewalWindow {
+// ruleWindow is a certificate's suggested window under officers' rules.
+// A revoked certificate's window ended when it was revoked, whatever rule
+// moved it. Otherwise, of the rules made after the certificate was issued,
+// the latest wins (so that a rule can be corrected by another); a
+// certificate issued after a rule, such as the one that renewed a
+// certificate it moved, keeps its own window.
+func ruleWindow(c *storage.Certificate, rules []*storage.RenewalRule) renewalWindow {
+	if c.Status == storage.StatusRevoked {
+		return revokedWindow(c)
+	}
 	var latest *storage.RenewalRule
 	for _, r := range rules {
 		if !r.CreatedAt.After(c.IssuedAt) {
@@ -65,7 +70,7 @@ func ruleWindow(own renewalWindow, c *storage.Certificate, rules []*storage.Rene
 		}
 	}
 	if latest == nil {
-		return own
+		return defaultWindow(c)
 	}
 	w := boundedWindow(latest.WindowStart, latest.WindowEnd)
 	w.ExplanationURL = latest.ExplanationURL

@@ -71,10 +71,23 @@ func TestRuleWindow_OnlyCertificatesIssuedBeforeTheRule(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ruleWindow(own, c, tc.rules); got != tc.want {
+			if got := ruleWindow(c, tc.rules); got != tc.want {
 				t.Fatalf("ruleWindow = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A revoked certificate's window ended at its revocation, whatever rule
+// moved it before or after.
+func TestRuleWindow_RevokedEndsAtRevocation(t *testing.T) {
+	issued := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := testCertificate("1", issued, 90*24*time.Hour)
+	future := &storage.RenewalRule{ID: "future", WindowStart: issued.Add(60 * 24 * time.Hour),
+		WindowEnd: issued.Add(61 * 24 * time.Hour), CreatedAt: issued.Add(time.Hour)}
+	c.Status, c.RevokedAt = storage.StatusRevoked, issued.Add(24*time.Hour)
+	if got, want := ruleWindow(c, []*storage.RenewalRule{future}), revokedWindow(c); got != want {
+		t.Fatalf("window of a revoked certificate under a rule = %+v, want the revoked window %+v", got, want)
 	}
 }
 
