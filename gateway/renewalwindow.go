@@ -55,7 +55,9 @@ func boundedWindow(start, end time.Time) renewalWindow {
 // moved it. Otherwise, of the rules made after the certificate was issued,
 // the latest wins (so that a rule can be corrected by another); a
 // certificate issued after a rule, such as the one that renewed a
-// certificate it moved, keeps its own window.
+// certificate it moved, keeps its own window. A rule's window is held
+// within the certificate's life (inLife), so that no client is told to
+// wait past expiry.
 func ruleWindow(c *storage.Certificate, rules []*storage.RenewalRule) renewalWindow {
 	if c.Status == storage.StatusRevoked {
 		return revokedWindow(c)
@@ -72,9 +74,25 @@ func ruleWindow(c *storage.Certificate, rules []*storage.RenewalRule) renewalWin
 	if latest == nil {
 		return defaultWindow(c)
 	}
-	w := boundedWindow(latest.WindowStart, latest.WindowEnd)
+	w, ok := inLife(latest.WindowStart, latest.WindowEnd, c)
+	if !ok {
+		return defaultWindow(c)
+	}
 	w.ExplanationURL = latest.ExplanationURL
 	return w
+}
+
+// inLife is the window start to end cut to end when c expires; not ok
+// when less than minWindow of it is left: a rule, made for many
+// certificates, may name a window after some of them expire.
+func inLife(start, end time.Time, c *storage.Certificate) (renewalWindow, bool) {
+	if end.After(c.NotAfter) {
+		end = c.NotAfter
+	}
+	if end.Sub(start) < minWindow {
+		return renewalWindow{}, false
+	}
+	return boundedWindow(start, end), true
 }
 
 // renewalScopes are the scopes of rules that may apply to a certificate of
