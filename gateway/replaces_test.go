@@ -173,11 +173,20 @@ func (s *heldCreateStore) CreateOrder(ctx context.Context, o *storage.Order, aut
 // and leaves no live order behind.
 func TestReplaces_OrderBeingStoredStillClaimsOnce(t *testing.T) {
 	g := newGateway(t)
+	checkOneOfTwoRacingOrdersWins(t, g, g.store, func() {})
+}
+
+// checkOneOfTwoRacingOrdersWins holds the storing of an order replacing a
+// certificate at g.h while a second order replacing it is placed, after
+// toSecond (which may turn the requests to another server): exactly one
+// of the two is accepted. store reads what they left.
+func checkOneOfTwoRacingOrdersWins(t *testing.T, g *gateway, store storage.Store, toSecond func()) {
+	t.Helper()
 	c := g.newClient()
 	c.register()
 	old := c.issueLeaf("race.example.com")
 	oldID, serial := certIDOf(old), old.SerialNumber.Text(16)
-	held := &heldCreateStore{Store: g.store, entered: make(chan struct{}), release: make(chan struct{})}
+	held := &heldCreateStore{Store: g.h.store, entered: make(chan struct{}), release: make(chan struct{})}
 	g.h.store = held
 
 	firstDone := make(chan *reply, 1)
@@ -187,6 +196,7 @@ func TestReplaces_OrderBeingStoredStillClaimsOnce(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the first order was never stored")
 	}
+	toSecond()
 	second := c.newOrderReplacing(oldID, "race.example.com")
 	close(held.release)
 	first := <-firstDone
@@ -207,15 +217,15 @@ func TestReplaces_OrderBeingStoredStillClaimsOnce(t *testing.T) {
 	}
 	winnerID := lastPathSegment(winner.header.Get("Location"))
 	ctx := t.Context()
-	if claim, err := g.store.ReplacementClaim(ctx, serial); err != nil || claim != winnerID {
+	if claim, err := store.ReplacementClaim(ctx, serial); err != nil || claim != winnerID {
 		t.Fatalf("claim = %q, %v; want the winning order %s", claim, err, winnerID)
 	}
-	ids, _, err := g.store.ListOrders(ctx, lastPathSegment(c.kid), "", 100)
+	ids, _, err := store.ListOrders(ctx, lastPathSegment(c.kid), "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		o, err := g.store.GetOrder(ctx, id)
+		o, err := store.GetOrder(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
