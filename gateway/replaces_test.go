@@ -190,14 +190,15 @@ func checkOneOfTwoRacingOrdersWins(t *testing.T, g *gateway, store storage.Store
 	g.h.store = held
 
 	firstDone := make(chan *reply, 1)
-	go func() { firstDone <- c.newOrderReplacing(oldID, "race.example.com") }()
+	// fresh.example.com needs an authorization of its own for each order.
+	go func() { firstDone <- c.newOrderReplacing(oldID, "race.example.com", "fresh.example.com") }()
 	select {
 	case <-held.entered:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the first order was never stored")
 	}
 	toSecond()
-	second := c.newOrderReplacing(oldID, "race.example.com")
+	second := c.newOrderReplacing(oldID, "race.example.com", "fresh.example.com")
 	close(held.release)
 	first := <-firstDone
 
@@ -229,8 +230,20 @@ func checkOneOfTwoRacingOrdersWins(t *testing.T, g *gateway, store storage.Store
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Replaces == serial && id != winnerID && o.Status != storage.StatusInvalid {
+		if o.Replaces != serial || id == winnerID {
+			continue
+		}
+		if o.Status != storage.StatusInvalid {
 			t.Fatalf("the losing order %s is %s, want invalid", id, o.Status)
+		}
+		for _, aid := range o.AuthzIDs {
+			a, err := store.GetAuthz(ctx, aid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Identifier.Value == "fresh.example.com" && a.Status != storage.StatusDeactivated {
+				t.Fatalf("the losing order's new authorization is %s, want deactivated", a.Status)
+			}
 		}
 	}
 }
