@@ -122,7 +122,8 @@ func finalizeRace(err error) error {
 }
 
 // mayIssue returns the account's registration when it and the name policy
-// still allow the order's names and profile: they may have changed since
+// still allow the order's names and profile, and the order still claims
+// the certificate it replaces: they may have changed since
 // the order was made, so finalize and every later attempt to issue ask
 // again.
 func (h *Server) mayIssue(ctx context.Context, acct *storage.Account, o *storage.Order) (*storage.Registration, error) {
@@ -131,6 +132,9 @@ func (h *Server) mayIssue(ctx context.Context, acct *storage.Account, o *storage
 		return nil, err
 	}
 	if err := h.policyFor(reg).check(o.Identifiers); err != nil {
+		return reg, err
+	}
+	if err := h.checkClaim(ctx, o); err != nil {
 		return reg, err
 	}
 	return reg, h.checkOrderProfile(o, reg)

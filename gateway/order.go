@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -79,7 +81,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 	}
 	ctx := r.Context()
 	orderID := NewID()
-	replaces, err := h.checkReplaces(ctx, req.account, ids, p.Replaces, orderID)
+	replaces, err := h.checkReplaces(ctx, req.account, ids, p.Replaces)
 	if err != nil {
 		return nil, err
 	}
@@ -109,13 +111,13 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		giveOrder()
 		return nil, err
 	}
-	fresh := 0
+	var fresh []*storage.Authorization
 	for _, a := range authzs {
 		if a.Version == 0 {
-			fresh++
+			fresh = append(fresh, a)
 		}
 	}
-	giveAuthzs, err := h.take(ctx, limitPendingAuthz, limits.PendingAuthzPerAccount, "account", req.account.ID, fresh)
+	giveAuthzs, err := h.take(ctx, limitPendingAuthz, limits.PendingAuthzPerAccount, "account", req.account.ID, len(fresh))
 	if err != nil {
 		giveOrder()
 		return nil, err
@@ -125,12 +127,41 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		giveAuthzs()
 		return nil, err
 	}
+	if replaces != "" {
+		if err := h.claimReplacement(ctx, req.account, order); err != nil {
+			h.withdrawOrder(ctx, order, fresh, err)
+			giveOrder()
+			giveAuthzs()
+			return nil, err
+		}
+	}
 	h.metrics.OrderCreated(h.metricsProfile(profile))
 	statuses := make([]string, len(authzs))
 	for i, a := range authzs {
 		statuses[i] = authzStatus(a, now)
 	}
 	return h.orderResponse(r, order, statuses, http.StatusCreated), nil
+}
+
+// withdrawOrder makes invalid an order newOrder stored but refuses after
+// all, with the problem err, and deactivates the authorizations made for
+// it, so that nothing of it lives on. A failure is logged: finalize asks
+// again (checkClaim).
+func (h *Server) withdrawOrder(ctx context.Context, o *storage.Order, fresh []*storage.Authorization, err error) {
+	ctx = detach(ctx)
+	now := h.now().UTC()
+	orderWithdrawn(o, problemJSON(asProblem(err)), now)
+	if err := h.store.UpdateOrder(ctx, o); err != nil {
+		h.logger.Error("withdrawing a refused order", zap.String("order", o.ID), zap.Error(err))
+	}
+	for _, a := range fresh {
+		if deactivateAuthz(a, now) != nil {
+			continue
+		}
+		if err := h.store.UpdateAuthz(ctx, a); err != nil {
+			h.logger.Error("deactivating an authorization of a refused order", zap.String("authz", a.ID), zap.Error(err))
+		}
+	}
 }
 
 // orderAuthzs returns the authorizations of a new order, one per

@@ -117,9 +117,15 @@ func profileAllowed(reg *storage.Registration, name string) bool {
 }
 
 // checkOrderProfile asks again, before an order is issued, whether its
-// profile is still offered and still allowed to the account.
+// profile is still offered and still allowed to the account. An order
+// placed without one, before the gateway offered profiles, is refused
+// once it offers them, as one whose profile was removed is: it would be
+// issued under none of them, past the registration's restriction.
 func (h *Server) checkOrderProfile(o *storage.Order, reg *storage.Registration) error {
 	if o.Profile == "" {
+		if len(h.cfg.Profiles) > 0 {
+			return problem(ProblemInvalidProfile, "the order was placed without a profile, and this server now issues under profiles only; place a new order")
+		}
 		return nil
 	}
 	if _, ok := h.profile(o.Profile); !ok {

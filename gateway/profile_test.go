@@ -233,3 +233,23 @@ func TestProfiles_FinalizeRefusesAProfileNoLongerAllowed(t *testing.T) {
 		t.Fatalf("finalize under a profile no longer offered: %d %s", r.status, r.body)
 	}
 }
+
+// An order placed before the gateway offered profiles has none; once it
+// offers them, finalize refuses it as it refuses a removed profile: the
+// client places a new order, under a profile.
+func TestProfiles_FinalizeRefusesAnOrderWithoutProfileOnceProfilesAreOffered(t *testing.T) {
+	g := newGateway(t)
+	c := g.newClient()
+	c.register()
+	_, o := c.orderReadyWith(map[string]any{"identifiers": dnsIDs("www.example.com")})
+	if o.Profile != "" {
+		t.Fatalf("order placed without profiles configured has profile %q", o.Profile)
+	}
+	g.h.cfg.Profiles = []Profile{{Name: "long", Lifetime: 24 * time.Hour}}
+	g.h.cfg.DefaultProfile = "long"
+	csr, _ := csrFor(t, "www.example.com")
+	r := c.post(o.Finalize, map[string]string{"csr": b64(csr)})
+	if r.status != http.StatusBadRequest || r.problemType() != ProblemInvalidProfile.URN() {
+		t.Fatalf("finalize of an order without profile once profiles are offered: %d %s, want 400 invalidProfile", r.status, r.body)
+	}
+}

@@ -98,10 +98,6 @@ func storedLeaf(c *storage.Certificate) (*x509.Certificate, error) {
 // an officer's rule gave it. The rules are read from storage on every
 // request, so that all instances sharing it answer alike at once.
 func (h *Server) renewalWindow(ctx context.Context, c *storage.Certificate) (renewalWindow, error) {
-	own := defaultWindow(c)
-	if c.Status == storage.StatusRevoked {
-		own = revokedWindow(c)
-	}
 	kid := ""
 	switch acct, err := h.store.GetAccount(ctx, c.AccountID); {
 	case err == nil:
@@ -113,7 +109,7 @@ func (h *Server) renewalWindow(ctx context.Context, c *storage.Certificate) (ren
 	if err != nil {
 		return renewalWindow{}, err
 	}
-	return ruleWindow(own, c, rules), nil
+	return ruleWindow(c, rules), nil
 }
 
 // RenewalInfo is what the gateway answers for a certificate's renewal

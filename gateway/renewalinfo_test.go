@@ -191,3 +191,31 @@ func TestRenewalInfo_RuleScopes(t *testing.T) {
 		t.Fatalf("renewalInfo of a certificate issued after the rules = %d %+v, want its own window %+v", r.status, info, want)
 	}
 }
+
+// A rule with a window to come, made before a certificate is revoked, does
+// not keep its clients waiting: the window of a revoked certificate ended
+// when it was revoked.
+func TestRenewalInfo_RevocationWinsOverAnEarlierRule(t *testing.T) {
+	g := newGateway(t)
+	c := g.newClient()
+	c.register()
+	leaf := c.issueLeaf("revoked.example.com")
+	ctx := t.Context()
+	now := time.Now()
+	err := g.store.CreateRenewalRule(ctx, &storage.RenewalRule{ID: NewID(),
+		RenewalScope: storage.RenewalScope{Kind: storage.RenewalScopeIssuer},
+		WindowStart:  now.Add(30 * time.Minute), WindowEnd: now.Add(40 * time.Minute), CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := g.storedCertificate(leaf)
+	CertificateRevoked(cert, 0, time.Now())
+	if err := g.store.UpdateCertificate(ctx, cert); err != nil {
+		t.Fatal(err)
+	}
+	r, info := g.getRenewalInfo(certIDOf(leaf))
+	want := revokedWindow(cert)
+	if r.status != http.StatusOK || !info.SuggestedWindow.End.Equal(want.End) || info.ExplanationURL != "" {
+		t.Fatalf("renewalInfo of a revoked certificate = %d %+v, want its window ended at revocation %+v", r.status, info, want)
+	}
+}

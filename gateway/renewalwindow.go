@@ -50,11 +50,18 @@ func boundedWindow(start, end time.Time) renewalWindow {
 	return renewalWindow{Start: start, End: end}
 }
 
-// ruleWindow applies officers' rules to a certificate's window: of the
-// rules made after the certificate was issued, the latest wins (so that a
-// rule can be corrected by another). A certificate issued after a rule,
-// such as the one that renewed a certificate it moved, keeps its own.
-func ruleWindow(own renewalWindow, c *storage.Certificate, rules []*storage.RenewalRule) renewalWindow {
+// ruleWindow is a certificate's suggested window under officers' rules.
+// A revoked certificate's window ended when it was revoked, whatever rule
+// moved it. Otherwise, of the rules made after the certificate was issued,
+// the latest wins (so that a rule can be corrected by another); a
+// certificate issued after a rule, such as the one that renewed a
+// certificate it moved, keeps its own window. A rule's window is held
+// within the certificate's life (inLife), so that no client is told to
+// wait past expiry.
+func ruleWindow(c *storage.Certificate, rules []*storage.RenewalRule) renewalWindow {
+	if c.Status == storage.StatusRevoked {
+		return revokedWindow(c)
+	}
 	var latest *storage.RenewalRule
 	for _, r := range rules {
 		if !r.CreatedAt.After(c.IssuedAt) {
@@ -65,11 +72,27 @@ func ruleWindow(own renewalWindow, c *storage.Certificate, rules []*storage.Rene
 		}
 	}
 	if latest == nil {
-		return own
+		return defaultWindow(c)
 	}
-	w := boundedWindow(latest.WindowStart, latest.WindowEnd)
+	w, ok := inLife(latest.WindowStart, latest.WindowEnd, c)
+	if !ok {
+		return defaultWindow(c)
+	}
 	w.ExplanationURL = latest.ExplanationURL
 	return w
+}
+
+// inLife is the window start to end cut to end when c expires; not ok
+// when less than minWindow of it is left: a rule, made for many
+// certificates, may name a window after some of them expire.
+func inLife(start, end time.Time, c *storage.Certificate) (renewalWindow, bool) {
+	if end.After(c.NotAfter) {
+		end = c.NotAfter
+	}
+	if end.Sub(start) < minWindow {
+		return renewalWindow{}, false
+	}
+	return boundedWindow(start, end), true
 }
 
 // renewalScopes are the scopes of rules that may apply to a certificate of

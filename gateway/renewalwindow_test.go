@@ -71,10 +71,55 @@ func TestRuleWindow_OnlyCertificatesIssuedBeforeTheRule(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ruleWindow(own, c, tc.rules); got != tc.want {
+			if got := ruleWindow(c, tc.rules); got != tc.want {
 				t.Fatalf("ruleWindow = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A rule's window is held within the life of each certificate it moves: one
+// that starts when the certificate has expired leaves it its own window,
+// one that ends after that ends when the certificate expires.
+func TestRuleWindow_HeldWithinTheCertificatesLife(t *testing.T) {
+	issued := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := testCertificate("1", issued, 90*24*time.Hour)
+	own := defaultWindow(c)
+	made := issued.Add(time.Hour)
+	tests := []struct {
+		name       string
+		start, end time.Time
+		want       renewalWindow
+	}{
+		{"within its life", c.NotAfter.Add(-48 * time.Hour), c.NotAfter.Add(-24 * time.Hour),
+			renewalWindow{Start: c.NotAfter.Add(-48 * time.Hour), End: c.NotAfter.Add(-24 * time.Hour), ExplanationURL: "https://example.com/r"}},
+		{"ending after expiry", c.NotAfter.Add(-24 * time.Hour), c.NotAfter.AddDate(1, 0, 0),
+			renewalWindow{Start: c.NotAfter.Add(-24 * time.Hour), End: c.NotAfter, ExplanationURL: "https://example.com/r"}},
+		{"starting at expiry", c.NotAfter, c.NotAfter.Add(24 * time.Hour), own},
+		{"starting after expiry", c.NotAfter.AddDate(1, 0, 0), c.NotAfter.AddDate(1, 0, 1), own},
+		{"too short once cut", c.NotAfter.Add(-time.Second), c.NotAfter.Add(time.Hour), own},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &storage.RenewalRule{ID: "r", WindowStart: tc.start, WindowEnd: tc.end, CreatedAt: made,
+				ExplanationURL: "https://example.com/r"}
+			if got := ruleWindow(c, []*storage.RenewalRule{r}); got != tc.want {
+				t.Fatalf("ruleWindow = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A revoked certificate's window ended at its revocation, whatever rule
+// moved it before or after.
+func TestRuleWindow_RevokedEndsAtRevocation(t *testing.T) {
+	issued := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := testCertificate("1", issued, 90*24*time.Hour)
+	future := &storage.RenewalRule{ID: "future", WindowStart: issued.Add(60 * 24 * time.Hour),
+		WindowEnd: issued.Add(61 * 24 * time.Hour), CreatedAt: issued.Add(time.Hour)}
+	c.Status, c.RevokedAt = storage.StatusRevoked, issued.Add(24*time.Hour)
+	if got, want := ruleWindow(c, []*storage.RenewalRule{future}), revokedWindow(c); got != want {
+		t.Fatalf("window of a revoked certificate under a rule = %+v, want the revoked window %+v", got, want)
 	}
 }
 

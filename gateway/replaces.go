@@ -14,8 +14,9 @@ import (
 // the serial of the certificate it names, "" when it names none. The
 // certificate must be known, the account's own, share an identifier with
 // the order, and not have been replaced already, nor be claimed by another
-// order that is not invalid; then order orderID claims it.
-func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids []identifier, replaces, orderID string) (string, error) {
+// order that is not invalid. The order claims it once it is stored
+// (claimReplacement).
+func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids []identifier, replaces string) (string, error) {
 	if replaces == "" {
 		return "", nil
 	}
@@ -38,38 +39,68 @@ func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids [
 	if old.ReplacedBy != "" {
 		return "", problem(ProblemAlreadyReplaced, "certificate %s was replaced already, by %s", old.Serial, old.ReplacedBy)
 	}
-	if err := h.claimReplacement(ctx, acct, old.Serial, orderID); err != nil {
+	if _, err := h.deadClaim(ctx, acct, old.Serial); err != nil {
 		return "", err
 	}
 	return old.Serial, nil
 }
 
-// claimReplacement makes order orderID the one that replaces the
-// certificate serial of acct, unless an order claims it that is not
-// invalid. A claim by an order that failed, expired or was never stored
-// (its newOrder failed after the claim) is taken over by compare-and-swap,
-// so that of two racing orders one wins.
-func (h *Server) claimReplacement(ctx context.Context, acct *storage.Account, serial, orderID string) error {
-	prev, err := h.store.ReplacementClaim(ctx, serial)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		prev = ""
-	case err != nil:
+// claimReplacement makes the stored order o the one that replaces the
+// certificate o.Replaces, by compare-and-swap, unless an order that is not
+// invalid claims it: of two racing orders one wins. An order claims only
+// once it is stored, so that a claim naming an order that is not found
+// names one that ended and was deleted: an order still being stored
+// cannot be taken for one that failed.
+func (h *Server) claimReplacement(ctx context.Context, acct *storage.Account, o *storage.Order) error {
+	prev, err := h.deadClaim(ctx, acct, o.Replaces)
+	if err != nil {
 		return err
-	default:
-		alive, err := h.orderAlive(ctx, acct, prev)
-		if err != nil {
-			return err
-		}
-		if alive {
-			return problem(ProblemAlreadyReplaced, "certificate %s is being replaced already, by order %s", serial, prev)
-		}
 	}
-	err = h.store.ClaimReplacement(detach(ctx), serial, orderID, prev)
+	err = h.store.ClaimReplacement(detach(ctx), o.Replaces, o.ID, prev)
 	if errors.Is(err, storage.ErrConflict) {
-		return problem(ProblemAlreadyReplaced, "certificate %s is being replaced already, by another order", serial)
+		return problem(ProblemAlreadyReplaced, "certificate %s is being replaced already, by another order", o.Replaces)
 	}
 	return err
+}
+
+// deadClaim returns the order that claims the certificate serial of acct,
+// "" for none, when that order may be taken over: it is invalid, or gone.
+// An order that is not invalid is alreadyReplaced.
+func (h *Server) deadClaim(ctx context.Context, acct *storage.Account, serial string) (string, error) {
+	prev, err := h.store.ReplacementClaim(ctx, serial)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	alive, err := h.orderAlive(ctx, acct, prev)
+	if err != nil {
+		return "", err
+	}
+	if alive {
+		return "", problem(ProblemAlreadyReplaced, "certificate %s is being replaced already, by order %s", serial, prev)
+	}
+	return prev, nil
+}
+
+// checkClaim refuses to issue an order that replaces a certificate another
+// order claims: one whose newOrder lost the claim but could not be made
+// invalid.
+func (h *Server) checkClaim(ctx context.Context, o *storage.Order) error {
+	if o.Replaces == "" {
+		return nil
+	}
+	claim, err := h.store.ReplacementClaim(ctx, o.Replaces)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case claim != o.ID:
+		return problem(ProblemAlreadyReplaced, "certificate %s is being replaced by another order, %s", o.Replaces, claim)
+	}
+	return nil
 }
 
 // orderAlive reports whether the order of acct with id is stored and not

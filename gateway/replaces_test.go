@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -102,7 +105,7 @@ func lastPathSegment(u string) string { return u[strings.LastIndex(u, "/")+1:] }
 
 // An order not yet issued claims the certificate it replaces: a second
 // order naming it is refused while the first lives, and accepted once the
-// first is invalid; a claim by an order never stored holds nothing.
+// first is invalid; a claim by an order not found (deleted) holds nothing.
 func TestReplaces_LiveOrderClaimsCertificate(t *testing.T) {
 	g := newGateway(t)
 	c := g.newClient()
@@ -136,12 +139,135 @@ func TestReplaces_LiveOrderClaimsCertificate(t *testing.T) {
 		t.Fatalf("claim = %q, %v; want the second order", claim, err)
 	}
 
-	// A claim naming an order that was never stored.
+	// A claim naming an order that is not found.
 	other := c.issueLeaf("claim2.example.com")
 	if err := g.store.ClaimReplacement(ctx, other.SerialNumber.Text(16), NewID(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.newOrderReplacing(certIDOf(other), "claim2.example.com"); r.status != http.StatusCreated {
 		t.Fatalf("order over a claim of no stored order: %d %s", r.status, r.body)
+	}
+}
+
+// heldCreateStore holds the first CreateOrder of an order that replaces a
+// certificate until release is closed, telling entered when it is held.
+type heldCreateStore struct {
+	storage.Store
+	held             atomic.Bool
+	entered, release chan struct{}
+}
+
+func (s *heldCreateStore) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
+	if o.Replaces != "" && s.held.CompareAndSwap(false, true) {
+		close(s.entered)
+		select {
+		case <-s.release:
+		case <-time.After(5 * time.Second): // let a broken test fail, not hang
+		}
+	}
+	return s.Store.CreateOrder(ctx, o, authzs)
+}
+
+// Of two orders replacing one certificate, exactly one wins, also when the
+// second arrives while the first is being stored; the other is refused
+// and leaves no live order behind.
+func TestReplaces_OrderBeingStoredStillClaimsOnce(t *testing.T) {
+	g := newGateway(t)
+	checkOneOfTwoRacingOrdersWins(t, g, g.store, func() {})
+}
+
+// checkOneOfTwoRacingOrdersWins holds the storing of an order replacing a
+// certificate at g.h while a second order replacing it is placed, after
+// toSecond (which may turn the requests to another server): exactly one
+// of the two is accepted. store reads what they left.
+func checkOneOfTwoRacingOrdersWins(t *testing.T, g *gateway, store storage.Store, toSecond func()) {
+	t.Helper()
+	c := g.newClient()
+	c.register()
+	old := c.issueLeaf("race.example.com")
+	oldID, serial := certIDOf(old), old.SerialNumber.Text(16)
+	held := &heldCreateStore{Store: g.h.store, entered: make(chan struct{}), release: make(chan struct{})}
+	g.h.store = held
+
+	firstDone := make(chan *reply, 1)
+	// fresh.example.com needs an authorization of its own for each order.
+	go func() { firstDone <- c.newOrderReplacing(oldID, "race.example.com", "fresh.example.com") }()
+	select {
+	case <-held.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first order was never stored")
+	}
+	toSecond()
+	second := c.newOrderReplacing(oldID, "race.example.com", "fresh.example.com")
+	close(held.release)
+	first := <-firstDone
+
+	var winner *reply
+	for _, r := range []*reply{first, second} {
+		switch {
+		case r.status == http.StatusCreated && winner == nil:
+			winner = r
+		case r.status == http.StatusConflict && r.problemType() == ProblemAlreadyReplaced.URN():
+		default:
+			t.Fatalf("first %d %s, second %d %s; want one 201 and one 409 alreadyReplaced",
+				first.status, first.body, second.status, second.body)
+		}
+	}
+	if winner == nil {
+		t.Fatalf("neither order won: %s, %s", first.body, second.body)
+	}
+	winnerID := lastPathSegment(winner.header.Get("Location"))
+	ctx := t.Context()
+	if claim, err := store.ReplacementClaim(ctx, serial); err != nil || claim != winnerID {
+		t.Fatalf("claim = %q, %v; want the winning order %s", claim, err, winnerID)
+	}
+	ids, _, err := store.ListOrders(ctx, lastPathSegment(c.kid), "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		o, err := store.GetOrder(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Replaces != serial || id == winnerID {
+			continue
+		}
+		if o.Status != storage.StatusInvalid {
+			t.Fatalf("the losing order %s is %s, want invalid", id, o.Status)
+		}
+		for _, aid := range o.AuthzIDs {
+			a, err := store.GetAuthz(ctx, aid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Identifier.Value == "fresh.example.com" && a.Status != storage.StatusDeactivated {
+				t.Fatalf("the losing order's new authorization is %s, want deactivated", a.Status)
+			}
+		}
+	}
+}
+
+// An order that lost the claim on the certificate it replaces, but was
+// not made invalid, is not issued.
+func TestReplaces_FinalizeRefusesOrderThatLostTheClaim(t *testing.T) {
+	g := newGateway(t)
+	c := g.newClient()
+	c.register()
+	old := c.issueLeaf("lost.example.com")
+	r := c.newOrderReplacing(certIDOf(old), "lost.example.com")
+	if r.status != http.StatusCreated {
+		t.Fatalf("newOrder: %d %s", r.status, r.body)
+	}
+	var o orderBody
+	r.decode(t, &o)
+	serial, id := old.SerialNumber.Text(16), lastPathSegment(r.header.Get("Location"))
+	if err := g.store.ClaimReplacement(t.Context(), serial, NewID(), id); err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := csrFor(t, "lost.example.com")
+	f := c.post(o.Finalize, map[string]string{"csr": b64(csr)})
+	if f.status != http.StatusConflict || f.problemType() != ProblemAlreadyReplaced.URN() {
+		t.Fatalf("finalize: %d %s, want 409 alreadyReplaced", f.status, f.body)
 	}
 }

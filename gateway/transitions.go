@@ -89,6 +89,14 @@ func orderFailed(o *storage.Order, problem []byte, now time.Time) {
 	o.UpdatedAt = now
 }
 
+// orderWithdrawn makes invalid, with the problem that refused it, a new
+// order that newOrder stored but could not keep.
+func orderWithdrawn(o *storage.Order, problem []byte, now time.Time) {
+	o.Status = storage.StatusInvalid
+	o.Error = problem
+	o.UpdatedAt = now
+}
+
 // CertificateRevoked records a revocation the CA confirmed, asked for by
 // a client or an officer.
 func CertificateRevoked(c *storage.Certificate, reason int, now time.Time) {
