@@ -81,7 +81,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 	}
 	ctx := r.Context()
 	orderID := NewID()
-	replaces, err := h.checkReplaces(ctx, req.account, ids, p.Replaces)
+	replaces, claimedBy, err := h.checkReplaces(ctx, req.account, ids, p.Replaces)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		return nil, err
 	}
 	if replaces != "" {
-		if err := h.claimReplacement(ctx, req.account, order); err != nil {
+		if err := h.claimReplacement(ctx, order, claimedBy); err != nil {
 			h.withdrawOrder(ctx, order, fresh, err)
 			giveOrder()
 			giveAuthzs()

@@ -11,52 +11,49 @@ import (
 )
 
 // checkReplaces checks a newOrder's "replaces" (RFC 9773 §5) and returns
-// the serial of the certificate it names, "" when it names none. The
-// certificate must be known, the account's own, share an identifier with
-// the order, and not have been replaced already, nor be claimed by another
-// order that is not invalid. The order claims it once it is stored
-// (claimReplacement).
-func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids []identifier, replaces string) (string, error) {
+// the serial of the certificate it names, "" when it names none, and the
+// order that claims it now, "" for none. The certificate must be known,
+// the account's own, share an identifier with the order, and not have
+// been replaced already, nor be claimed by another order that is not
+// invalid. The order claims it once it is stored (claimReplacement).
+func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids []identifier, replaces string) (serial, claimedBy string, err error) {
 	if replaces == "" {
-		return "", nil
+		return "", "", nil
 	}
 	id, err := parseCertID(replaces)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	old, leaf, err := h.certificateByID(ctx, id)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if old.AccountID != acct.ID {
-		return "", unauthorized("the certificate named in replaces belongs to another account")
+		return "", "", unauthorized("the certificate named in replaces belongs to another account")
 	}
 	oldNames := certNames(leaf)
 	shared := slices.ContainsFunc(ids, func(id identifier) bool { return slices.Contains(oldNames, id.Value) })
 	if !shared {
-		return "", malformed("the order shares no identifier with the certificate named in replaces")
+		return "", "", malformed("the order shares no identifier with the certificate named in replaces")
 	}
 	if old.ReplacedBy != "" {
-		return "", problem(ProblemAlreadyReplaced, "certificate %s was replaced already, by %s", old.Serial, old.ReplacedBy)
+		return "", "", problem(ProblemAlreadyReplaced, "certificate %s was replaced already, by %s", old.Serial, old.ReplacedBy)
 	}
-	if _, err := h.deadClaim(ctx, acct, old.Serial); err != nil {
-		return "", err
+	if claimedBy, err = h.deadClaim(ctx, acct, old.Serial); err != nil {
+		return "", "", err
 	}
-	return old.Serial, nil
+	return old.Serial, claimedBy, nil
 }
 
 // claimReplacement makes the stored order o the one that replaces the
-// certificate o.Replaces, by compare-and-swap, unless an order that is not
-// invalid claims it: of two racing orders one wins. An order claims only
-// once it is stored, so that a claim naming an order that is not found
-// names one that ended and was deleted: an order still being stored
+// certificate o.Replaces, by compare-and-swap from prev, the dead claim
+// checkReplaces found: of two racing orders one wins, and a claim made
+// since checkReplaces read it loses this one the swap. An order claims
+// only once it is stored, so that a claim naming an order that is not
+// found names one that ended and was deleted: an order still being stored
 // cannot be taken for one that failed.
-func (h *Server) claimReplacement(ctx context.Context, acct *storage.Account, o *storage.Order) error {
-	prev, err := h.deadClaim(ctx, acct, o.Replaces)
-	if err != nil {
-		return err
-	}
-	err = h.store.ClaimReplacement(detach(ctx), o.Replaces, o.ID, prev)
+func (h *Server) claimReplacement(ctx context.Context, o *storage.Order, prev string) error {
+	err := h.store.ClaimReplacement(detach(ctx), o.Replaces, o.ID, prev)
 	if errors.Is(err, storage.ErrConflict) {
 		return problem(ProblemAlreadyReplaced, "certificate %s is being replaced already, by another order", o.Replaces)
 	}
