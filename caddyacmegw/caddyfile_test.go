@@ -314,7 +314,7 @@ func TestHandlerValidate(t *testing.T) {
 			h := &Handler{}
 			h.setDefaults()
 			tt.modify(h)
-			err := h.Validate()
+			err := h.validate()
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Validate: %v", err)
@@ -353,7 +353,7 @@ func TestHandlerValidate_RefusesNegativeSettings(t *testing.T) {
 			h := &Handler{}
 			tt.modify(h)
 			h.setDefaults()
-			if h.Validate() == nil {
+			if h.validate() == nil {
 				t.Fatalf("%q passes Validate", tt.block)
 			}
 		})

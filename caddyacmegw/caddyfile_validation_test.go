@@ -92,13 +92,13 @@ func TestValidate_RefusesChallengeTypeListedTwice(t *testing.T) {
 	} {
 		h := &Handler{Challenges: challenges}
 		h.setDefaults()
-		if err := h.Validate(); err == nil {
+		if err := h.validate(); err == nil {
 			t.Errorf("challenges %v accepted", challenges)
 		}
 	}
 	h := &Handler{Challenges: []string{gateway.ChallengeDNS01, gateway.ChallengeHTTP01}}
 	h.setDefaults()
-	if err := h.Validate(); err != nil {
+	if err := h.validate(); err != nil {
 		t.Errorf("distinct challenges refused: %v", err)
 	}
 }

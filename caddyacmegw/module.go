@@ -199,11 +199,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.setDefaults()
-	// Provision runs before Validate; refuse what would break it.
-	if err := h.checkLimits(); err != nil {
-		return err
-	}
-	if err := h.Validate(); err != nil {
+	if err := h.validate(); err != nil {
 		return err
 	}
 	cfg := gateway.Config{
@@ -219,7 +215,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Limits:                 h.Limits.gatewayLimits(), ClientIP: clientIP,
 		Logger: h.logger, Now: h.now,
 	}
-	cfg.AllowIP, _ = parsePrefixes(h.AllowIP) // checked by Validate
+	cfg.AllowIP, _ = parsePrefixes(h.AllowIP) // checked by validate
 
 	if h.StorageRaw == nil {
 		h.StorageRaw = defaultStorage(ctx, h.Name, h.logger)
@@ -347,7 +343,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
-	_ caddy.Validator             = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

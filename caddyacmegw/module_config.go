@@ -141,8 +141,10 @@ func (h *Handler) checkLimits() error {
 	return h.Limits.check()
 }
 
-// Validate checks the configuration.
-func (h *Handler) Validate() error {
+// validate checks the configuration, with its defaults set. Provision
+// calls it, before anything is opened; the handler is no caddy.Validator,
+// which Caddy would call after Provision to check it all again.
+func (h *Handler) validate() error {
 	if err := h.checkLimits(); err != nil {
 		return err
 	}
