@@ -150,7 +150,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 func (h *Server) withdrawOrder(ctx context.Context, o *storage.Order, fresh []*storage.Authorization, err error) {
 	ctx = detach(ctx)
 	now := h.now().UTC()
-	orderWithdrawn(o, problemJSON(asProblem(err)), now)
+	orderFailed(o, problemJSON(asProblem(err)), now)
 	if err := h.store.UpdateOrder(ctx, o); err != nil {
 		h.logger.Error("withdrawing a refused order", zap.String("order", o.ID), zap.Error(err))
 	}

@@ -80,20 +80,13 @@ func orderIssued(o *storage.Order, serial string, now time.Time) {
 	o.UpdatedAt = now
 }
 
-// orderFailed makes a processing order invalid with the problem that
-// ended it.
+// orderFailed makes an order invalid with the problem that ended it: a
+// processing one the issuer failed, or a new one newOrder stored but could
+// not keep.
 func orderFailed(o *storage.Order, problem []byte, now time.Time) {
 	o.Status = storage.StatusInvalid
 	o.Error = problem
 	o.CSR, o.IssuerRef = nil, ""
-	o.UpdatedAt = now
-}
-
-// orderWithdrawn makes invalid, with the problem that refused it, a new
-// order that newOrder stored but could not keep.
-func orderWithdrawn(o *storage.Order, problem []byte, now time.Time) {
-	o.Status = storage.StatusInvalid
-	o.Error = problem
 	o.UpdatedAt = now
 }
 
