@@ -109,7 +109,7 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, er
 		}
 		return nil, err
 	}
-	return h.orderResponse(r, order, statuses, http.StatusOK), nil
+	return h.orderResponse(r, order, statuses, h.replacesCertID(ctx, order), http.StatusOK), nil
 }
 
 // finalizeRace is the problem for a failed write of a finalized order:

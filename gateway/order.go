@@ -140,7 +140,13 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 	for i, a := range authzs {
 		statuses[i] = authzStatus(a, now)
 	}
-	return h.orderResponse(r, order, statuses, http.StatusCreated), nil
+	// checkReplaces parsed p.Replaces strictly, one spelling per certID,
+	// and matched it to the certificate: it is the certificate's certID.
+	replacesID := ""
+	if replaces != "" {
+		replacesID = p.Replaces
+	}
+	return h.orderResponse(r, order, statuses, replacesID, http.StatusCreated), nil
 }
 
 // withdrawOrder makes invalid an order newOrder stored but refuses after
@@ -266,7 +272,7 @@ func (h *Server) orderResource(w http.ResponseWriter, r *http.Request) (*respons
 		return nil, err
 	}
 	order, statuses = h.resumeIfStale(r.Context(), order, statuses)
-	return h.orderResponse(r, order, statuses, http.StatusOK), nil
+	return h.orderResponse(r, order, statuses, h.replacesCertID(r.Context(), order), http.StatusOK), nil
 }
 
 // loadOrder returns an order of the account with its authorizations'
@@ -307,7 +313,10 @@ func (h *Server) authzStatuses(ctx context.Context, order *storage.Order) ([]str
 	return statuses, nil
 }
 
-func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses []string, status int) *response {
+// orderResponse is the order object of o. replacesID is the certID of
+// the certificate it replaces, "" for none: newOrder has it as the client
+// sent it, the others read it (replacesCertID).
+func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses []string, replacesID string, status int) *response {
 	url := h.orderURL(r, o.ID)
 	st := orderStatus(o, authzStatuses, h.now())
 	body := orderBody{
@@ -317,7 +326,7 @@ func (h *Server) orderResponse(r *http.Request, o *storage.Order, authzStatuses 
 		Error:       storedProblem(o.Error),
 		Finalize:    h.resourceURL(r, pathOrderFinalize, o.ID),
 		Profile:     o.Profile,
-		Replaces:    h.replacesCertID(r.Context(), o),
+		Replaces:    replacesID,
 	}
 	if !o.NotBefore.IsZero() {
 		body.NotBefore = o.NotBefore.Format(time.RFC3339)
