@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -82,16 +84,18 @@ func (h *Server) certificateByID(ctx context.Context, id certID) (*storage.Certi
 	return cert, leaf, nil
 }
 
-// storedLeaf parses the leaf of a stored certificate's chain.
+// storedLeaf parses the leaf of a stored certificate's chain, its first
+// block; the intermediates are not read.
 func storedLeaf(c *storage.Certificate) (*x509.Certificate, error) {
-	chain, err := parsePEMChain(c.ChainPEM)
+	block, _ := pem.Decode(c.ChainPEM)
+	if block == nil {
+		return nil, fmt.Errorf("%w: %s", errStoredChainUnusable, c.Serial)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %s: %v", errStoredChainUnusable, c.Serial, err)
 	}
-	if len(chain) == 0 {
-		return nil, errors.New("stored chain of " + c.Serial + " holds no certificate")
-	}
-	return chain[0], nil
+	return leaf, nil
 }
 
 // renewalWindow is a certificate's suggested window: its own, or the one

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 
@@ -67,7 +66,8 @@ func (h *Server) revokeCert(w http.ResponseWriter, r *http.Request) (*response, 
 	if err := h.mayRevoke(ctx, req, cert, leaf); err != nil {
 		return nil, err
 	}
-	if _, err := h.RevokeCertificate(detach(ctx), cert, reason); err != nil {
+	// leaf is the stored leaf: its DER is the chain's first block.
+	if _, err := h.revoke(detach(ctx), cert, leaf, reason); err != nil {
 		return nil, err // asProblem maps RevokeCertificate's errors
 	}
 	return &response{status: http.StatusOK}, nil
@@ -101,19 +101,21 @@ func (h *Server) RevokeCertificate(ctx context.Context, cert *storage.Certificat
 	if !revocationReasons[reason] {
 		return nil, ErrRevocationReason
 	}
+	leaf, err := storedLeaf(cert)
+	if err != nil {
+		return nil, err
+	}
+	return h.revoke(ctx, cert, leaf, reason)
+}
+
+// revoke is RevokeCertificate with cert's leaf parsed and its reason
+// checked.
+func (h *Server) revoke(ctx context.Context, cert *storage.Certificate, leaf *x509.Certificate, reason int) (*storage.Certificate, error) {
 	if cert.Status == storage.StatusRevoked {
 		return nil, ErrAlreadyRevoked
 	}
 	if !h.now().Before(cert.NotAfter) {
 		return nil, ErrCertificateExpired
-	}
-	block, _ := pem.Decode(cert.ChainPEM)
-	if block == nil {
-		return nil, errStoredChainUnusable
-	}
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errStoredChainUnusable, err)
 	}
 	if err := h.issuer.Revoke(ctx, leaf, reason); err != nil {
 		return nil, &IssuerRevokeError{Err: err}
