@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"time"
 )
 
@@ -49,6 +51,13 @@ type RenewalRules interface {
 	// RenewalRulesFor returns the rules whose scope equals one of scopes,
 	// in any order; none is an empty list, not an error.
 	RenewalRulesFor(ctx context.Context, scopes []RenewalScope) ([]*RenewalRule, error)
+}
+
+// Digest names the scope in a fixed length, for backends that key a
+// scope's rules by it: its value may be empty or hold any character.
+func (sc RenewalScope) Digest() [16]byte {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s", sc.Kind, sc.Value))
+	return [16]byte(h[:16])
 }
 
 // DistinctScopes is scopes without repeats, for backends that look each

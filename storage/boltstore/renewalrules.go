@@ -3,8 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -18,8 +16,8 @@ var renewalRules = table[storage.RenewalRule]{kind: "renewal rule", records: []b
 
 // scopeKey is the fixed-length prefix of a scope's rules in renewalRuleScopes.
 func scopeKey(sc storage.RenewalScope) []byte {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s", sc.Kind, sc.Value))
-	return h[:16]
+	d := sc.Digest()
+	return d[:]
 }
 
 // CreateRenewalRule implements storage.RenewalRules.

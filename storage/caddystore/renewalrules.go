@@ -2,9 +2,7 @@ package caddystore
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -12,8 +10,8 @@ import (
 // renewalRuleDir is where the rules of one scope are kept, one file each.
 // The scope is hashed: its value may be empty or hold unsafe characters.
 func (s *Store) renewalRuleDir(sc storage.RenewalScope) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s", sc.Kind, sc.Value))
-	return s.prefix + "/renewal_rules/" + hex.EncodeToString(h[:16])
+	d := sc.Digest()
+	return s.prefix + "/renewal_rules/" + hex.EncodeToString(d[:])
 }
 
 func (s *Store) renewalRuleIDKey(id string) string { return s.prefix + "/renewal_rule_ids/" + id }
