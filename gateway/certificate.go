@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -51,5 +52,28 @@ func parsePEMChain(b []byte) ([]*x509.Certificate, error) {
 			return nil, err
 		}
 		out = append(out, c)
+	}
+}
+
+// changeCertificate applies change to a copy of c, as read from storage,
+// and writes it by compare-and-swap; when another change won, it reads
+// the certificate again and tries once more. An error from change stops
+// it and is returned. It returns the certificate as written.
+func (h *Server) changeCertificate(ctx context.Context, c *storage.Certificate, change func(*storage.Certificate) error) (*storage.Certificate, error) {
+	for attempt := 0; ; attempt++ {
+		next := *c // c stays as stored until the write succeeds
+		if err := change(&next); err != nil {
+			return nil, err
+		}
+		err := h.store.UpdateCertificate(ctx, &next)
+		if err == nil {
+			return &next, nil
+		}
+		if !errors.Is(err, storage.ErrConflict) || attempt > 0 {
+			return nil, err
+		}
+		if c, err = h.store.GetCertificate(ctx, c.Serial); err != nil {
+			return nil, err
+		}
 	}
 }

@@ -125,28 +125,29 @@ func (h *Server) recordReplacement(ctx context.Context, cert *storage.Certificat
 	if cert.Replaces == "" {
 		return
 	}
-	err := errors.New("replaced concurrently")
-	for range 2 {
-		var old *storage.Certificate
-		old, err = h.store.GetCertificate(ctx, cert.Replaces)
-		if err != nil {
-			break
-		}
-		if old.ReplacedBy != "" {
-			h.logger.Info("certificate was replaced already", zap.String("serial", old.Serial),
-				zap.String("replaced_by", old.ReplacedBy), zap.String("new_serial", cert.Serial))
-			return
-		}
-		old.ReplacedBy = cert.Serial
-		if err = h.store.UpdateCertificate(ctx, old); !errors.Is(err, storage.ErrConflict) {
-			break
-		}
+	old, err := h.store.GetCertificate(ctx, cert.Replaces)
+	if err == nil {
+		_, err = h.changeCertificate(ctx, old, func(c *storage.Certificate) error {
+			if c.ReplacedBy != "" {
+				return errReplacedAlready
+			}
+			c.ReplacedBy = cert.Serial
+			return nil
+		})
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errReplacedAlready):
+		h.logger.Info("certificate was replaced already", zap.String("serial", cert.Replaces),
+			zap.String("new_serial", cert.Serial))
+	case err != nil:
 		h.logger.Error("recording which certificate replaced which", zap.String("serial", cert.Replaces),
 			zap.String("new_serial", cert.Serial), zap.Error(err))
 	}
 }
+
+// errReplacedAlready stops recordReplacement: another certificate
+// replaced that one first.
+var errReplacedAlready = errors.New("certificate was replaced already")
 
 // replacesCertID is the certID of the certificate an order replaces, as
 // the order object shows it; "" when it replaces none or that one cannot

@@ -121,26 +121,18 @@ func (h *Server) revoke(ctx context.Context, cert *storage.Certificate, leaf *x5
 		return nil, &IssuerRevokeError{Err: err}
 	}
 	revokedAt := h.now()
-	c := cert
-	for attempt := 0; ; attempt++ {
-		revoked := *c // c stays as stored until the write succeeds
-		CertificateRevoked(&revoked, reason, revokedAt)
-		err := h.store.UpdateCertificate(ctx, &revoked)
-		if err == nil {
-			return &revoked, nil
-		}
-		if !errors.Is(err, storage.ErrConflict) || attempt > 0 {
-			h.logger.Error("the issuer revoked a certificate but recording it failed",
-				zap.String("serial", cert.Serial), zap.Error(err))
-			return nil, err
-		}
-		if c, err = h.store.GetCertificate(ctx, cert.Serial); err != nil {
-			return nil, err
-		}
+	revoked, err := h.changeCertificate(ctx, cert, func(c *storage.Certificate) error {
 		if c.Status == storage.StatusRevoked {
-			return nil, ErrAlreadyRevoked
+			return ErrAlreadyRevoked
 		}
+		CertificateRevoked(c, reason, revokedAt)
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrAlreadyRevoked) {
+		h.logger.Error("the issuer revoked a certificate but recording it failed",
+			zap.String("serial", cert.Serial), zap.Error(err))
 	}
+	return revoked, err
 }
 
 // mayRevoke checks that the signer may revoke cert.
