@@ -65,8 +65,9 @@ type ordersCursor struct {
 // listOrders lists orders of one account or of all, optionally of one
 // status. Storage lists orders by account only, so the listing walks the
 // accounts and reads each order: it costs a read per order, which is
-// acceptable for officers looking for the few orders waiting on the CA. A
-// page may hold fewer entries than the limit, even none, before its next.
+// acceptable for officers looking for the few orders waiting on the CA. One
+// request reads at most filterScanPages pages of orders, as listAudit does;
+// a page may hold fewer entries than the limit, even none, before its next.
 func (q *adminRequest) listOrders() error {
 	v, p, err := q.query("account", "status")
 	if err != nil {
@@ -97,7 +98,8 @@ func (o *officer) listOrders(ctx context.Context, account, status string, p page
 	}
 	out := ordersPage{Orders: []orderView{}}
 	now := o.h.now()
-	for {
+	done := false
+	for range filterScanPages {
 		id, accountNext := account, ""
 		if id == "" {
 			accts, next, err := o.h.store.ListAccounts(ctx, storage.AccountFilter{}, cur.Account, 1)
@@ -105,6 +107,7 @@ func (o *officer) listOrders(ctx context.Context, account, status string, p page
 				return ordersPage{}, storeError(err, "accounts")
 			}
 			if len(accts) == 0 {
+				done = true
 				break
 			}
 			id, accountNext = accts[0].ID, next
@@ -127,15 +130,18 @@ func (o *officer) listOrders(ctx context.Context, account, status string, p page
 		cur.Order = nextOrder
 		if nextOrder == "" {
 			if accountNext == "" {
+				done = true
 				break
 			}
 			cur = ordersCursor{Account: accountNext}
 		}
 		if len(out.Orders) == p.limit {
-			b, _ := json.Marshal(cur)
-			out.Next = base64.RawURLEncoding.EncodeToString(b)
 			break
 		}
+	}
+	if !done {
+		b, _ := json.Marshal(cur)
+		out.Next = base64.RawURLEncoding.EncodeToString(b)
 	}
 	return out, nil
 }
