@@ -119,19 +119,9 @@ func (q *adminRequest) getRegistration(kid string) error {
 	return writeJSON(q.w, http.StatusOK, v)
 }
 
-// registrationPatch is a checked PATCH body: nil fields stay as they are.
-type registrationPatch struct {
-	description    *string
-	procedure      *string
-	allowedDomains *[]string
-	emails         *[]string
-	profiles       *[]string
-	expires        *time.Time // zero time clears
-	status         *string
-}
-
 // parseRegistrationPatch reads a PATCH body. A JSON object rather than a
 // struct, so that "expires": null (clear it) differs from no "expires".
+// The officer checks the values.
 func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 	var raw map[string]json.RawMessage
 	if err := readJSON(q.w, q.r, &raw); err != nil {
@@ -151,6 +141,13 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 		}
 		return s, nil
 	}
+	list := func(val json.RawMessage, msg string) (*[]string, error) {
+		var l []string
+		if json.Unmarshal(val, &l) != nil {
+			return nil, apiError(http.StatusBadRequest, "%s", msg)
+		}
+		return &l, nil
+	}
 	_, hasExpires := raw["expires"]
 	_, hasExpiresIn := raw["expires_in"]
 	if hasExpires && hasExpiresIn {
@@ -160,58 +157,34 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 		var err error
 		switch key {
 		case "description":
-			if p.description, err = str(key); err == nil {
-				err = checkText(key, *p.description, maxDescriptionLen)
-			}
+			p.description, err = str(key)
 		case "procedure":
-			if p.procedure, err = str(key); err == nil {
-				err = q.officer().checkProcedure(*p.procedure)
-			}
+			p.procedure, err = str(key)
 		case "allowed_domains":
-			var list []string
-			if json.Unmarshal(val, &list) != nil {
-				return nil, apiError(http.StatusBadRequest, "allowed_domains must be a list of names")
-			}
-			if list, err = normalizeAllowedDomains(list); err == nil {
-				p.allowedDomains = &list
-			}
+			p.allowedDomains, err = list(val, "allowed_domains must be a list of names")
 		case "emails":
-			var list []string
-			if json.Unmarshal(val, &list) != nil {
-				return nil, apiError(http.StatusBadRequest, "emails must be a list of e-mail addresses")
-			}
-			if list, err = normalizeEmails(list); err == nil {
-				p.emails = &list
-			}
+			p.emails, err = list(val, "emails must be a list of e-mail addresses")
 		case "profiles":
-			var list []string
-			if json.Unmarshal(val, &list) != nil {
-				return nil, apiError(http.StatusBadRequest, "profiles must be a list of profile names")
-			}
-			if list, err = q.officer().checkProfiles(list); err == nil {
-				p.profiles = &list
-			}
+			p.profiles, err = list(val, "profiles must be a list of profile names")
 		case "expires", "expires_in":
 			var s *string
 			if json.Unmarshal(val, &s) != nil {
 				return nil, apiError(http.StatusBadRequest, "%s must be a string or null", key)
 			}
-			var t time.Time
-			if s != nil {
-				now := q.h.now().UTC()
-				if key == "expires" {
-					t, err = parseExpiry(*s, "", now)
-				} else {
-					t, err = parseExpiry("", *s, now)
-				}
-				if err == nil && t.IsZero() {
-					err = apiError(http.StatusBadRequest, "%s is empty; send null to clear it", key)
-				}
+			switch {
+			case s == nil:
+				s = new(string) // null clears
+			case *s == "":
+				return nil, apiError(http.StatusBadRequest, "%s is empty; send null to clear it", key)
 			}
-			p.expires = &t
+			if key == "expires" {
+				p.expires = s
+			} else {
+				p.expiresIn = s
+			}
 		case "status":
 			var s string
-			if json.Unmarshal(val, &s) != nil || (s != storage.RegistrationActive && s != storage.RegistrationDisabled) {
+			if json.Unmarshal(val, &s) != nil {
 				return nil, apiError(http.StatusBadRequest, "status must be %q or %q", storage.RegistrationActive, storage.RegistrationDisabled)
 			}
 			p.status = &s
@@ -226,7 +199,7 @@ func (q *adminRequest) parseRegistrationPatch() (*registrationPatch, error) {
 }
 
 // apply changes reg and returns what changed, old and new, for the audit.
-func (p *registrationPatch) apply(reg *storage.Registration) map[string]any {
+func (p *registrationChange) apply(reg *storage.Registration) map[string]any {
 	changes := map[string]any{}
 	change := func(key string, from, to any) { changes[key] = map[string]any{"from": from, "to": to} }
 	if p.description != nil && *p.description != reg.Description {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
@@ -95,13 +96,98 @@ func (o *officer) getRegistration(ctx context.Context, kid string) (registration
 	return viewRegistration(reg), nil
 }
 
-// updateRegistration applies a checked patch; a patch that changes nothing
-// writes nothing and leaves no audit entry.
-func (o *officer) updateRegistration(ctx context.Context, kid string, p *registrationPatch) (registrationView, error) {
+// registrationPatch is a change to a registration as the admin API or the
+// console gives it, unchecked: nil fields stay as they are. At most one of
+// expires (an RFC 3339 time) and expiresIn (a duration from now) is set;
+// "" in it clears the expiry.
+type registrationPatch struct {
+	description    *string
+	procedure      *string
+	allowedDomains *[]string
+	emails         *[]string
+	profiles       *[]string
+	expires        *string
+	expiresIn      *string
+	status         *string
+}
+
+// registrationChange is a checked registrationPatch.
+type registrationChange struct {
+	description    *string
+	procedure      *string
+	allowedDomains *[]string
+	emails         *[]string
+	profiles       *[]string
+	expires        *time.Time // zero time clears
+	status         *string
+}
+
+// checkPatch checks and normalises a patch as createRegistration does a
+// new registration.
+func (o *officer) checkPatch(p *registrationPatch) (*registrationChange, error) {
+	c := &registrationChange{description: p.description, procedure: p.procedure, status: p.status}
+	if p.description != nil {
+		if err := checkText("description", *p.description, maxDescriptionLen); err != nil {
+			return nil, err
+		}
+	}
+	if p.procedure != nil {
+		if err := o.checkProcedure(*p.procedure); err != nil {
+			return nil, err
+		}
+	}
+	if p.allowedDomains != nil {
+		list, err := normalizeAllowedDomains(*p.allowedDomains)
+		if err != nil {
+			return nil, err
+		}
+		c.allowedDomains = &list
+	}
+	if p.emails != nil {
+		list, err := normalizeEmails(*p.emails)
+		if err != nil {
+			return nil, err
+		}
+		c.emails = &list
+	}
+	if p.profiles != nil {
+		list, err := o.checkProfiles(*p.profiles)
+		if err != nil {
+			return nil, err
+		}
+		c.profiles = &list
+	}
+	if p.expires != nil || p.expiresIn != nil {
+		var at, in string
+		if p.expires != nil {
+			at = *p.expires
+		}
+		if p.expiresIn != nil {
+			in = *p.expiresIn
+		}
+		t, err := parseExpiry(at, in, o.h.now().UTC())
+		if err != nil {
+			return nil, err
+		}
+		c.expires = &t
+	}
+	if p.status != nil && *p.status != storage.RegistrationActive && *p.status != storage.RegistrationDisabled {
+		return nil, apiError(http.StatusBadRequest, "status must be %q or %q", storage.RegistrationActive, storage.RegistrationDisabled)
+	}
+	return c, nil
+}
+
+// updateRegistration checks a patch and applies it; a patch that changes
+// nothing writes nothing and leaves no audit entry.
+func (o *officer) updateRegistration(ctx context.Context, kid string, patch *registrationPatch) (registrationView, error) {
+	p, err := o.checkPatch(patch)
+	if err != nil {
+		return registrationView{}, err
+	}
 	ctx = context.WithoutCancel(ctx)
 	var reg *storage.Registration
 	var changes map[string]any
-	err := retryConflict(func() error {
+	err = retryConflict(func() error {
 		var err error
 		if reg, err = o.h.store.GetRegistration(ctx, kid); err != nil {
 			return err
