@@ -1,7 +1,6 @@
 package caddyacmegw
 
 import (
-	"context"
 	"net/http"
 )
 
@@ -12,7 +11,7 @@ func (q *adminRequest) createRenewalRule() error {
 	if err := readJSON(q.w, q.r, &body); err != nil {
 		return err
 	}
-	rule, err := q.officer().moveRenewalWindows(context.WithoutCancel(q.r.Context()), body)
+	rule, err := q.officer().moveRenewalWindows(q.r.Context(), body)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func (q *consoleRequest) moveRenewal(r *http.Request, kind, value string) (*stor
 		}
 		*w.t = &t
 	}
-	return q.officer.moveRenewalWindows(context.WithoutCancel(r.Context()), body)
+	return q.officer.moveRenewalWindows(r.Context(), body)
 }
 
 // consoleScopeRenewal moves the windows of the scope a page shows, named

@@ -39,6 +39,7 @@ type renewalRuleRequest struct {
 // moveRenewalWindows stores a rule that moves the suggested renewal
 // windows of the certificates of a scope issued until now, and audits it.
 func (o *officer) moveRenewalWindows(ctx context.Context, body renewalRuleRequest) (*storage.RenewalRule, error) {
+	ctx = context.WithoutCancel(ctx)
 	sc, err := o.renewalScope(ctx, body.Scope, body.Value)
 	if err != nil {
 		return nil, err
