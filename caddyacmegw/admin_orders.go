@@ -96,6 +96,12 @@ func (o *officer) listOrders(ctx context.Context, account, status string, p page
 			return ordersPage{}, storeError(err, "account "+account)
 		}
 	}
+	return o.ordersOf(ctx, account, status, cur, p)
+}
+
+// ordersOf is listOrders from cur, for a status and an account already
+// checked.
+func (o *officer) ordersOf(ctx context.Context, account, status string, cur ordersCursor, p page) (ordersPage, error) {
 	out := ordersPage{Orders: []orderView{}}
 	now := o.h.now()
 	done := false

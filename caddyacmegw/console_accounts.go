@@ -64,7 +64,7 @@ func consoleAccount(w http.ResponseWriter, r *http.Request, q *consoleRequest) e
 	if err != nil {
 		return err
 	}
-	orders, err := q.officer.listOrders(ctx, id, "", page{limit: defaultPageLimit})
+	orders, err := q.officer.ordersOf(ctx, id, "", ordersCursor{}, page{limit: defaultPageLimit})
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func consoleAccount(w http.ResponseWriter, r *http.Request, q *consoleRequest) e
 	if certs.Next != "" {
 		d.CertsMore = q.link(url.Values{"account": {id}, "cursor": {certs.Next}}, "certificates")
 	}
-	if d.Renewal, err = q.renewalForm(ctx, storage.RenewalScopeAccount, a.ID, "accounts", a.ID); err != nil {
+	if d.Renewal, err = q.renewalForm(ctx, storage.RenewalScope{Kind: storage.RenewalScopeAccount, Value: a.ID}, "accounts", a.ID); err != nil {
 		return err
 	}
 	return q.page(w, "account", "Account "+a.ID, "accounts", d)

@@ -55,15 +55,16 @@ type certificateData struct {
 }
 
 func (q *consoleRequest) certificateData(r *http.Request) (certificateData, error) {
-	v, err := q.officer.getCertificate(r.Context(), r.PathValue("serial"))
+	c, err := q.officer.certificate(r.Context(), r.PathValue("serial"))
 	if err != nil {
 		return certificateData{}, err
 	}
+	v := viewCertificateChain(c)
 	d := certificateData{Certificate: v}
-	if d.Info, err = q.officer.renewalInfo(r.Context(), v.Serial); err != nil {
+	if d.Info, err = q.officer.renewalInfoOf(r.Context(), c); err != nil {
 		return certificateData{}, err
 	}
-	if d.Renewal, err = q.renewalForm(r.Context(), storage.RenewalScopeCertificate, v.Serial, "certificates", v.Serial); err != nil {
+	if d.Renewal, err = q.renewalForm(r.Context(), storage.RenewalScope{Kind: storage.RenewalScopeCertificate, Value: c.Serial}, "certificates", v.Serial); err != nil {
 		return certificateData{}, err
 	}
 	if block, _ := pem.Decode([]byte(v.ChainPEM)); block != nil {

@@ -144,7 +144,7 @@ func consoleRegistration(w http.ResponseWriter, r *http.Request, q *consoleReque
 	if err != nil {
 		return err
 	}
-	form, err := q.renewalForm(r.Context(), storage.RenewalScopeRegistration, v.KeyID, "registrations", v.KeyID)
+	form, err := q.renewalForm(r.Context(), storage.RenewalScope{Kind: storage.RenewalScopeRegistration, Value: v.KeyID}, "registrations", v.KeyID)
 	if err != nil {
 		return err
 	}

@@ -29,14 +29,15 @@ var renewalScopeNamesOf = map[string]renewalScopeNames{
 	storage.RenewalScopeIssuer:       {"every certificate", "every certificate of this gateway issued until now"},
 }
 
-// renewalForm is the form that moves the windows of one scope, posted to
-// the scope's page's path and "renewal".
-func (q *consoleRequest) renewalForm(ctx context.Context, kind, value string, page ...string) (renewalForm, error) {
-	rules, err := q.officer.renewalRules(ctx, kind, value)
+// renewalForm is the form that moves the windows of one scope, whose
+// record the page has read, posted to the scope's page's path and
+// "renewal".
+func (q *consoleRequest) renewalForm(ctx context.Context, sc storage.RenewalScope, page ...string) (renewalForm, error) {
+	rules, err := q.officer.rulesFor(ctx, sc)
 	if err != nil {
 		return renewalForm{}, err
 	}
-	return renewalForm{renewalScopeNames: renewalScopeNamesOf[kind], Action: q.link(nil, append(page, "renewal")...), Rules: rules}, nil
+	return renewalForm{renewalScopeNames: renewalScopeNamesOf[sc.Kind], Action: q.link(nil, append(page, "renewal")...), Rules: rules}, nil
 }
 
 // moveRenewal moves the windows of one scope as the form asks.
@@ -75,7 +76,7 @@ func consoleScopeRenewal(kind, pathValue, page string) consoleHandler {
 // consoleConfirmIssuerRenewal asks before moving the windows of every
 // certificate of the gateway, and shows the moves made so.
 func consoleConfirmIssuerRenewal(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
-	form, err := q.renewalForm(r.Context(), storage.RenewalScopeIssuer, "")
+	form, err := q.renewalForm(r.Context(), storage.RenewalScope{Kind: storage.RenewalScopeIssuer})
 	if err != nil {
 		return err
 	}

@@ -39,17 +39,32 @@ func (o *officer) listCertificates(ctx context.Context, f storage.CertificateFil
 
 // getCertificate is one certificate with its PEM chain.
 func (o *officer) getCertificate(ctx context.Context, serial string) (certificateView, error) {
-	serial, err := normalizeSerial(serial)
+	c, err := o.certificate(ctx, serial)
 	if err != nil {
 		return certificateView{}, err
 	}
+	return viewCertificateChain(c), nil
+}
+
+// certificate reads the certificate of a serial as officers write it.
+func (o *officer) certificate(ctx context.Context, serial string) (*storage.Certificate, error) {
+	serial, err := normalizeSerial(serial)
+	if err != nil {
+		return nil, err
+	}
 	c, err := o.h.store.GetCertificate(ctx, serial)
 	if err != nil {
-		return certificateView{}, storeError(err, "certificate "+serial)
+		return nil, storeError(err, "certificate "+serial)
 	}
+	return c, nil
+}
+
+// viewCertificateChain is a certificate with its chain, as one
+// certificate's answer has it.
+func viewCertificateChain(c *storage.Certificate) certificateView {
 	v := viewCertificate(c)
 	v.ChainPEM = string(c.ChainPEM)
-	return v, nil
+	return v
 }
 
 // revokeCertificate revokes through the gateway's one revocation, which

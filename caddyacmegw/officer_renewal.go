@@ -86,6 +86,11 @@ func (o *officer) renewalRules(ctx context.Context, kind, value string) ([]*stor
 	if err != nil {
 		return nil, err
 	}
+	return o.rulesFor(ctx, sc)
+}
+
+// rulesFor is renewalRules for a scope already checked.
+func (o *officer) rulesFor(ctx context.Context, sc storage.RenewalScope) ([]*storage.RenewalRule, error) {
 	rules, err := o.h.store.RenewalRulesFor(ctx, []storage.RenewalScope{sc})
 	if err != nil {
 		return nil, storeError(err, "renewal rules")
@@ -97,17 +102,18 @@ func (o *officer) renewalRules(ctx context.Context, kind, value string) ([]*stor
 // renewalInfo is a certificate's renewal information as clients get it
 // now.
 func (o *officer) renewalInfo(ctx context.Context, serial string) (gateway.RenewalInfo, error) {
-	serial, err := normalizeSerial(serial)
+	c, err := o.certificate(ctx, serial)
 	if err != nil {
 		return gateway.RenewalInfo{}, err
 	}
-	c, err := o.h.store.GetCertificate(ctx, serial)
-	if err != nil {
-		return gateway.RenewalInfo{}, storeError(err, "certificate "+serial)
-	}
+	return o.renewalInfoOf(ctx, c)
+}
+
+// renewalInfoOf is renewalInfo for a certificate already read.
+func (o *officer) renewalInfoOf(ctx context.Context, c *storage.Certificate) (gateway.RenewalInfo, error) {
 	info, err := o.h.gw.RenewalInfoOf(ctx, c)
 	if err != nil {
-		return gateway.RenewalInfo{}, storeError(err, "renewal information of "+serial)
+		return gateway.RenewalInfo{}, storeError(err, "renewal information of "+c.Serial)
 	}
 	return info, nil
 }
