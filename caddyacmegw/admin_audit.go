@@ -61,28 +61,46 @@ func (f auditFilter) match(e *storage.AuditEntry) bool {
 // listing; the page then holds fewer entries, or none, before its next.
 const filterScanPages = 20
 
+// scanFiltered reads the pages of a listing from cursor, at most
+// filterScanPages of them: read reads one at a cursor, keeps what matches
+// and says where the listing goes on and whether the answer is full. A
+// listing not filtered stops after its first page. It returns where the
+// listing goes on, "" at its end.
+func scanFiltered(cursor string, filtered bool, read func(cursor string) (next string, full bool, err error)) (string, error) {
+	for range filterScanPages {
+		next, full, err := read(cursor)
+		if err != nil {
+			return "", err
+		}
+		cursor = next
+		if next == "" || full || !filtered {
+			break
+		}
+	}
+	return cursor, nil
+}
+
 // listAudit pages through the trail, oldest first. Storage lists the trail
 // unfiltered, so a filter is applied to the pages it reads, as listOrders
 // does; the cursor is storage's.
 func (o *officer) listAudit(ctx context.Context, f auditFilter, p page) (auditPage, error) {
 	out := auditPage{Audit: []auditView{}}
-	cursor := p.cursor
-	for range filterScanPages {
+	next, err := scanFiltered(p.cursor, !f.empty(), func(cursor string) (string, bool, error) {
 		entries, next, err := o.h.store.ListAudit(ctx, cursor, p.limit-len(out.Audit))
 		if err != nil {
-			return auditPage{}, storeError(err, "audit")
+			return "", false, storeError(err, "audit")
 		}
 		for _, e := range entries {
 			if f.match(e) {
 				out.Audit = append(out.Audit, viewAudit(e))
 			}
 		}
-		cursor = next
-		if next == "" || len(out.Audit) == p.limit || f.empty() {
-			break
-		}
+		return next, len(out.Audit) == p.limit, nil
+	})
+	if err != nil {
+		return auditPage{}, err
 	}
-	out.Next = cursor
+	out.Next = next
 	return out, nil
 }
 

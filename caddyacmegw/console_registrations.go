@@ -26,23 +26,23 @@ func consoleRegistrations(w http.ResponseWriter, r *http.Request, q *consoleRequ
 	search := strings.TrimSpace(r.URL.Query().Get("q"))
 	p := pageOf(r)
 	d := registrationsData{Search: search, Registrations: []registrationView{}}
-	for range filterScanPages {
-		out, err := q.officer.listRegistrations(r.Context(), p)
+	next, err := scanFiltered(p.cursor, search != "", func(cursor string) (string, bool, error) {
+		out, err := q.officer.listRegistrations(r.Context(), page{cursor: cursor, limit: p.limit})
 		if err != nil {
-			return err
+			return "", false, err
 		}
 		for _, reg := range out.Registrations {
 			if search == "" || registrationMatches(reg, search) {
 				d.Registrations = append(d.Registrations, reg)
 			}
 		}
-		p.cursor = out.Next
-		if out.Next == "" || search == "" || len(d.Registrations) >= defaultPageLimit {
-			break
-		}
+		return out.Next, len(d.Registrations) >= defaultPageLimit, nil
+	})
+	if err != nil {
+		return err
 	}
-	if p.cursor != "" {
-		d.Next = q.link(url.Values{"q": {search}, "cursor": {p.cursor}}, "registrations")
+	if next != "" {
+		d.Next = q.link(url.Values{"q": {search}, "cursor": {next}}, "registrations")
 	}
 	return q.page(w, "registrations", "Registrations", "registrations", d)
 }
