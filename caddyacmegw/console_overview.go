@@ -3,6 +3,7 @@ package caddyacmegw
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -112,13 +113,7 @@ func consoleOverview(w http.ResponseWriter, r *http.Request, q *consoleRequest) 
 	d.OutcomesSince = since
 	var outcomeLabels []string
 	var outcomeCounts []int
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range tally {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(tally)) {
 		outcomeLabels = append(outcomeLabels, k)
 		outcomeCounts = append(outcomeCounts, tally[k])
 	}
@@ -173,7 +168,7 @@ type validationTally struct {
 
 func newValidationTally(m gateway.Metrics, now time.Time) *validationTally {
 	if m == nil {
-		m = discardMetrics{}
+		m = gateway.NoMetrics{}
 	}
 	return &validationTally{Metrics: m, since: now.UTC(), byOutcome: map[string]int{}}
 }
@@ -197,22 +192,7 @@ func (t *validationTally) snapshot() (time.Time, map[string]int) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]int, len(t.byOutcome))
-	for k, v := range t.byOutcome {
-		out[k] = v
-	}
-	return t.since, out
+	return t.since, maps.Clone(t.byOutcome)
 }
-
-// discardMetrics is the metrics of a Caddy without a metrics registry.
-type discardMetrics struct{}
-
-func (discardMetrics) Request(string, gateway.ProblemType)    {}
-func (discardMetrics) OrderCreated(string)                    {}
-func (discardMetrics) Issued(string, time.Duration)           {}
-func (discardMetrics) Validation(string, gateway.ProblemType) {}
-func (discardMetrics) IssuerCall(string, time.Duration)       {}
-func (discardMetrics) StorageUnavailable()                    {}
-func (discardMetrics) Pending(int)                            {}
 
 var _ gateway.Metrics = (*validationTally)(nil)

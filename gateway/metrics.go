@@ -37,16 +37,17 @@ type Metrics interface {
 	Pending(n int)
 }
 
-// noMetrics is the Metrics of a Server configured without.
-type noMetrics struct{}
+// NoMetrics is the Metrics of a Server configured without: it counts
+// nothing.
+type NoMetrics struct{}
 
-func (noMetrics) Request(string, ProblemType)      {}
-func (noMetrics) OrderCreated(string)              {}
-func (noMetrics) Issued(string, time.Duration)     {}
-func (noMetrics) Validation(string, ProblemType)   {}
-func (noMetrics) IssuerCall(string, time.Duration) {}
-func (noMetrics) StorageUnavailable()              {}
-func (noMetrics) Pending(int)                      {}
+func (NoMetrics) Request(string, ProblemType)      {}
+func (NoMetrics) OrderCreated(string)              {}
+func (NoMetrics) Issued(string, time.Duration)     {}
+func (NoMetrics) Validation(string, ProblemType)   {}
+func (NoMetrics) IssuerCall(string, time.Duration) {}
+func (NoMetrics) StorageUnavailable()              {}
+func (NoMetrics) Pending(int)                      {}
 
 // issuerOutcome names what an issuer call came to.
 func issuerOutcome(err error) string {

@@ -226,7 +226,7 @@ func setDefaults(cfg *Config) {
 		cfg.Now = time.Now
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = noMetrics{}
+		cfg.Metrics = NoMetrics{}
 	}
 	setLimitDefaults(&cfg.Limits, cfg.AuthzLifetime)
 	if cfg.Counter == nil {
