@@ -54,20 +54,22 @@ type RateLimit struct {
 	Off bool `json:"off,omitempty"`
 }
 
-// limitFields are the limits by their configuration names.
-func (l *Limits) limitFields() []struct {
+// limitField is a limit by its configuration name, with where it goes in
+// gateway.Limits.
+type limitField struct {
 	name string
 	v    **RateLimit
-} {
-	return []struct {
-		name string
-		v    **RateLimit
-	}{
-		{"orders_per_account", &l.OrdersPerAccount},
-		{"pending_authorizations_per_account", &l.PendingAuthorizationsPerAccount},
-		{"failed_validations_per_name", &l.FailedValidationsPerName},
-		{"accounts_per_ip", &l.AccountsPerIP},
-		{"certificates_per_registration", &l.CertificatesPerRegistration},
+	to   func(*gateway.Limits) *gateway.Limit
+}
+
+// limitFields are the limits by their configuration names.
+func (l *Limits) limitFields() []limitField {
+	return []limitField{
+		{"orders_per_account", &l.OrdersPerAccount, func(g *gateway.Limits) *gateway.Limit { return &g.OrdersPerAccount }},
+		{"pending_authorizations_per_account", &l.PendingAuthorizationsPerAccount, func(g *gateway.Limits) *gateway.Limit { return &g.PendingAuthzPerAccount }},
+		{"failed_validations_per_name", &l.FailedValidationsPerName, func(g *gateway.Limits) *gateway.Limit { return &g.FailedValidationsPerName }},
+		{"accounts_per_ip", &l.AccountsPerIP, func(g *gateway.Limits) *gateway.Limit { return &g.AccountsPerIP }},
+		{"certificates_per_registration", &l.CertificatesPerRegistration, func(g *gateway.Limits) *gateway.Limit { return &g.CertificatesPerRegistration }},
 	}
 }
 
@@ -91,22 +93,14 @@ func (l *Limits) gatewayLimits() gateway.Limits {
 	if l == nil {
 		return g
 	}
-	for _, f := range []struct {
-		from *RateLimit
-		to   *gateway.Limit
-	}{
-		{l.OrdersPerAccount, &g.OrdersPerAccount},
-		{l.PendingAuthorizationsPerAccount, &g.PendingAuthzPerAccount},
-		{l.FailedValidationsPerName, &g.FailedValidationsPerName},
-		{l.AccountsPerIP, &g.AccountsPerIP},
-		{l.CertificatesPerRegistration, &g.CertificatesPerRegistration},
-	} {
+	for _, f := range l.limitFields() {
+		from, to := *f.v, f.to(&g)
 		switch {
-		case f.from == nil:
-		case f.from.Off:
-			f.to.Count = -1
+		case from == nil:
+		case from.Off:
+			to.Count = -1
 		default:
-			*f.to = gateway.Limit{Count: f.from.Count, Window: time.Duration(f.from.Window)}
+			*to = gateway.Limit{Count: from.Count, Window: time.Duration(from.Window)}
 		}
 	}
 	return g
