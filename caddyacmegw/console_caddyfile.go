@@ -33,21 +33,14 @@ func (c *Console) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
-		case "gateway", "path_prefix", "identity":
-			key := d.Val()
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			switch key {
-			case "gateway":
-				c.Gateway = v
-			case "path_prefix":
-				c.PathPrefix = v
-			case "identity":
-				c.Identity = v
-			}
+		case "gateway":
+			err = oneArg(d, &c.Gateway)
+		case "path_prefix":
+			err = oneArg(d, &c.PathPrefix)
+		case "identity":
+			err = oneArg(d, &c.Identity)
 		case "unauthenticated_is_intended":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -55,6 +48,9 @@ func (c *Console) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			c.UnauthenticatedIsIntended = true
 		default:
 			return d.Errf("unknown acme_gateway_console option %q", d.Val())
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
