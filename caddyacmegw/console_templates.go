@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,18 +37,29 @@ type consolePages struct {
 	pages map[string]*template.Template
 }
 
+// parseConsolePages gives a console the pages, parsed once a process: the
+// templates are embedded, and consoles only execute them, which html/template
+// allows at once from several goroutines.
 func parseConsolePages() (consolePages, error) {
-	p := consolePages{pages: map[string]*template.Template{}}
+	pages, err := parsedConsolePages()
+	if err != nil {
+		return consolePages{}, err
+	}
+	return consolePages{pages: pages}, nil
+}
+
+var parsedConsolePages = sync.OnceValues(func() (map[string]*template.Template, error) {
+	pages := map[string]*template.Template{}
 	for _, name := range consolePageNames {
 		t, err := template.New("layout.html").Funcs(consoleFuncs).ParseFS(consoleTemplates,
 			"consoleui/templates/layout.html", "consoleui/templates/renewal.html", "consoleui/templates/"+name+".html")
 		if err != nil {
-			return consolePages{}, err
+			return nil, err
 		}
-		p.pages[name] = t
+		pages[name] = t
 	}
-	return p, nil
-}
+	return pages, nil
+})
 
 // pageData is what the layout shows around each page's Data.
 type pageData struct {
