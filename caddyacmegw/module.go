@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -169,6 +170,10 @@ type Handler struct {
 	// first of Profiles.
 	DefaultProfile string `json:"default_profile,omitempty"`
 
+	// allowIP and denyValidationTo are AllowIP and DenyValidationTo as
+	// validate parsed them.
+	allowIP, denyValidationTo []netip.Prefix
+
 	store  storage.Store
 	issuer gateway.Issuer
 	logger *zap.Logger
@@ -213,9 +218,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		NoWildcardNames: !*h.AllowWildcardNames, MaxIdentifiers: h.MaxIdentifiers,
 		AddAccountContactEmail: h.AddAccountContactEmail,
 		Limits:                 h.Limits.gatewayLimits(), ClientIP: clientIP,
-		Logger: h.logger, Now: h.now,
+		Logger: h.logger, Now: h.now, AllowIP: h.allowIP,
 	}
-	cfg.AllowIP, _ = parsePrefixes(h.AllowIP) // checked by validate
 
 	if h.StorageRaw == nil {
 		h.StorageRaw = defaultStorage(ctx, h.Name, h.logger)
@@ -271,13 +275,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	cfg.DefaultProfile = h.DefaultProfile
 
-	deny, _ := parsePrefixes(h.DenyValidationTo) // checked by Validate
 	v, err := validate.New(validate.Config{
 		Resolvers:      h.Resolvers,
 		HTTPPort:       h.HTTPPort,
 		TLSPort:        h.TLSALPNPort,
 		Timeout:        time.Duration(h.ValidationTimeout),
-		DenyNetworks:   deny,
+		DenyNetworks:   h.denyValidationTo,
 		CAAIdentities:  h.CAAIdentities,
 		DNSSECRequired: h.DNSSECRequired,
 	})

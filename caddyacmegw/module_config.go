@@ -162,10 +162,11 @@ func (h *Handler) validate() error {
 	if h.TLSALPNPort < 1 || h.TLSALPNPort > 65535 {
 		return fmt.Errorf("tls_alpn_port %d out of range", h.TLSALPNPort)
 	}
-	if _, err := parsePrefixes(h.DenyValidationTo); err != nil {
+	var err error
+	if h.denyValidationTo, err = parsePrefixes(h.DenyValidationTo); err != nil {
 		return fmt.Errorf("deny_validation_to: %w", err)
 	}
-	if _, err := parsePrefixes(h.AllowIP); err != nil {
+	if h.allowIP, err = parsePrefixes(h.AllowIP); err != nil {
 		return fmt.Errorf("allow_ip: %w", err)
 	}
 	if h.BaseURL != "" && !strings.HasPrefix(h.BaseURL, "https://") && !strings.HasPrefix(h.BaseURL, "http://") {
