@@ -269,16 +269,6 @@ func checkKeyID(kid string) error {
 	return nil
 }
 
-// newKeyID returns a random key id that does not begin with "-", so that
-// it can be passed on a command line as an argument of its own.
-func newKeyID() string {
-	for {
-		if id := gateway.NewID(); id[0] != '-' {
-			return id
-		}
-	}
-}
-
 func checkText(field, s string, max int) error {
 	if len(s) > max {
 		return apiError(http.StatusBadRequest, "%s is longer than %d bytes", field, max)

@@ -87,11 +87,12 @@ func setupCommand(cmd *cobra.Command) {
 // subcommand is a command that takes one argument when its use line names
 // one right after the command's name ("show <key-id>"), else none.
 func subcommand(use, short string, f func(c *cli) error) *cobra.Command {
-	args := cobra.NoArgs
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: run(f)}
 	if words := strings.Fields(use); len(words) > 1 && strings.HasPrefix(words[1], "<") {
-		args = cobra.ExactArgs(1)
+		cmd.Args = cobra.ExactArgs(1)
+		cmd.Long = short + ".\nAn argument that begins with \"-\" goes after \"--\": " + words[0] + " -- -AbC"
 	}
-	return &cobra.Command{Use: use, Short: short, Args: args, RunE: run(f)}
+	return cmd
 }
 
 func pageFlags(cmd *cobra.Command) {

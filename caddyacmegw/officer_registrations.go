@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -27,7 +28,7 @@ func (o *officer) createRegistration(ctx context.Context, body createRegistratio
 		UpdatedAt:   now,
 	}
 	if reg.KeyID == "" {
-		reg.KeyID = newKeyID()
+		reg.KeyID = gateway.NewID()
 	} else if err := checkKeyID(reg.KeyID); err != nil {
 		return registrationView{}, err
 	}
