@@ -3,7 +3,8 @@
 # from Debian packages:
 #   certbot  integration/certbot_test.go
 #   chromium the browser of the console's tests, integration/console_test.go
-#   curl     the dns-01 hook of that test (it falls back to python3)
+#   curl     the dns-01 hook of the certbot test (which falls back to
+#            python3) and the scrape of /metrics, integration/metrics_test.go
 #   openssl  the independent check of the CM client's CMS signatures
 #   postgres the throwaway clusters of storage/postgres/pgtest (initdb and
 #            pg_ctl from `pg_config --bindir`)

@@ -3,8 +3,8 @@ package integration
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
-	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,18 +18,29 @@ import (
 // gateway's name.
 func TestMetrics_CaddyServesTheGatewaysCounters(t *testing.T) {
 	e := startACMEEnv(t)
+	moving := []string{
+		`acme_gateway_orders_total{gateway="default",profile=""}`,
+		`acme_gateway_certificates_issued_total{gateway="default",profile=""}`,
+		`acme_gateway_requests_total{gateway="default",problem="",resource="/new-account"}`,
+		`acme_gateway_requests_total{gateway="default",problem="",resource="/order/{id}/finalize"}`,
+		`acme_gateway_validations_total{challenge="http-01",gateway="default",problem=""}`,
+		`acme_gateway_issuer_calls_total{gateway="default",outcome="issued"}`,
+		`acme_gateway_issuance_seconds_count{gateway="default"}`,
+	}
+	before := scrapeMetrics(t, e.G)
+
 	c, _ := acmezClient(e, acme.ChallengeTypeHTTP01)
 	acmezObtain(t, c, acmezAccount(t, c), "metrics.example.com")
 
-	wantMetrics(t, e.G,
-		`acme_gateway_orders_total{gateway="default",profile=""} 1`,
-		`acme_gateway_certificates_issued_total{gateway="default",profile=""} 1`,
-		`acme_gateway_requests_total{gateway="default",problem="",resource="/new-account"} 1`,
-		`acme_gateway_requests_total{gateway="default",problem="",resource="/order/{id}/finalize"} 1`,
-		`acme_gateway_validations_total{challenge="http-01",gateway="default",problem=""} 1`,
-		`acme_gateway_issuer_calls_total{gateway="default",outcome="issued"} 1`,
-		`acme_gateway_issuance_seconds_count{gateway="default"} 1`,
-	)
+	after := scrapeMetrics(t, e.G)
+	for _, series := range moving {
+		if b, a := metricValue(t, before, series), metricValue(t, after, series); a != b+1 {
+			t.Errorf("%s went from %v to %v over one issuance, want one more", series, b, a)
+		}
+	}
+	if !strings.Contains(after, `acme_gateway_issuance_seconds_bucket{gateway="default",le="+Inf"} 1`) {
+		t.Errorf("/metrics lacks the issuance histogram's buckets")
+	}
 }
 
 // Orders and certificates are counted by profile: the one an order names,
@@ -88,17 +99,38 @@ func postNewOrder(t *testing.T, e *acmeEnv, c *acmez.Client, acct acme.Account, 
 	return postJWS(t, e.G, acct.PrivateKey.(*ecdsa.PrivateKey), acct.Location, dir.NewOrder, []byte(payload)).Status
 }
 
+// scrapeMetrics is what curl gets from Caddy's /metrics, as an operator's
+// scraper would.
+func scrapeMetrics(t *testing.T, g *gateway) string {
+	t.Helper()
+	out, err := runClient(t, findClient(t, "curl"), nil, "-sS", "--fail", "http://"+g.AdminAddr+"/metrics")
+	if err != nil {
+		t.Fatalf("curl /metrics: %v\n%s", err, out)
+	}
+	return out
+}
+
+// metricValue is the value of series (its name and labels exactly as
+// served) in a scrape, 0 when the scrape lacks it.
+func metricValue(t *testing.T, scrape, series string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
 // wantMetrics fails t for each of want that Caddy's /metrics lacks, and
 // returns what it served.
 func wantMetrics(t *testing.T, g *gateway, want ...string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + g.AdminAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	body := string(b)
+	body := scrapeMetrics(t, g)
 	for _, w := range want {
 		if !strings.Contains(body, w) {
 			t.Errorf("/metrics lacks %s", w)
