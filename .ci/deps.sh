@@ -5,6 +5,7 @@
 #   chromium the browser of the console's tests, integration/console_test.go
 #   curl     the dns-01 hook of the certbot test (which falls back to
 #            python3) and the scrape of /metrics, integration/metrics_test.go
+#   lego     the lego command line the console shows, integration/console_test.go
 #   openssl  the independent check of the CM client's CMS signatures
 #   postgres the throwaway clusters of storage/postgres/pgtest (initdb and
 #            pg_ctl from `pg_config --bindir`)
@@ -18,7 +19,7 @@
 set -euo pipefail
 
 # "command:package" pairs.
-needs=(certbot:certbot curl:curl pg_config:postgresql openssl:openssl chromium:chromium)
+needs=(certbot:certbot curl:curl lego:lego pg_config:postgresql openssl:openssl chromium:chromium)
 
 fail() {
 	if [[ "${CI:-}" == "true" ]]; then

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,13 +100,7 @@ func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 
 	var kid, hmacKey, certbotLine string
 	t.Run("creates a registration and copies the certbot line", func(t *testing.T) {
-		b.open(t, e.base+"/registrations/new", "#description")
-		b.do(t,
-			chromedp.SetValue(chromedp.ID("#description"), "Console enrolment"),
-			chromedp.SetValue(chromedp.ID("#allowed_domains"), "example.com"),
-			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
-			chromedp.WaitVisible(chromedp.ID("#cmd-certbot")),
-		)
+		b.createRegistration(t, e, "Console enrolment")
 		certbotLine = read(t, b.ctx, chromedp.Value(chromedp.ID("#cmd-certbot")))
 		b.shot(t, "registration-created")
 		if !strings.Contains(certbotLine, "--server "+e.g.Directory+" ") {
@@ -215,7 +211,60 @@ func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 		b.shot(t, "audit")
 	})
 
+	t.Run("the lego line enrolls lego", func(t *testing.T) {
+		consoleLegoLine(t, e, b)
+	})
+
 	consoleAttacks(t, e, b)
+}
+
+// createRegistration fills and sends the new-registration form for
+// example.com and waits for the page that shows the key once.
+func (b *browserSession) createRegistration(t *testing.T, e *consoleEnv, description string) {
+	t.Helper()
+	b.open(t, e.base+"/registrations/new", "#description")
+	b.do(t,
+		chromedp.SetValue(chromedp.ID("#description"), description),
+		chromedp.SetValue(chromedp.ID("#allowed_domains"), "example.com"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("#cmd-certbot")),
+	)
+}
+
+var legoLineEAB = regexp.MustCompile(`--eab --kid=(\S+) --hmac=(\S+) `)
+
+// consoleLegoLine runs the lego command line of a new registration's page
+// with Debian's lego binary: the line as shown, its two placeholders
+// filled, and the flags of this machine (the gateway's root, the http-01
+// port, a directory) added before "run".
+func consoleLegoLine(t *testing.T, e *consoleEnv, b *browserSession) {
+	legoBin := findClient(t, "lego")
+	b.createRegistration(t, e, "Enrolled with lego")
+	line := read(t, b.ctx, chromedp.Value(chromedp.ID("#cmd-lego")))
+	m := legoLineEAB.FindStringSubmatch(line)
+	if m == nil || !strings.HasPrefix(line, "lego --server "+e.g.Directory+" ") || !strings.HasSuffix(line, " run") {
+		t.Fatalf("lego line %q: want lego --server %s --eab --kid=... --hmac=... ... run", line, e.g.Directory)
+	}
+	const name = "lego.example.com"
+	dir := t.TempDir()
+	args := strings.Fields(strings.NewReplacer("<you@example.com>", "pki@example.com", "<name>", name).Replace(line))
+	args = append(args[1:len(args)-1], "--accept-tos", "--http", "--http.port", fmt.Sprintf("127.0.0.1:%d", e.httpPort), "--path", dir, "run")
+	if out, err := runClient(t, legoBin, []string{"LEGO_CA_CERTIFICATES=" + e.g.RootFile}, args...); err != nil {
+		t.Fatalf("lego: %v\n%s", err, out)
+	}
+	checkChain(t, e.g, readCertChain(t, filepath.Join(dir, "certificates", name+".crt")), name)
+
+	// The account lego made is bound to the registration the page showed,
+	// and holds the certificate.
+	kid := m[1]
+	accounts := e.g.admin().accounts(t, "registration="+url.QueryEscape(kid))
+	if len(accounts) != 1 || accounts[0].RegistrationID != kid {
+		t.Fatalf("accounts made with %s: %+v", kid, accounts)
+	}
+	certs := e.g.admin().certificates(t, "account="+url.QueryEscape(accounts[0].ID))
+	if len(certs) != 1 || !slices.Equal(certs[0].Names, []string{name}) {
+		t.Fatalf("certificates of the account lego made: %+v", certs)
+	}
 }
 
 // opensslColonSerial is a serial as `openssl x509 -text` prints it.
