@@ -163,6 +163,16 @@ func (a *adminClient) certificates(t testing.TB, query string) []certificateJSON
 	return page.Certificates
 }
 
+// registrations lists the first 500 registrations.
+func (a *adminClient) registrations(t testing.TB) []registrationJSON {
+	t.Helper()
+	var page struct {
+		Registrations []registrationJSON `json:"registrations"`
+	}
+	a.mustDo(t, http.MethodGet, "/registrations?limit=500", nil, http.StatusOK, &page)
+	return page.Registrations
+}
+
 // audit is the whole audit trail, oldest first.
 func (a *adminClient) audit(t testing.TB) []auditJSON {
 	t.Helper()

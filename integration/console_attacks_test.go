@@ -218,13 +218,3 @@ func (o *consoleClient) post(t *testing.T, path string, form url.Values, cookie 
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, string(b)
 }
-
-// registrations lists the first 500 registrations.
-func (a *adminClient) registrations(t testing.TB) []registrationJSON {
-	t.Helper()
-	var page struct {
-		Registrations []registrationJSON `json:"registrations"`
-	}
-	a.mustDo(t, http.MethodGet, "/registrations?limit=500", nil, http.StatusOK, &page)
-	return page.Registrations
-}
