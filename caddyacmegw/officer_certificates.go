@@ -68,38 +68,49 @@ func viewCertificateChain(c *storage.Certificate) certificateView {
 }
 
 // revokeCertificate revokes through the gateway's one revocation, which
-// records it only once the issuer confirmed.
+// records it only once the issuer confirmed. A revocation the issuer made
+// but storage did not take is audited too, as not recorded: the CA's act
+// has an officer behind it whatever the record says.
 func (o *officer) revokeCertificate(ctx context.Context, serial string, reason int) (certificateView, error) {
-	serial, err := normalizeSerial(serial)
-	if err != nil {
-		return certificateView{}, err
-	}
 	if !gateway.RevocationReasonAllowed(reason) {
 		return certificateView{}, apiError(http.StatusBadRequest, "reason %d not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)", reason)
 	}
 	ctx = context.WithoutCancel(ctx)
-	c, err := o.h.store.GetCertificate(ctx, serial)
+	c, err := o.certificate(ctx, serial)
 	if err != nil {
-		return certificateView{}, storeError(err, "certificate "+serial)
+		return certificateView{}, err
 	}
 	revoked, err := o.h.gw.RevokeCertificate(ctx, c, reason)
 	var ire *gateway.IssuerRevokeError
+	var notRecorded *gateway.RevocationNotRecordedError
 	switch {
 	case errors.Is(err, gateway.ErrAlreadyRevoked):
-		return certificateView{}, apiError(http.StatusConflict, "certificate %s is revoked already", serial)
+		return certificateView{}, apiError(http.StatusConflict, "certificate %s is revoked already", c.Serial)
 	case errors.Is(err, gateway.ErrCertificateExpired):
-		return certificateView{}, apiError(http.StatusConflict, "certificate %s expired at %s; revoking it has no effect", serial, c.NotAfter.UTC().Format(time.RFC3339))
+		return certificateView{}, apiError(http.StatusConflict, "certificate %s expired at %s; revoking it has no effect", c.Serial, c.NotAfter.UTC().Format(time.RFC3339))
 	case errors.As(err, &ire):
 		return certificateView{}, caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: err, Message: err.Error()}
+	case errors.As(err, &notRecorded):
+		o.audit(ctx, "certificate.revoke", c.Serial, revocationDetail(c, reason, false))
+		return certificateView{}, caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err,
+			Message: "certificate " + c.Serial + " is revoked at the issuer, but recording it failed; the gateway still shows it " + c.Status}
+	case errors.Is(err, gateway.ErrStoredChainUnusable):
+		return certificateView{}, caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err, Message: "certificate " + c.Serial + " cannot be read from storage"}
 	case err != nil:
-		return certificateView{}, storeError(err, "certificate "+serial)
+		return certificateView{}, storeError(err, "certificate "+c.Serial)
 	}
-	o.audit(ctx, "certificate.revoke", serial, map[string]any{
-		"reason":     reason,
-		"account_id": revoked.AccountID,
-		"names":      revoked.Names,
-	})
+	o.audit(ctx, "certificate.revoke", c.Serial, revocationDetail(revoked, reason, true))
 	return viewCertificate(revoked), nil
+}
+
+// revocationDetail is a revocation's audit detail; recorded says whether
+// storage took it.
+func revocationDetail(c *storage.Certificate, reason int, recorded bool) map[string]any {
+	d := map[string]any{"reason": reason, "account_id": c.AccountID, "names": c.Names}
+	if !recorded {
+		d["recorded"] = false
+	}
+	return d
 }
 
 // normalizeSerial accepts a serial as officers copy it (upper case, colons,

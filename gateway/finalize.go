@@ -242,15 +242,31 @@ func (h *Server) completeIssuance(ctx context.Context, stored *storage.Order, ch
 	return &o, nil
 }
 
+// storeBackoff is how long a write recording what the CA has done waits
+// before each attempt: a failing backend is retried briefly, since the
+// CA's act cannot be taken back.
+var storeBackoff = []time.Duration{0, 50 * time.Millisecond, 250 * time.Millisecond, time.Second}
+
+// sleep waits d, or less when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d == 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // storeCertificate stores a certificate the CA has issued, retrying a
 // failing backend briefly: once lost, it would be issued a second time.
 func (h *Server) storeCertificate(ctx context.Context, cert *storage.Certificate, o *storage.Order) error {
 	var err error
-	for _, backoff := range []time.Duration{0, 50 * time.Millisecond, 250 * time.Millisecond, time.Second} {
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
+	for _, backoff := range storeBackoff {
+		if err := sleep(ctx, backoff); err != nil {
+			return err
 		}
 		err = h.store.StoreCertificate(ctx, cert, o)
 		if err == nil {

@@ -156,25 +156,20 @@ func internalError(err error) *Problem {
 }
 
 // asProblem is the one mapping of the errors handlers return to the
-// problem the client sees: a *Problem as it is, RevokeCertificate's
-// refusals as their ACME types, an issuer's refusal as its kind, and
-// anything else as serverInternal (503 with Retry-After when
-// storage is unavailable), its cause kept for the log.
+// problem the client sees: a *Problem as it is, a revocation's refusals
+// as their ACME types, an issuer's refusal (also through
+// *IssuerRevokeError) as its kind, and anything else as serverInternal
+// (503 with Retry-After when storage is unavailable), its cause kept for
+// the log.
 func asProblem(err error) *Problem {
 	var p *Problem
-	if errors.As(err, &p) {
-		return p
-	}
-	var re *IssuerRevokeError
 	switch {
+	case errors.As(err, &p):
+		return p
 	case errors.Is(err, ErrAlreadyRevoked):
 		return problem(ProblemAlreadyRevoked, "certificate is already revoked")
 	case errors.Is(err, ErrCertificateExpired):
 		return unauthorized("certificate has expired")
-	case errors.Is(err, ErrRevocationReason):
-		return problem(ProblemBadRevocationReason, "%s", ErrRevocationReason)
-	case errors.As(err, &re):
-		return issueProblem(re.Err)
 	}
 	return issueProblem(err)
 }

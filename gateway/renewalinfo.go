@@ -89,11 +89,11 @@ func (h *Server) certificateByID(ctx context.Context, id certID) (*storage.Certi
 func storedLeaf(c *storage.Certificate) (*x509.Certificate, error) {
 	block, _ := pem.Decode(c.ChainPEM)
 	if block == nil {
-		return nil, fmt.Errorf("%w: %s", errStoredChainUnusable, c.Serial)
+		return nil, fmt.Errorf("%w: %s", ErrStoredChainUnusable, c.Serial)
 	}
 	leaf, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errStoredChainUnusable, c.Serial, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrStoredChainUnusable, c.Serial, err)
 	}
 	return leaf, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
@@ -78,7 +79,7 @@ var (
 	ErrAlreadyRevoked      = errors.New("certificate is already revoked")
 	ErrCertificateExpired  = errors.New("certificate has expired; revoking it has no effect")
 	ErrRevocationReason    = errors.New("revocation reason not accepted; use 0 (unspecified), 1 (keyCompromise), 3 (affiliationChanged), 4 (superseded) or 5 (cessationOfOperation)")
-	errStoredChainUnusable = errors.New("stored certificate chain holds no parsable leaf")
+	ErrStoredChainUnusable = errors.New("stored certificate chain holds no parsable leaf")
 )
 
 // IssuerRevokeError is the issuer's refusal to revoke; nothing was
@@ -90,13 +91,25 @@ func (e *IssuerRevokeError) Error() string {
 }
 func (e *IssuerRevokeError) Unwrap() error { return e.Err }
 
+// RevocationNotRecordedError is a revocation the issuer made that storage
+// did not take, after retrying: the CA has revoked the certificate, the
+// gateway's record still shows it as before.
+type RevocationNotRecordedError struct{ Err error }
+
+func (e *RevocationNotRecordedError) Error() string {
+	return "the issuer revoked the certificate but recording it failed: " + e.Err.Error()
+}
+func (e *RevocationNotRecordedError) Unwrap() error { return e.Err }
+
 // RevokeCertificate revokes cert, as read from storage, at the issuer and
 // then records it: the one revocation of the gateway, for ACME clients and
 // for officers alike, whoever was found allowed to ask. The record is
 // written only once the issuer confirmed, so that it never claims more
-// than the CA did; it is a compare-and-swap retried once when it lost to
-// another change, and a revocation recorded meanwhile is ErrAlreadyRevoked.
-// It returns the certificate as recorded.
+// than the CA did; it is a compare-and-swap, read again when it lost to
+// another change and retried through a failing store as an issued
+// certificate is (storeBackoff). A revocation recorded meanwhile is
+// ErrAlreadyRevoked; one not recorded in the end is a
+// *RevocationNotRecordedError. It returns the certificate as recorded.
 func (h *Server) RevokeCertificate(ctx context.Context, cert *storage.Certificate, reason int) (*storage.Certificate, error) {
 	if !revocationReasons[reason] {
 		return nil, ErrRevocationReason
@@ -120,19 +133,29 @@ func (h *Server) revoke(ctx context.Context, cert *storage.Certificate, leaf *x5
 	if err := h.issuer.Revoke(ctx, leaf, reason); err != nil {
 		return nil, &IssuerRevokeError{Err: err}
 	}
-	revokedAt := h.now()
-	revoked, err := h.changeCertificate(ctx, cert, func(c *storage.Certificate) error {
-		if c.Status == storage.StatusRevoked {
-			return ErrAlreadyRevoked
+	// In microseconds, as every backend keeps it, so that a write that
+	// reported failure but committed is recognised as this one.
+	revokedAt := h.now().UTC().Truncate(time.Microsecond)
+	var err error
+	for _, backoff := range storeBackoff {
+		if err = sleep(ctx, backoff); err != nil {
+			break
 		}
-		CertificateRevoked(c, reason, revokedAt)
-		return nil
-	})
-	if err != nil && !errors.Is(err, ErrAlreadyRevoked) {
-		h.logger.Error("the issuer revoked a certificate but recording it failed",
-			zap.String("serial", cert.Serial), zap.Error(err))
+		var revoked *storage.Certificate
+		revoked, err = h.changeCertificate(ctx, cert, func(c *storage.Certificate) error {
+			if c.Status == storage.StatusRevoked && (!c.RevokedAt.Equal(revokedAt) || c.RevocationReason != reason) {
+				return ErrAlreadyRevoked
+			}
+			CertificateRevoked(c, reason, revokedAt)
+			return nil
+		})
+		if err == nil || errors.Is(err, ErrAlreadyRevoked) {
+			return revoked, err
+		}
 	}
-	return revoked, err
+	h.logger.Error("the issuer revoked a certificate but recording it failed",
+		zap.String("serial", cert.Serial), zap.Error(err))
+	return nil, &RevocationNotRecordedError{Err: err}
 }
 
 // mayRevoke checks that the signer may revoke cert.
