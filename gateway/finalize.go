@@ -93,9 +93,7 @@ func (h *Server) finalize(w http.ResponseWriter, r *http.Request) (*response, er
 			return nil, finalizeRace(err)
 		}
 	}
-	ireq := h.issueRequest(order, csr)
-	h.addAccountDetails(ireq, req.account, reg)
-	h.addProfile(ireq, order)
+	ireq := h.issueRequest(order, csr, req.account, reg)
 	chain, err := h.callIssuer(ctx, func(ctx context.Context) ([]*x509.Certificate, error) {
 		return h.issuer.Issue(ctx, ireq)
 	})
@@ -140,13 +138,20 @@ func (h *Server) mayIssue(ctx context.Context, acct *storage.Account, o *storage
 	return reg, h.checkOrderProfile(o, reg)
 }
 
-func (h *Server) issueRequest(o *storage.Order, csr *x509.CertificateRequest) *IssueRequest {
+// issueRequest is the issue request of order o for csr, at finalize and
+// when a processing order is resumed alike: with what the account and its
+// registration add (addAccountDetails) and then the order's profile
+// (addProfile), whose procedure wins over the registration's.
+func (h *Server) issueRequest(o *storage.Order, csr *x509.CertificateRequest, acct *storage.Account, reg *storage.Registration) *IssueRequest {
 	names, ips := orderNames(o.Identifiers)
-	return &IssueRequest{
+	req := &IssueRequest{
 		CSR: csr, Names: names, IPAddresses: ips,
 		NotBefore: o.NotBefore, NotAfter: o.NotAfter,
 		AccountID: o.AccountID, OrderID: o.ID,
 	}
+	h.addAccountDetails(req, acct, reg)
+	h.addProfile(req, o)
+	return req
 }
 
 // addAccountDetails adds to an issue request what the configuration takes

@@ -127,10 +127,7 @@ func (h *Server) issueRequestFor(ctx context.Context, o *storage.Order) (*IssueR
 		}
 		return nil, retryLater(err)
 	}
-	req := h.issueRequest(o, csr)
-	h.addAccountDetails(req, acct, reg)
-	h.addProfile(req, o)
-	return req, nil
+	return h.issueRequest(o, csr, acct, reg), nil
 }
 
 // retryLater turns a storage failure into a pending answer, so that the
