@@ -80,7 +80,6 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		return nil, err
 	}
 	ctx := r.Context()
-	orderID := NewID()
 	replaces, claimedBy, err := h.checkReplaces(ctx, req.account, ids, p.Replaces)
 	if err != nil {
 		return nil, err
@@ -94,7 +93,7 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		return nil, err
 	}
 	order := &storage.Order{
-		ID:          orderID,
+		ID:          NewID(),
 		AccountID:   req.account.ID,
 		Status:      storage.StatusPending,
 		Identifiers: ids,
@@ -141,12 +140,9 @@ func (h *Server) newOrder(w http.ResponseWriter, r *http.Request) (*response, er
 		statuses[i] = authzStatus(a, now)
 	}
 	// checkReplaces parsed p.Replaces strictly, one spelling per certID,
-	// and matched it to the certificate: it is the certificate's certID.
-	replacesID := ""
-	if replaces != "" {
-		replacesID = p.Replaces
-	}
-	return h.orderResponse(r, order, statuses, replacesID, http.StatusCreated), nil
+	// and matched it to the certificate: it is the certificate's certID
+	// ("" when the order replaces none).
+	return h.orderResponse(r, order, statuses, p.Replaces, http.StatusCreated), nil
 }
 
 // withdrawOrder makes invalid an order newOrder stored but refuses after

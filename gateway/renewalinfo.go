@@ -45,7 +45,7 @@ func (h *Server) renewalInfo(w http.ResponseWriter, r *http.Request) (*response,
 		return nil, err
 	}
 	ctx := r.Context()
-	cert, _, err := h.certificateByID(ctx, id)
+	cert, err := h.certificateByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -63,25 +63,25 @@ func (h *Server) renewalInfo(w http.ResponseWriter, r *http.Request) (*response,
 	}, nil
 }
 
-// certificateByID is the certificate a certID names, with its parsed leaf:
-// known by its serial, and issued under the key the certID's AKI names.
-// Any other is a 404 problem.
-func (h *Server) certificateByID(ctx context.Context, id certID) (*storage.Certificate, *x509.Certificate, error) {
+// certificateByID is the certificate a certID names: known by its serial,
+// and issued under the key the certID's AKI names. Any other is a 404
+// problem.
+func (h *Server) certificateByID(ctx context.Context, id certID) (*storage.Certificate, error) {
 	cert, err := h.store.GetCertificate(ctx, id.serial)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, notFound("certificate")
+		return nil, notFound("certificate")
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	leaf, err := storedLeaf(cert)
 	if err != nil {
-		return nil, nil, internalError(err)
+		return nil, internalError(err)
 	}
 	if !bytes.Equal(leaf.AuthorityKeyId, id.aki) {
-		return nil, nil, notFound("certificate") // that serial, from another issuer key
+		return nil, notFound("certificate") // that serial, from another issuer key
 	}
-	return cert, leaf, nil
+	return cert, nil
 }
 
 // storedLeaf parses the leaf of a stored certificate's chain, its first

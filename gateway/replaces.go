@@ -24,15 +24,14 @@ func (h *Server) checkReplaces(ctx context.Context, acct *storage.Account, ids [
 	if err != nil {
 		return "", "", err
 	}
-	old, leaf, err := h.certificateByID(ctx, id)
+	old, err := h.certificateByID(ctx, id)
 	if err != nil {
 		return "", "", err
 	}
 	if old.AccountID != acct.ID {
 		return "", "", unauthorized("the certificate named in replaces belongs to another account")
 	}
-	oldNames := certNames(leaf)
-	shared := slices.ContainsFunc(ids, func(id identifier) bool { return slices.Contains(oldNames, id.Value) })
+	shared := slices.ContainsFunc(ids, func(id identifier) bool { return slices.Contains(old.Names, id.Value) })
 	if !shared {
 		return "", "", malformed("the order shares no identifier with the certificate named in replaces")
 	}
@@ -101,20 +100,24 @@ func (h *Server) checkClaim(ctx context.Context, o *storage.Order) error {
 }
 
 // orderAlive reports whether the order of acct with id is stored and not
-// invalid.
+// invalid. Its authorizations are read only when its status depends on
+// them: pending or ready, and not expired.
 func (h *Server) orderAlive(ctx context.Context, acct *storage.Account, id string) (bool, error) {
 	o, err := h.store.GetOrder(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
-	if err != nil {
+	if err != nil || o.AccountID != acct.ID {
 		return false, err
 	}
-	statuses, err := h.authzStatuses(ctx, o)
-	if err != nil {
-		return false, err
+	now := h.now()
+	var statuses []string
+	if (o.Status == storage.StatusPending || o.Status == storage.StatusReady) && now.Before(o.Expires) {
+		if statuses, err = h.authzStatuses(ctx, o); err != nil {
+			return false, err
+		}
 	}
-	return o.AccountID == acct.ID && orderStatus(o, statuses, h.now()) != storage.StatusInvalid, nil
+	return orderStatus(o, statuses, now) != storage.StatusInvalid, nil
 }
 
 // recordReplacement marks the certificate that cert replaces as replaced
