@@ -46,9 +46,9 @@ func parseCertID(s string) (certID, error) {
 	if err != nil {
 		return certID{}, malformed("certID serial is not base64url")
 	}
+	// Neither is empty: each part has a character, and one character
+	// alone is not base64url.
 	switch {
-	case len(aki) == 0 || len(der) == 0:
-		return certID{}, malformed("certID keyIdentifier and serial must not be empty")
 	case der[0]&0x80 != 0:
 		return certID{}, malformed("certID serial is negative")
 	case len(der) > 1 && der[0] == 0 && der[1]&0x80 == 0:

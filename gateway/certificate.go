@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"net/http"
 
@@ -36,23 +34,6 @@ func (h *Server) certResource(w http.ResponseWriter, r *http.Request) (*response
 		contentType: "application/pem-certificate-chain",
 		raw:         cert.ChainPEM,
 	}, nil
-}
-
-// parsePEMChain decodes a PEM chain.
-func parsePEMChain(b []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return out, nil
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
 }
 
 // changeCertificate applies change to a copy of c, as read from storage,

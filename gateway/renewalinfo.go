@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -31,7 +30,7 @@ type renewalInfoBody struct {
 // renewalInfoURL is the directory's renewalInfo: the resource below which
 // each certID is served.
 func (h *Server) renewalInfoURL(r *http.Request) string {
-	return strings.TrimSuffix(h.resourceURL(r, pathRenewalInfo, ""), "/")
+	return h.resourceURL(r, pathRenewalInfoBase)
 }
 
 // renewalInfo serves RFC 9773 §4.2: GET {renewalInfo}/{certID}, unsigned.

@@ -27,7 +27,10 @@ const (
 	pathAuthz         = "/authz/{id}"
 	pathChallenge     = "/chall/{id}/{type}"
 	pathCertificate   = "/cert/{id}"
-	pathRenewalInfo   = "/renewal-info/{certID}"
+	pathRenewalInfo   = pathRenewalInfoBase + "/{certID}"
+	// pathRenewalInfoBase is the directory's renewalInfo, below which
+	// each certID is served.
+	pathRenewalInfoBase = "/renewal-info"
 )
 
 // resourceHandler serves one resource; the method checks are its own, so
