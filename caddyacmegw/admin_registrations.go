@@ -219,11 +219,11 @@ func (p *registrationChange) apply(reg *storage.Registration) map[string]any {
 		reg.Emails = *p.emails
 	}
 	if p.profiles != nil && !slices.Equal(*p.profiles, reg.Profiles) {
-		change("profiles", viewRegistration(reg).Profiles, viewProfiles(*p.profiles))
+		change("profiles", viewProfiles(reg.Profiles), viewProfiles(*p.profiles))
 		reg.Profiles = *p.profiles
 	}
 	if p.expires != nil && !p.expires.Equal(reg.Expires) {
-		change("expires", viewRegistration(reg).Expires, timeOrNil(*p.expires))
+		change("expires", timeOrNil(reg.Expires), timeOrNil(*p.expires))
 		reg.Expires = *p.expires
 	}
 	if p.status != nil && *p.status != reg.Status {

@@ -51,10 +51,11 @@ func (g *registry) get(name string) *Handler {
 func (g *registry) only() (*Handler, int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, list := range g.byName {
-		if len(g.byName) == 1 {
-			return list[len(list)-1], 1
-		}
+	if n := len(g.byName); n != 1 {
+		return nil, n
 	}
-	return nil, len(g.byName)
+	for _, list := range g.byName {
+		return list[len(list)-1], 1
+	}
+	return nil, 0 // not reached: one name is running
 }

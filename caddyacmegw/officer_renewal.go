@@ -40,17 +40,12 @@ type renewalRuleRequest struct {
 // windows of the certificates of a scope issued until now, and audits it.
 func (o *officer) moveRenewalWindows(ctx context.Context, body renewalRuleRequest) (*storage.RenewalRule, error) {
 	ctx = context.WithoutCancel(ctx)
-	sc, err := o.renewalScope(ctx, body.Scope, body.Value)
-	if err != nil {
-		return nil, err
-	}
 	if err := checkExplanationURL(body.ExplanationURL); err != nil {
 		return nil, err
 	}
 	now := o.h.now().UTC()
 	rule := &storage.RenewalRule{
 		ID:             gateway.NewID(),
-		RenewalScope:   sc,
 		WindowStart:    now.Add(-defaultMovedWindow),
 		WindowEnd:      now,
 		ExplanationURL: body.ExplanationURL,
@@ -66,6 +61,12 @@ func (o *officer) moveRenewalWindows(ctx context.Context, body renewalRuleReques
 	if !rule.WindowStart.Before(rule.WindowEnd) {
 		return nil, apiError(http.StatusBadRequest, "window_start must be before window_end")
 	}
+	// Last of the checks: it reads the scope's record.
+	sc, err := o.renewalScope(ctx, body.Scope, body.Value)
+	if err != nil {
+		return nil, err
+	}
+	rule.RenewalScope = sc
 	if err := o.h.store.CreateRenewalRule(ctx, rule); err != nil {
 		return nil, storeError(err, "renewal rule")
 	}
