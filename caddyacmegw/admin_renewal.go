@@ -18,11 +18,15 @@ func (q *adminRequest) createRenewalRule() error {
 	return writeJSON(q.w, http.StatusCreated, rule)
 }
 
-// listRenewalRules answers the rules of one scope (?scope=&value=).
+// listRenewalRules answers the rules of one scope (?scope=&value=), all
+// of them: a scope has the few an officer made, so the list is not paged.
 func (q *adminRequest) listRenewalRules() error {
 	v, _, err := q.query("scope", "value")
 	if err != nil {
 		return err
+	}
+	if v.Has("cursor") || v.Has("limit") {
+		return apiError(http.StatusBadRequest, "renewal rules are listed whole: cursor and limit do not apply")
 	}
 	rules, err := q.officer().renewalRules(q.r.Context(), v.Get("scope"), v.Get("value"))
 	if err != nil {

@@ -197,6 +197,7 @@ func TestAdmin_RefusesBadRequests(t *testing.T) {
 		{"revoke reason 6", "POST", "certificates/abc123/revoke", map[string]any{"reason": 6}, 400, "not accepted"},
 		{"revoke unknown", "POST", "certificates/abc123/revoke", map[string]any{"reason": 1}, 404, "not found"},
 		{"revoke by GET", "GET", "certificates/abc123/revoke", nil, 405, "not allowed"},
+		{"paging renewal rules", "GET", "renewal-rules?scope=issuer&limit=5", nil, 400, "listed whole"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
