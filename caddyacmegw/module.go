@@ -171,8 +171,9 @@ type Handler struct {
 	DefaultProfile string `json:"default_profile,omitempty"`
 
 	// allowIP and denyValidationTo are AllowIP and DenyValidationTo as
-	// validate parsed them.
+	// validate parsed them; profiles are Profiles as it converted them.
 	allowIP, denyValidationTo []netip.Prefix
+	profiles                  []gateway.Profile
 
 	store  storage.Store
 	issuer gateway.Issuer
@@ -270,10 +271,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if r, ok := h.issuer.(emailRefuser); ok && h.AddAccountContactEmail {
 		return fmt.Errorf("add_account_contact_email cannot be used with this issuer: %s", r.RefusesEmail())
 	}
-	if cfg.Profiles, err = h.gatewayProfiles(); err != nil {
+	if err := h.checkIssuerProfiles(); err != nil {
 		return err
 	}
-	cfg.DefaultProfile = h.DefaultProfile
+	cfg.Profiles, cfg.DefaultProfile = h.profiles, h.DefaultProfile
 
 	v, err := validate.New(validate.Config{
 		Resolvers:      h.Resolvers,

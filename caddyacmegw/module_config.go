@@ -181,5 +181,8 @@ func (h *Handler) validate() error {
 	if _, err := gateway.NormalizeDomainList(h.Deny); err != nil {
 		return fmt.Errorf("deny: %w", err)
 	}
-	return nil
+	if h.profiles, err = h.gatewayProfiles(); err != nil {
+		return err
+	}
+	return gateway.CheckProfiles(h.profiles, h.DefaultProfile)
 }

@@ -72,7 +72,7 @@ type profileChecker interface {
 }
 
 // gatewayProfiles turns the configured profiles into the gateway's,
-// refusing usages it does not know and settings the issuer cannot honour.
+// refusing usages it does not know.
 func (h *Handler) gatewayProfiles() ([]gateway.Profile, error) {
 	out := make([]gateway.Profile, 0, len(h.Profiles))
 	for _, pc := range h.Profiles {
@@ -80,16 +80,26 @@ func (h *Handler) gatewayProfiles() ([]gateway.Profile, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c, ok := h.issuer.(profileChecker); ok {
-			if err := c.CheckProfile(p); err != nil {
-				return nil, fmt.Errorf("profile %q: %w", p.Name, err)
-			}
-		} else if p.Lifetime != 0 || p.KeyUsage != 0 || len(p.ExtKeyUsage) > 0 || p.Procedure != "" {
-			return nil, fmt.Errorf("profile %q: this issuer takes no profile settings, only a description", p.Name)
-		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// checkIssuerProfiles refuses profile settings the provisioned issuer
+// cannot honour.
+func (h *Handler) checkIssuerProfiles() error {
+	c, ok := h.issuer.(profileChecker)
+	for _, p := range h.profiles {
+		switch {
+		case ok:
+			if err := c.CheckProfile(p); err != nil {
+				return fmt.Errorf("profile %q: %w", p.Name, err)
+			}
+		case p.Lifetime != 0 || p.KeyUsage != 0 || len(p.ExtKeyUsage) > 0 || p.Procedure != "":
+			return fmt.Errorf("profile %q: this issuer takes no profile settings, only a description", p.Name)
+		}
+	}
+	return nil
 }
 
 func (pc ProfileConfig) gatewayProfile() (gateway.Profile, error) {

@@ -30,9 +30,10 @@ type Profile struct {
 	Procedure string
 }
 
-// checkProfiles refuses profiles without a name or with one twice, and a
-// default that is not one of them.
-func checkProfiles(profiles []Profile, def string) error {
+// CheckProfiles refuses profiles without a name or with one twice, and a
+// default that is not one of them. New checks its Config with it; a
+// configuration can be checked before anything is opened.
+func CheckProfiles(profiles []Profile, def string) error {
 	for i, p := range profiles {
 		if p.Name == "" {
 			return errors.New("gateway: a profile needs a name")

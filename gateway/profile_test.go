@@ -196,10 +196,10 @@ func TestProfiles_NoneConfiguredRefusesAProfile(t *testing.T) {
 }
 
 func TestNew_RefusesADefaultProfileNotConfigured(t *testing.T) {
-	if err := checkProfiles([]Profile{{Name: "a"}}, "b"); err == nil {
+	if err := CheckProfiles([]Profile{{Name: "a"}}, "b"); err == nil {
 		t.Fatal("default profile b accepted among [a]")
 	}
-	if err := checkProfiles([]Profile{{Name: "a"}, {Name: "a"}}, ""); err == nil {
+	if err := CheckProfiles([]Profile{{Name: "a"}, {Name: "a"}}, ""); err == nil {
 		t.Fatal("profile a twice accepted")
 	}
 }

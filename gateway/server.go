@@ -141,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Nonces == nil || cfg.Issuer == nil || cfg.Validator == nil {
 		return nil, errors.New("gateway: Store, Nonces, Issuer and Validator are required")
 	}
-	if err := checkProfiles(cfg.Profiles, cfg.DefaultProfile); err != nil {
+	if err := CheckProfiles(cfg.Profiles, cfg.DefaultProfile); err != nil {
 		return nil, err
 	}
 	setDefaults(&cfg)
