@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -103,7 +102,10 @@ func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if err != nil {
 		return err
 	}
-	dir := q.directoryURL(r)
+	// Without base_url, the gateway's host is taken to be the one this
+	// console is reached at, as when both are on one site (set base_url
+	// when they are not).
+	dir := q.officer.h.directoryURLFor(r.Host)
 	d := createdData{
 		Registration: v,
 		Directory:    dir,
@@ -114,17 +116,6 @@ func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 		AcmeSh: "acme.sh --register-account --server " + dir + " --eab-kid " + v.KeyID + " --eab-hmac-key " + v.HMACKey,
 	}
 	return q.page(w, "registration_created", "Registration created", "registrations", d)
-}
-
-// directoryURL is the gateway's directory: from its base_url, else on the
-// host this console is reached at, which is the gateway's when both are
-// on one site (set base_url when they are not).
-func (q *consoleRequest) directoryURL(r *http.Request) string {
-	h := q.officer.h
-	if h.BaseURL != "" {
-		return strings.TrimSuffix(h.BaseURL, "/") + gateway.PathDirectory
-	}
-	return "https://" + r.Host + strings.TrimSuffix(h.PathPrefix, "/") + gateway.PathDirectory
 }
 
 // fields splits a form's list, one entry a line or separated by spaces or
