@@ -106,14 +106,14 @@ func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	// console is reached at, as when both are on one site (set base_url
 	// when they are not).
 	dir := q.officer.h.directoryURLFor(r.Host)
+	// The placeholders stay unquoted, for the officer to replace.
+	words := bindingWords(dir, v.KeyID, v.HMACKey)
 	d := createdData{
 		Registration: v,
 		Directory:    dir,
-		Certbot:      "certbot certonly --server " + dir + " --eab-kid=" + v.KeyID + " --eab-hmac-key=" + v.HMACKey + " -d <name>",
-		// As --flag=value where the parser allows it: a base64url key may
-		// begin with "-".
-		Lego:   "lego --server " + dir + " --eab --kid=" + v.KeyID + " --hmac=" + v.HMACKey + " --email <you@example.com> --domains <name> run",
-		AcmeSh: "acme.sh --register-account --server " + dir + " --eab-kid " + v.KeyID + " --eab-hmac-key " + v.HMACKey,
+		Certbot:      shellJoin(words.certbot) + " -d <name>",
+		Lego:         shellJoin(words.lego) + " --email <you@example.com> --domains <name> run",
+		AcmeSh:       shellJoin(words.acmeSh),
 	}
 	return q.page(w, "registration_created", "Registration created", "registrations", d)
 }
