@@ -32,9 +32,7 @@ func consoleAccounts(w http.ResponseWriter, r *http.Request, q *consoleRequest) 
 		return err
 	}
 	d.Accounts = out.Accounts
-	if out.Next != "" {
-		d.Next = q.link(url.Values{"contact": {d.Contact}, "registration": {d.Registration}, "status": {d.Status}, "cursor": {out.Next}}, "accounts")
-	}
+	d.Next = q.nextPage(r, out.Next, "accounts")
 	return q.page(w, "accounts", "Accounts", "accounts", d)
 }
 

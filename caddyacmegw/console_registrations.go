@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/caddyacmegw/caddyacmegw/storage"
@@ -40,9 +39,7 @@ func consoleRegistrations(w http.ResponseWriter, r *http.Request, q *consoleRequ
 	if err != nil {
 		return err
 	}
-	if next != "" {
-		d.Next = q.link(url.Values{"q": {search}, "cursor": {next}}, "registrations")
-	}
+	d.Next = q.nextPage(r, next, "registrations")
 	return q.page(w, "registrations", "Registrations", "registrations", d)
 }
 

@@ -201,6 +201,17 @@ func (q *consoleRequest) link(query url.Values, parts ...string) string {
 	return p
 }
 
+// nextPage is the link to a listing's next page, from cursor on, with the
+// request's filters as they came; "" when there is none.
+func (q *consoleRequest) nextPage(r *http.Request, cursor string, parts ...string) string {
+	if cursor == "" {
+		return ""
+	}
+	v := r.URL.Query()
+	v.Set("cursor", cursor)
+	return q.link(v, parts...)
+}
+
 // seeOther sends the browser to a page after a change (post/redirect/get).
 func (q *consoleRequest) seeOther(w http.ResponseWriter, r *http.Request, to string) error {
 	http.Redirect(w, r, to, http.StatusSeeOther)

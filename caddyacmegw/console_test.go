@@ -3,6 +3,8 @@ package caddyacmegw
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -304,5 +306,32 @@ func TestConsole_UnauthenticatedChangesAcrossConnections(t *testing.T) {
 	}
 	if reg := e.g.registration("by-address"); !strings.HasPrefix(reg.CreatedBy, "unauthenticated:127.0.0.1:") {
 		t.Fatalf("created by %q", reg.CreatedBy)
+	}
+}
+
+// TestConsole_NextPageKeepsTheSearch: a listing's next-page link goes on
+// from its cursor with the search the page was asked for.
+func TestConsole_NextPageKeepsTheSearch(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	for i := range defaultPageLimit + 1 {
+		reg := &storage.Registration{KeyID: fmt.Sprintf("paged-%03d", i), HMACKey: []byte("key"), Description: "paged", Status: storage.RegistrationActive}
+		if err := e.g.store.CreateRegistration(context.Background(), reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.post("/registrations", url.Values{"key_id": {"zz-other"}})
+	status, body := e.get("/registrations?q=paged")
+	next := regexp.MustCompile(`href="/console(/registrations\?[^"]*)" rel="next"`).FindStringSubmatch(body)
+	if status != http.StatusOK || next == nil {
+		t.Fatalf("the first page: %d, or no next-page link:\n%s", status, body)
+	}
+	link, err := url.Parse(html.UnescapeString(next[1]))
+	if err != nil || link.Query().Get("q") != "paged" || link.Query().Get("cursor") == "" {
+		t.Fatalf("next-page link %q: want the search and a cursor", next[1])
+	}
+	status, body = e.get(link.String())
+	if status != http.StatusOK || !strings.Contains(body, fmt.Sprintf(">paged-%03d<", defaultPageLimit)) ||
+		strings.Contains(body, ">zz-other<") || strings.Contains(body, `rel="next"`) {
+		t.Fatalf("the second page: %d\n%s", status, body)
 	}
 }
