@@ -335,3 +335,30 @@ func TestConsole_NextPageKeepsTheSearch(t *testing.T) {
 		t.Fatalf("the second page: %d\n%s", status, body)
 	}
 }
+
+// TestConsole_RefusedFormsSayWhy: a form too large is 413, one that
+// cannot be read 400, and one sent without the session's cookie, whose
+// token then matches no session, is refused as a forgery.
+func TestConsole_RefusedFormsSayWhy(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	e.get("/registrations/new")
+	token := url.Values{"csrf": {e.token}}.Encode()
+	send := func(body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/registrations", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return e.send(req)
+	}
+	if status, body := send(token + "&description=" + strings.Repeat("x", maxConsoleForm)); status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "larger than") {
+		t.Errorf("a form too large: %d, want 413\n%s", status, body)
+	}
+	if status, body := send(token + "&description=%zz"); status != http.StatusBadRequest || !strings.Contains(body, "cannot be read") {
+		t.Errorf("a form that cannot be read: %d, want 400\n%s", status, body)
+	}
+	e.cookie = nil
+	if status, body := send(token + "&key_id=no-cookie"); status != http.StatusForbidden || !strings.Contains(body, "does not carry the console&#39;s token") {
+		t.Errorf("a form without the cookie: %d, want 403\n%s", status, body)
+	}
+	if n := len(e.auditEntries()); n != 0 {
+		t.Fatalf("%d changes made by refused forms", n)
+	}
+}
