@@ -76,7 +76,7 @@ func (e *consoleEnv) get(path string) (int, string) {
 func (e *consoleEnv) post(path string, form url.Values) (int, string) {
 	e.t.Helper()
 	if e.cookie == nil || e.token == "" {
-		e.get("/registrations/new")
+		e.get("/new-registration")
 	}
 	form.Set("csrf", e.token)
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console"+path, strings.NewReader(form.Encode()))

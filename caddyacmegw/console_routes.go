@@ -45,7 +45,9 @@ func (c *Console) routes() *http.ServeMux {
 	handle := func(pattern string, h consoleHandler) { mux.Handle(pattern, c.serveRoute(h)) }
 	handle("GET /{$}", consoleOverview)
 	handle("GET /registrations", consoleRegistrations)
-	handle("GET /registrations/new", consoleNewRegistration)
+	// The form's path is not under /registrations/, where "new" is a key
+	// id like any other.
+	handle("GET /new-registration", consoleNewRegistration)
 	handle("POST /registrations", consoleCreateRegistration)
 	handle("GET /registrations/{kid}", consoleRegistration)
 	handle("POST /registrations/{kid}", consoleUpdateRegistration)

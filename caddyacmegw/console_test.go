@@ -129,7 +129,7 @@ func TestConsole_AuditFiltersByOfficerActionAndTime(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
 	e.post("/registrations", url.Values{"key_id": {"by-dave"}})
 	e.officer = "erin"
-	e.get("/registrations/new") // a token is the officer's own
+	e.get("/new-registration") // a token is the officer's own
 	e.post("/registrations", url.Values{"key_id": {"by-erin"}})
 	e.post("/registrations/by-dave/status", url.Values{"status": {"disabled"}})
 	now := time.Now().UTC()
@@ -180,12 +180,12 @@ func TestConsole_RefusesProfilesTheGatewayLacks(t *testing.T) {
 // another's request, as a cookie planted for the first would: refused.
 func TestConsole_CSRFTokenIsTheOfficers(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
-	e.get("/registrations/new")
+	e.get("/new-registration")
 	e.officer = "erin"
 	if status, body := e.post("/registrations", url.Values{"key_id": {"planted"}}); status != http.StatusForbidden || !strings.Contains(body, "refused") {
 		t.Fatalf("dave's token with erin's request: %d, want 403\n%s", status, body)
 	}
-	e.get("/registrations/new")
+	e.get("/new-registration")
 	if status, body := e.post("/registrations", url.Values{"key_id": {"own"}}); status != http.StatusOK {
 		t.Fatalf("erin's own token: %d\n%s", status, body)
 	}
@@ -239,7 +239,7 @@ var consoleOnce = regexp.MustCompile(`name="once" value="([^"]+)"`)
 // for a mistake can be corrected and sent again.
 func TestConsole_NewRegistrationFormCreatesOnce(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
-	_, page := e.get("/registrations/new")
+	_, page := e.get("/new-registration")
 	m := consoleOnce.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("the form carries no nonce:\n%s", page)
@@ -299,7 +299,7 @@ func TestOnceForms_ForgetsTheOldestAndTheExpired(t *testing.T) {
 func TestConsole_UnauthenticatedChangesAcrossConnections(t *testing.T) {
 	e := newConsoleEnv(t, "")
 	e.console.UnauthenticatedIsIntended = true
-	e.get("/registrations/new")
+	e.get("/new-registration")
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	if status, body := e.post("/registrations", url.Values{"key_id": {"by-address"}}); status != http.StatusOK {
 		t.Fatalf("a change on another connection: %d\n%s", status, body)
@@ -341,7 +341,7 @@ func TestConsole_NextPageKeepsTheSearch(t *testing.T) {
 // token then matches no session, is refused as a forgery.
 func TestConsole_RefusedFormsSayWhy(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
-	e.get("/registrations/new")
+	e.get("/new-registration")
 	token := url.Values{"csrf": {e.token}}.Encode()
 	send := func(body string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/registrations", strings.NewReader(body))
@@ -360,5 +360,21 @@ func TestConsole_RefusedFormsSayWhy(t *testing.T) {
 	}
 	if n := len(e.auditEntries()); n != 0 {
 		t.Fatalf("%d changes made by refused forms", n)
+	}
+}
+
+// TestConsole_OpensARegistrationNamedNew: "new" is a key id like any
+// other, and its page is the registration's, not the creation form.
+func TestConsole_OpensARegistrationNamedNew(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	if status, body := e.post("/registrations", url.Values{"key_id": {"new"}, "description": {"named new"}}); status != http.StatusOK {
+		t.Fatalf("create: %d\n%s", status, body)
+	}
+	status, body := e.get("/registrations/new")
+	if status != http.StatusOK || !strings.Contains(body, "Registration new") || !strings.Contains(body, "named new") || consoleOnce.MatchString(body) {
+		t.Fatalf("the registration's page: %d\n%s", status, body)
+	}
+	if status, _ := e.post("/registrations/new", url.Values{"description": {"edited"}}); status != http.StatusSeeOther || e.g.registration("new").Description != "edited" {
+		t.Fatalf("edit: %d", status)
 	}
 }
