@@ -98,5 +98,5 @@ func consoleDeactivate(w http.ResponseWriter, r *http.Request, q *consoleRequest
 	if _, err := q.officer.deactivateAccount(r.Context(), id); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "accounts", id))
+	return seeOther(w, r, q.link(nil, "accounts", id))
 }

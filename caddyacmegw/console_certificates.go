@@ -102,7 +102,7 @@ func consoleConfirmRevoke(w http.ResponseWriter, r *http.Request, q *consoleRequ
 		Action:   q.link(nil, "certificates", v.Serial, "revoke"),
 		Button:   "Revoke certificate",
 		Cancel:   q.link(nil, "certificates", v.Serial),
-		Reasons:  revocationReasonList(),
+		Reasons:  revocationReasons,
 	})
 }
 
@@ -115,5 +115,5 @@ func consoleRevoke(w http.ResponseWriter, r *http.Request, q *consoleRequest) er
 	if err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "certificates", v.Serial))
+	return seeOther(w, r, q.link(nil, "certificates", v.Serial))
 }

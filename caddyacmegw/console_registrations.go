@@ -154,7 +154,7 @@ func consoleUpdateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if _, err := q.officer.updateRegistration(r.Context(), kid, p); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "registrations", kid))
+	return seeOther(w, r, q.link(nil, "registrations", kid))
 }
 
 // consoleRegistrationStatus disables or enables a registration.
@@ -164,7 +164,7 @@ func consoleRegistrationStatus(w http.ResponseWriter, r *http.Request, q *consol
 	if _, err := q.officer.updateRegistration(r.Context(), kid, &registrationPatch{status: &status}); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "registrations", kid))
+	return seeOther(w, r, q.link(nil, "registrations", kid))
 }
 
 func consoleConfirmDeleteRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
@@ -188,5 +188,5 @@ func consoleDeleteRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if err := q.officer.deleteRegistration(r.Context(), r.PathValue("kid")); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "registrations"))
+	return seeOther(w, r, q.link(nil, "registrations"))
 }

@@ -38,9 +38,10 @@ func withConsoleRequest(ctx context.Context, q *consoleRequest) context.Context 
 // consoleHandler serves one console route; an error is shown as a page.
 type consoleHandler func(w http.ResponseWriter, r *http.Request, q *consoleRequest) error
 
-// routes is the console's one table of pages, relative to PathPrefix.
-// Every POST changes something and passes the CSRF check first.
-func (c *Console) routes() *http.ServeMux {
+// routes is the console's one table of pages, relative to PathPrefix,
+// which the handler strips. Every POST changes something and passes the
+// CSRF check first.
+func (c *Console) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h consoleHandler) { mux.Handle(pattern, c.serveRoute(h)) }
 	handle("GET /{$}", consoleOverview)
@@ -70,7 +71,7 @@ func (c *Console) routes() *http.ServeMux {
 	handle("POST /renewal", consoleIssuerRenewal)
 	handle("GET /audit", consoleAudit)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(consoleStatic)))
-	return mux
+	return http.StripPrefix(c.PathPrefix, mux)
 }
 
 // csrfCookie holds the session's random, from which each officer's CSRF
@@ -220,8 +221,9 @@ func (q *consoleRequest) nextPage(r *http.Request, cursor string, parts ...strin
 	return q.link(v, parts...)
 }
 
-// seeOther sends the browser to a page after a change (post/redirect/get).
-func (q *consoleRequest) seeOther(w http.ResponseWriter, r *http.Request, to string) error {
+// seeOther sends the browser to a page after a change (post/redirect/get),
+// and returns nil, for a route to end with.
+func seeOther(w http.ResponseWriter, r *http.Request, to string) error {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
