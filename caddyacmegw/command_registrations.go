@@ -69,6 +69,22 @@ type registerOutput struct {
 	Certbot         string `json:"certbot_command"`
 }
 
+// clientWords are the words by which certbot, lego and acme.sh open an
+// account bound to a registration, before what each line goes on with
+// (the names to order, an e-mail address), for shellJoin.
+type clientWords struct{ certbot, lego, acmeSh []string }
+
+// bindingWords are the clients' words for a registration on a directory.
+// certbot and lego take "--flag=value": a base64url value may begin with
+// "-", which a separate argument would turn into an option.
+func bindingWords(directory, kid, hmacKey string) clientWords {
+	return clientWords{
+		certbot: []string{"certbot", "certonly", "--server", directory, "--eab-kid=" + kid, "--eab-hmac-key=" + hmacKey},
+		lego:    []string{"lego", "--server", directory, "--eab", "--kid=" + kid, "--hmac=" + hmacKey},
+		acmeSh:  []string{"acme.sh", "--register-account", "--server", directory, "--eab-kid", kid, "--eab-hmac-key", hmacKey},
+	}
+}
+
 func cmdRegister(c *cli) error {
 	domains, _ := c.fl.GetStringSlice("domains")
 	if len(domains) == 0 {
@@ -106,9 +122,7 @@ func cmdRegister(c *cli) error {
 		return err
 	}
 
-	// "--flag=value": a base64url value may begin with "-", which a
-	// separate argument would turn into an option.
-	line := []string{"certbot", "certonly", "--server", directory, "--eab-kid=" + reg.KeyID, "--eab-hmac-key=" + reg.HMACKey}
+	line := bindingWords(directory, reg.KeyID, reg.HMACKey).certbot
 	for _, d := range reg.AllowedDomains {
 		line = append(line, "-d", d)
 	}

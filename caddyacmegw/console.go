@@ -52,8 +52,9 @@ type Console struct {
 	UnauthenticatedIsIntended bool `json:"unauthenticated_is_intended,omitempty"`
 
 	logger *zap.Logger
-	mux    *http.ServeMux
-	pages  consolePages
+	// handler serves the paths under PathPrefix, with it stripped.
+	handler http.Handler
+	pages   consolePages
 	// checked is set by the guard once it has found this console's
 	// configuration authenticated; until then nothing is served. A
 	// pointer, since the module's value is copied.
@@ -94,12 +95,11 @@ func (c *Console) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("console templates: %w", err)
 	}
-	pages.base = c.PathPrefix
-	c.pages = pages
+	c.pages = consolePages{base: c.PathPrefix, pages: pages}
 	if c.csrfSecret, err = consoleSecret(ctx); err != nil {
 		return fmt.Errorf("acme_gateway_console: the CSRF secret: %w", err)
 	}
-	c.mux = c.routes()
+	c.handler = c.routes()
 	guard, err := ctx.App("acme_gateway_console_guard")
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	req := r.WithContext(withConsoleRequest(r.Context(), &consoleRequest{
 		console: c, officer: &officer{h: h, actor: who}, base: c.PathPrefix, tokenOwner: owner,
 	}))
-	http.StripPrefix(c.PathPrefix, c.mux).ServeHTTP(w, req)
+	c.handler.ServeHTTP(w, req)
 	return nil
 }
 

@@ -32,9 +32,7 @@ func consoleAccounts(w http.ResponseWriter, r *http.Request, q *consoleRequest) 
 		return err
 	}
 	d.Accounts = out.Accounts
-	if out.Next != "" {
-		d.Next = q.link(url.Values{"contact": {d.Contact}, "registration": {d.Registration}, "status": {d.Status}, "cursor": {out.Next}}, "accounts")
-	}
+	d.Next = q.nextPage(r, out.Next, "accounts")
 	return q.page(w, "accounts", "Accounts", "accounts", d)
 }
 
@@ -100,5 +98,5 @@ func consoleDeactivate(w http.ResponseWriter, r *http.Request, q *consoleRequest
 	if _, err := q.officer.deactivateAccount(r.Context(), id); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "accounts", id))
+	return seeOther(w, r, q.link(nil, "accounts", id))
 }

@@ -2,7 +2,6 @@ package caddyacmegw
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -61,8 +60,6 @@ func consoleAudit(w http.ResponseWriter, r *http.Request, q *consoleRequest) err
 		return err
 	}
 	d.Entries = out.Audit
-	if out.Next != "" {
-		d.Next = q.link(url.Values{"actor": {d.Actor}, "action": {d.Action}, "since": {d.Since}, "until": {d.Until}, "cursor": {out.Next}}, "audit")
-	}
+	d.Next = q.nextPage(r, out.Next, "audit")
 	return q.page(w, "audit", "Audit trail", "audit", d)
 }

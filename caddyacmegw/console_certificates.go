@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -37,9 +36,7 @@ func consoleCertificates(w http.ResponseWriter, r *http.Request, q *consoleReque
 		return err
 	}
 	d.Certificates = out.Certificates
-	if out.Next != "" {
-		d.Next = q.link(url.Values{"name": {d.Name}, "serial": {d.Serial}, "account": {d.Account}, "status": {d.Status}, "cursor": {out.Next}}, "certificates")
-	}
+	d.Next = q.nextPage(r, out.Next, "certificates")
 	return q.page(w, "certificates", "Certificates", "certificates", d)
 }
 
@@ -105,7 +102,7 @@ func consoleConfirmRevoke(w http.ResponseWriter, r *http.Request, q *consoleRequ
 		Action:   q.link(nil, "certificates", v.Serial, "revoke"),
 		Button:   "Revoke certificate",
 		Cancel:   q.link(nil, "certificates", v.Serial),
-		Reasons:  revocationReasonList(),
+		Reasons:  revocationReasons,
 	})
 }
 
@@ -118,5 +115,5 @@ func consoleRevoke(w http.ResponseWriter, r *http.Request, q *consoleRequest) er
 	if err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "certificates", v.Serial))
+	return seeOther(w, r, q.link(nil, "certificates", v.Serial))
 }

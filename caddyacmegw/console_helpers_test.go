@@ -38,8 +38,7 @@ func newConsoleEnv(t *testing.T, officer string) *consoleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages.base = c.PathPrefix
-	c.pages, c.mux = pages, c.routes()
+	c.pages, c.handler = consolePages{base: c.PathPrefix, pages: pages}, c.routes()
 	c.checked = new(atomic.Bool)
 	c.checked.Store(true) // as the guard's Start does
 	c.csrfSecret = []byte("the console's secret in its tests")
@@ -76,7 +75,7 @@ func (e *consoleEnv) get(path string) (int, string) {
 func (e *consoleEnv) post(path string, form url.Values) (int, string) {
 	e.t.Helper()
 	if e.cookie == nil || e.token == "" {
-		e.get("/registrations/new")
+		e.get("/new-registration")
 	}
 	form.Set("csrf", e.token)
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console"+path, strings.NewReader(form.Encode()))

@@ -18,6 +18,10 @@ import (
 // are shown as "at least".
 const overviewScanLimit = 20000
 
+// expiringDays is how near its end a valid certificate counts, on the
+// overview, as expiring.
+const expiringDays = 30
+
 // overviewData is the overview: counts and three charts.
 type overviewData struct {
 	Counts          []overviewCount
@@ -25,8 +29,6 @@ type overviewData struct {
 	Expiring        barChart
 	Outcomes        barChart
 	OutcomesSince   time.Time
-	OutcomesStored  bool
-	ExpiringWithin  string
 	CountedToLimits bool
 }
 
@@ -40,7 +42,7 @@ type overviewCount struct {
 func consoleOverview(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
 	ctx, o := r.Context(), q.officer
 	now := o.h.now().UTC()
-	d := overviewData{ExpiringWithin: "30 days"}
+	var d overviewData
 
 	accounts, moreAccounts, err := countAll(ctx, func(ctx context.Context, cursor string) (int, string, error) {
 		a, next, err := o.h.store.ListAccounts(ctx, storage.AccountFilter{}, cursor, maxPageLimit)
@@ -72,7 +74,7 @@ func consoleOverview(w http.ResponseWriter, r *http.Request, q *consoleRequest) 
 		case now.Before(c.NotAfter):
 			valid++
 			left := c.NotAfter.Sub(now)
-			if left < 30*24*time.Hour {
+			if left < expiringDays*24*time.Hour {
 				expiring++
 			}
 			if week := int(left / (7 * 24 * time.Hour)); week < len(expiringPerWeek) {
@@ -92,7 +94,7 @@ func consoleOverview(w http.ResponseWriter, r *http.Request, q *consoleRequest) 
 		{"Accounts", accounts, moreAccounts, q.link(nil, "accounts")},
 		{"Registrations", regs, moreRegs, q.link(nil, "registrations")},
 		{"Valid certificates", valid, moreCerts, q.link(map[string][]string{"status": {storage.StatusValid}}, "certificates")},
-		{"Expiring within 30 days", expiring, moreCerts, ""},
+		{fmt.Sprintf("Expiring within %d days", expiringDays), expiring, moreCerts, ""},
 		{"Revoked certificates", revoked, moreCerts, q.link(map[string][]string{"status": {storage.StatusRevoked}}, "certificates")},
 		{"Orders waiting on the CA", len(waiting.Orders), waiting.Next != "", ""},
 	}

@@ -5,10 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
-	"github.com/caddyacmegw/caddyacmegw/gateway"
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
@@ -41,9 +39,7 @@ func consoleRegistrations(w http.ResponseWriter, r *http.Request, q *consoleRequ
 	if err != nil {
 		return err
 	}
-	if next != "" {
-		d.Next = q.link(url.Values{"q": {search}, "cursor": {next}}, "registrations")
-	}
+	d.Next = q.nextPage(r, next, "registrations")
 	return q.page(w, "registrations", "Registrations", "registrations", d)
 }
 
@@ -103,28 +99,20 @@ func consoleCreateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if err != nil {
 		return err
 	}
-	dir := q.directoryURL(r)
+	// Without base_url, the gateway's host is taken to be the one this
+	// console is reached at, as when both are on one site (set base_url
+	// when they are not).
+	dir := q.officer.h.directoryURLFor(r.Host)
+	// The placeholders stay unquoted, for the officer to replace.
+	words := bindingWords(dir, v.KeyID, v.HMACKey)
 	d := createdData{
 		Registration: v,
 		Directory:    dir,
-		Certbot:      "certbot certonly --server " + dir + " --eab-kid=" + v.KeyID + " --eab-hmac-key=" + v.HMACKey + " -d <name>",
-		// As --flag=value where the parser allows it: a base64url key may
-		// begin with "-".
-		Lego:   "lego --server " + dir + " --eab --kid=" + v.KeyID + " --hmac=" + v.HMACKey + " --email <you@example.com> --domains <name> run",
-		AcmeSh: "acme.sh --register-account --server " + dir + " --eab-kid " + v.KeyID + " --eab-hmac-key " + v.HMACKey,
+		Certbot:      shellJoin(words.certbot) + " -d <name>",
+		Lego:         shellJoin(words.lego) + " --email <you@example.com> --domains <name> run",
+		AcmeSh:       shellJoin(words.acmeSh),
 	}
 	return q.page(w, "registration_created", "Registration created", "registrations", d)
-}
-
-// directoryURL is the gateway's directory: from its base_url, else on the
-// host this console is reached at, which is the gateway's when both are
-// on one site (set base_url when they are not).
-func (q *consoleRequest) directoryURL(r *http.Request) string {
-	h := q.officer.h
-	if h.BaseURL != "" {
-		return strings.TrimSuffix(h.BaseURL, "/") + gateway.PathDirectory
-	}
-	return "https://" + r.Host + strings.TrimSuffix(h.PathPrefix, "/") + gateway.PathDirectory
 }
 
 // fields splits a form's list, one entry a line or separated by spaces or
@@ -166,7 +154,7 @@ func consoleUpdateRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if _, err := q.officer.updateRegistration(r.Context(), kid, p); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "registrations", kid))
+	return seeOther(w, r, q.link(nil, "registrations", kid))
 }
 
 // consoleRegistrationStatus disables or enables a registration.
@@ -176,7 +164,7 @@ func consoleRegistrationStatus(w http.ResponseWriter, r *http.Request, q *consol
 	if _, err := q.officer.updateRegistration(r.Context(), kid, &registrationPatch{status: &status}); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "registrations", kid))
+	return seeOther(w, r, q.link(nil, "registrations", kid))
 }
 
 func consoleConfirmDeleteRegistration(w http.ResponseWriter, r *http.Request, q *consoleRequest) error {
@@ -200,5 +188,5 @@ func consoleDeleteRegistration(w http.ResponseWriter, r *http.Request, q *consol
 	if err := q.officer.deleteRegistration(r.Context(), r.PathValue("kid")); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(nil, "registrations"))
+	return seeOther(w, r, q.link(nil, "registrations"))
 }

@@ -69,7 +69,7 @@ func consoleScopeRenewal(kind, pathValue, page string) consoleHandler {
 		if err != nil {
 			return err
 		}
-		return q.seeOther(w, r, q.link(nil, page, rule.Value))
+		return seeOther(w, r, q.link(nil, page, rule.Value))
 	}
 }
 
@@ -95,5 +95,5 @@ func consoleIssuerRenewal(w http.ResponseWriter, r *http.Request, q *consoleRequ
 	if _, err := q.moveRenewal(r, storage.RenewalScopeIssuer, ""); err != nil {
 		return err
 	}
-	return q.seeOther(w, r, q.link(url.Values{"action": {"renewal.move"}}, "audit"))
+	return seeOther(w, r, q.link(url.Values{"action": {"renewal.move"}}, "audit"))
 }

@@ -38,14 +38,17 @@ func withConsoleRequest(ctx context.Context, q *consoleRequest) context.Context 
 // consoleHandler serves one console route; an error is shown as a page.
 type consoleHandler func(w http.ResponseWriter, r *http.Request, q *consoleRequest) error
 
-// routes is the console's one table of pages, relative to PathPrefix.
-// Every POST changes something and passes the CSRF check first.
-func (c *Console) routes() *http.ServeMux {
+// routes is the console's one table of pages, relative to PathPrefix,
+// which the handler strips. Every POST changes something and passes the
+// CSRF check first.
+func (c *Console) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h consoleHandler) { mux.Handle(pattern, c.serveRoute(h)) }
 	handle("GET /{$}", consoleOverview)
 	handle("GET /registrations", consoleRegistrations)
-	handle("GET /registrations/new", consoleNewRegistration)
+	// The form's path is not under /registrations/, where "new" is a key
+	// id like any other.
+	handle("GET /new-registration", consoleNewRegistration)
 	handle("POST /registrations", consoleCreateRegistration)
 	handle("GET /registrations/{kid}", consoleRegistration)
 	handle("POST /registrations/{kid}", consoleUpdateRegistration)
@@ -68,7 +71,7 @@ func (c *Console) routes() *http.ServeMux {
 	handle("POST /renewal", consoleIssuerRenewal)
 	handle("GET /audit", consoleAudit)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(consoleStatic)))
-	return mux
+	return http.StripPrefix(c.PathPrefix, mux)
 }
 
 // csrfCookie holds the session's random, from which each officer's CSRF
@@ -90,8 +93,8 @@ func (c *Console) serveRoute(h consoleHandler) http.Handler {
 		q := r.Context().Value(consoleRequestKey{}).(*consoleRequest)
 		q.csrf = c.csrfToken(w, r, q.base, q.tokenOwner)
 		if r.Method == http.MethodPost {
-			if err := checkSameOrigin(r, q.csrf); err != nil {
-				c.pages.problem(w, http.StatusForbidden, err.Error())
+			if status, err := checkChange(w, r, q.csrf); err != nil {
+				c.pages.problem(w, status, err.Error())
 				return
 			}
 		}
@@ -154,39 +157,45 @@ func (c *Console) csrfFor(session, actor string) string {
 }
 
 var (
-	errCrossSite = errors.New("refused: this change comes from another site")
-	errNoCSRF    = errors.New("refused: this change does not carry the console's token; reload the page and try again")
+	errCrossSite  = errors.New("refused: this change comes from another site")
+	errNoCSRF     = errors.New("refused: this change does not carry the console's token; reload the page and try again")
+	errFormTooBig = errors.New("refused: the form is larger than the console accepts")
+	errFormUnread = errors.New("refused: the form cannot be read")
 )
 
-// checkSameOrigin refuses a change that a browser says comes from another
-// site, and one whose form does not send back the token derived from the
-// session's cookie (the double submit: another site can make a browser
-// send the cookie but cannot read it nor the token), compared in constant
-// time.
-func checkSameOrigin(r *http.Request, token string) error {
+// checkChange refuses, with the status to answer, a change that a browser
+// says comes from another site (403), whose form is too large (413) or
+// cannot be read (400), or whose form does not send back the token
+// derived from the session's cookie (403; the double submit: another site
+// can make a browser send the cookie but cannot read it nor the token),
+// compared in constant time. A request without the cookie is refused by
+// that comparison: csrfToken has then given it a new session, whose token
+// no form carries yet.
+func checkChange(w http.ResponseWriter, r *http.Request, token string) (int, error) {
 	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
-		return errCrossSite
+		return http.StatusForbidden, errCrossSite
 	}
 	// The pages' Referrer-Policy no-referrer makes browsers send "Origin:
 	// null" with their forms; Sec-Fetch-Site and the token then decide.
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		u, err := url.Parse(o)
 		if err != nil || !strings.EqualFold(u.Host, r.Host) {
-			return errCrossSite
+			return http.StatusForbidden, errCrossSite
 		}
 	}
-	if _, err := r.Cookie(csrfCookieName(r)); err != nil {
-		return errNoCSRF
-	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxConsoleForm)
+	r.Body = http.MaxBytesReader(w, r.Body, maxConsoleForm)
 	if err := r.ParseForm(); err != nil {
-		return errors.New("refused: the form cannot be read")
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, errFormTooBig
+		}
+		return http.StatusBadRequest, errFormUnread
 	}
 	sent := r.PostForm.Get("csrf")
 	if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
-		return errNoCSRF
+		return http.StatusForbidden, errNoCSRF
 	}
-	return nil
+	return 0, nil
 }
 
 // link is a console URL: base, the path's parts escaped, and a query.
@@ -201,8 +210,20 @@ func (q *consoleRequest) link(query url.Values, parts ...string) string {
 	return p
 }
 
-// seeOther sends the browser to a page after a change (post/redirect/get).
-func (q *consoleRequest) seeOther(w http.ResponseWriter, r *http.Request, to string) error {
+// nextPage is the link to a listing's next page, from cursor on, with the
+// request's filters as they came; "" when there is none.
+func (q *consoleRequest) nextPage(r *http.Request, cursor string, parts ...string) string {
+	if cursor == "" {
+		return ""
+	}
+	v := r.URL.Query()
+	v.Set("cursor", cursor)
+	return q.link(v, parts...)
+}
+
+// seeOther sends the browser to a page after a change (post/redirect/get),
+// and returns nil, for a route to end with.
+func seeOther(w http.ResponseWriter, r *http.Request, to string) error {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }

@@ -37,18 +37,10 @@ type consolePages struct {
 	pages map[string]*template.Template
 }
 
-// parseConsolePages gives a console the pages, parsed once a process: the
-// templates are embedded, and consoles only execute them, which html/template
-// allows at once from several goroutines.
-func parseConsolePages() (consolePages, error) {
-	pages, err := parsedConsolePages()
-	if err != nil {
-		return consolePages{}, err
-	}
-	return consolePages{pages: pages}, nil
-}
-
-var parsedConsolePages = sync.OnceValues(func() (map[string]*template.Template, error) {
+// parseConsolePages gives the consoles their pages, parsed once a process:
+// the templates are embedded, and consoles only execute them, which
+// html/template allows at once from several goroutines.
+var parseConsolePages = sync.OnceValues(func() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range consolePageNames {
 		t, err := template.New("layout.html").Funcs(consoleFuncs).ParseFS(consoleTemplates,
@@ -157,11 +149,11 @@ type revocationReason struct {
 	Name string
 }
 
-// revocationReasonList is reasonNames in the order of their codes.
-func revocationReasonList() []revocationReason {
+// revocationReasons are reasonNames in the order of their codes.
+var revocationReasons = func() []revocationReason {
 	var out []revocationReason
 	for _, code := range slices.Sorted(maps.Keys(reasonNames)) {
 		out = append(out, revocationReason{code, reasonNames[code]})
 	}
 	return out
-}
+}()

@@ -3,6 +3,8 @@ package caddyacmegw
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -127,7 +129,7 @@ func TestConsole_AuditFiltersByOfficerActionAndTime(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
 	e.post("/registrations", url.Values{"key_id": {"by-dave"}})
 	e.officer = "erin"
-	e.get("/registrations/new") // a token is the officer's own
+	e.get("/new-registration") // a token is the officer's own
 	e.post("/registrations", url.Values{"key_id": {"by-erin"}})
 	e.post("/registrations/by-dave/status", url.Values{"status": {"disabled"}})
 	now := time.Now().UTC()
@@ -178,12 +180,12 @@ func TestConsole_RefusesProfilesTheGatewayLacks(t *testing.T) {
 // another's request, as a cookie planted for the first would: refused.
 func TestConsole_CSRFTokenIsTheOfficers(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
-	e.get("/registrations/new")
+	e.get("/new-registration")
 	e.officer = "erin"
 	if status, body := e.post("/registrations", url.Values{"key_id": {"planted"}}); status != http.StatusForbidden || !strings.Contains(body, "refused") {
 		t.Fatalf("dave's token with erin's request: %d, want 403\n%s", status, body)
 	}
-	e.get("/registrations/new")
+	e.get("/new-registration")
 	if status, body := e.post("/registrations", url.Values{"key_id": {"own"}}); status != http.StatusOK {
 		t.Fatalf("erin's own token: %d\n%s", status, body)
 	}
@@ -237,7 +239,7 @@ var consoleOnce = regexp.MustCompile(`name="once" value="([^"]+)"`)
 // for a mistake can be corrected and sent again.
 func TestConsole_NewRegistrationFormCreatesOnce(t *testing.T) {
 	e := newConsoleEnv(t, "dave")
-	_, page := e.get("/registrations/new")
+	_, page := e.get("/new-registration")
 	m := consoleOnce.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("the form carries no nonce:\n%s", page)
@@ -297,12 +299,82 @@ func TestOnceForms_ForgetsTheOldestAndTheExpired(t *testing.T) {
 func TestConsole_UnauthenticatedChangesAcrossConnections(t *testing.T) {
 	e := newConsoleEnv(t, "")
 	e.console.UnauthenticatedIsIntended = true
-	e.get("/registrations/new")
+	e.get("/new-registration")
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	if status, body := e.post("/registrations", url.Values{"key_id": {"by-address"}}); status != http.StatusOK {
 		t.Fatalf("a change on another connection: %d\n%s", status, body)
 	}
 	if reg := e.g.registration("by-address"); !strings.HasPrefix(reg.CreatedBy, "unauthenticated:127.0.0.1:") {
 		t.Fatalf("created by %q", reg.CreatedBy)
+	}
+}
+
+// TestConsole_NextPageKeepsTheSearch: a listing's next-page link goes on
+// from its cursor with the search the page was asked for.
+func TestConsole_NextPageKeepsTheSearch(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	for i := range defaultPageLimit + 1 {
+		reg := &storage.Registration{KeyID: fmt.Sprintf("paged-%03d", i), HMACKey: []byte("key"), Description: "paged", Status: storage.RegistrationActive}
+		if err := e.g.store.CreateRegistration(context.Background(), reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.post("/registrations", url.Values{"key_id": {"zz-other"}})
+	status, body := e.get("/registrations?q=paged")
+	next := regexp.MustCompile(`href="/console(/registrations\?[^"]*)" rel="next"`).FindStringSubmatch(body)
+	if status != http.StatusOK || next == nil {
+		t.Fatalf("the first page: %d, or no next-page link:\n%s", status, body)
+	}
+	link, err := url.Parse(html.UnescapeString(next[1]))
+	if err != nil || link.Query().Get("q") != "paged" || link.Query().Get("cursor") == "" {
+		t.Fatalf("next-page link %q: want the search and a cursor", next[1])
+	}
+	status, body = e.get(link.String())
+	if status != http.StatusOK || !strings.Contains(body, fmt.Sprintf(">paged-%03d<", defaultPageLimit)) ||
+		strings.Contains(body, ">zz-other<") || strings.Contains(body, `rel="next"`) {
+		t.Fatalf("the second page: %d\n%s", status, body)
+	}
+}
+
+// TestConsole_RefusedFormsSayWhy: a form too large is 413, one that
+// cannot be read 400, and one sent without the session's cookie, whose
+// token then matches no session, is refused as a forgery.
+func TestConsole_RefusedFormsSayWhy(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	e.get("/new-registration")
+	token := url.Values{"csrf": {e.token}}.Encode()
+	send := func(body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/registrations", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return e.send(req)
+	}
+	if status, body := send(token + "&description=" + strings.Repeat("x", maxConsoleForm)); status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "larger than") {
+		t.Errorf("a form too large: %d, want 413\n%s", status, body)
+	}
+	if status, body := send(token + "&description=%zz"); status != http.StatusBadRequest || !strings.Contains(body, "cannot be read") {
+		t.Errorf("a form that cannot be read: %d, want 400\n%s", status, body)
+	}
+	e.cookie = nil
+	if status, body := send(token + "&key_id=no-cookie"); status != http.StatusForbidden || !strings.Contains(body, "does not carry the console&#39;s token") {
+		t.Errorf("a form without the cookie: %d, want 403\n%s", status, body)
+	}
+	if n := len(e.auditEntries()); n != 0 {
+		t.Fatalf("%d changes made by refused forms", n)
+	}
+}
+
+// TestConsole_OpensARegistrationNamedNew: "new" is a key id like any
+// other, and its page is the registration's, not the creation form.
+func TestConsole_OpensARegistrationNamedNew(t *testing.T) {
+	e := newConsoleEnv(t, "dave")
+	if status, body := e.post("/registrations", url.Values{"key_id": {"new"}, "description": {"named new"}}); status != http.StatusOK {
+		t.Fatalf("create: %d\n%s", status, body)
+	}
+	status, body := e.get("/registrations/new")
+	if status != http.StatusOK || !strings.Contains(body, "Registration new") || !strings.Contains(body, "named new") || consoleOnce.MatchString(body) {
+		t.Fatalf("the registration's page: %d\n%s", status, body)
+	}
+	if status, _ := e.post("/registrations/new", url.Values{"description": {"edited"}}); status != http.StatusSeeOther || e.g.registration("new").Description != "edited" {
+		t.Fatalf("edit: %d", status)
 	}
 }

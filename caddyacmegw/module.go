@@ -317,7 +317,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.cleanup = append(h.cleanup, func() error { h.gw.Close(); return nil })
 	h.logger.Info("acme gateway ready", zap.String("gateway", h.Name),
-		zap.String("directory", h.directoryURL()), zap.String("registration", h.RegistrationMode),
+		zap.String("directory", h.directoryURLFor("<this site>")), zap.String("registration", h.RegistrationMode),
 		zap.String("storage", describe(storeModule)), zap.String("issuer", describe(h.issuer)))
 	gateways.add(h)
 	h.cleanup = append(h.cleanup, func() error { gateways.remove(h); return nil })
@@ -351,13 +351,13 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
 
-// directoryURL is the directory's URL for the log at start: base_url's
-// when set; otherwise the site's host is known only per request.
-func (h *Handler) directoryURL() string {
+// directoryURLFor is the directory's URL: base_url's when set, else on
+// host, which only a request tells (the log at start names a placeholder).
+func (h *Handler) directoryURLFor(host string) string {
 	if h.BaseURL != "" {
 		return strings.TrimSuffix(h.BaseURL, "/") + gateway.PathDirectory
 	}
-	return "https://<this site>" + strings.TrimSuffix(h.PathPrefix, "/") + gateway.PathDirectory
+	return "https://" + host + strings.TrimSuffix(h.PathPrefix, "/") + gateway.PathDirectory
 }
 
 // describe is what a storage or issuer module says of itself, or its

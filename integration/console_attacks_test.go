@@ -23,7 +23,7 @@ const hostile = `</textarea><script>window.__injected=1</script>"'><img src=x on
 // TestConsole_OfficerEnrollsFindsRevokesAndIsAudited.
 func consoleAttacks(t *testing.T, e *consoleEnv, b *browserSession) {
 	t.Run("hostile description and contacts render inert", func(t *testing.T) {
-		b.open(t, e.base+"/registrations/new", "#description")
+		b.open(t, e.base+"/new-registration", "#description")
 		b.do(t,
 			chromedp.SetValue(chromedp.ID("#description"), hostile),
 			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
@@ -100,7 +100,7 @@ func consoleAttacks(t *testing.T, e *consoleEnv, b *browserSession) {
 
 	t.Run("pages send the CSP and no-framing headers", func(t *testing.T) {
 		o := newConsoleClient(t, e)
-		for _, path := range []string{"/", "/registrations", "/registrations/new", "/accounts", "/certificates", "/audit", "/static/console.css", "/no-such-page"} {
+		for _, path := range []string{"/", "/registrations", "/new-registration", "/accounts", "/certificates", "/audit", "/static/console.css", "/no-such-page"} {
 			resp := o.get(t, path)
 			h := resp.Header
 			csp := h.Get("Content-Security-Policy")
@@ -188,7 +188,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // token the form carries.
 func (o *consoleClient) token(t *testing.T) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, o.e.base+"/registrations/new", nil)
+	req, _ := http.NewRequest(http.MethodGet, o.e.base+"/new-registration", nil)
 	_, body := o.do(t, req)
 	m := csrfField.FindStringSubmatch(body)
 	if m == nil {

@@ -222,7 +222,7 @@ func TestConsole_OfficerEnrollsFindsRevokesAndIsAudited(t *testing.T) {
 // example.com and waits for the page that shows the key once.
 func (b *browserSession) createRegistration(t *testing.T, e *consoleEnv, description string) {
 	t.Helper()
-	b.open(t, e.base+"/registrations/new", "#description")
+	b.open(t, e.base+"/new-registration", "#description")
 	b.do(t,
 		chromedp.SetValue(chromedp.ID("#description"), description),
 		chromedp.SetValue(chromedp.ID("#allowed_domains"), "example.com"),

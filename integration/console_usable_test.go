@@ -14,7 +14,7 @@ func consoleUsable(t *testing.T, e *consoleEnv, b *browserSession, serialHex str
 	pages := []struct{ path, waitFor, shot string }{
 		{"/", ".counts", ""}, // the overview's picture is taken later
 		{"/registrations", "table", "registrations"},
-		{"/registrations/new", "#description", "registration-new"},
+		{"/new-registration", "#description", "registration-new"},
 		{"/accounts", "table", ""},
 		{"/certificates", "table", ""},
 		{"/certificates/" + serialHex, "#serial", ""},
