@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyacmegw/caddyacmegw/gateway"
@@ -79,10 +80,17 @@ func (q *adminRequest) deactivateAccount(id string) error {
 	return writeJSON(q.w, http.StatusOK, v)
 }
 
+// accountStatuses are the statuses accounts are listed by.
+var accountStatuses = []string{storage.StatusValid, storage.StatusDeactivated, storage.StatusRevoked}
+
+// listAccounts lists accounts by f. A contact is taken as officers type
+// it: an e-mail address without its "mailto:" finds the account all the
+// same, whichever front end asks.
 func (o *officer) listAccounts(ctx context.Context, f storage.AccountFilter, p page) (accountsPage, error) {
-	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusDeactivated, storage.StatusRevoked); err != nil {
+	if err := checkStatus(f.Status, accountStatuses...); err != nil {
 		return accountsPage{}, err
 	}
+	f.Contact = contactURL(f.Contact)
 	accts, next, err := o.h.store.ListAccounts(ctx, f, p.cursor, p.limit)
 	if err != nil {
 		return accountsPage{}, storeError(err, "accounts")
@@ -96,6 +104,15 @@ func (o *officer) listAccounts(ctx context.Context, f storage.AccountFilter, p p
 		out.Accounts = append(out.Accounts, v)
 	}
 	return out, nil
+}
+
+// contactURL takes a contact as officers type it: an e-mail address
+// without its "mailto:" finds the account all the same.
+func contactURL(s string) string {
+	if s != "" && !strings.Contains(s, ":") && strings.Contains(s, "@") {
+		return "mailto:" + s
+	}
+	return s
 }
 
 func (o *officer) getAccount(ctx context.Context, id string) (accountView, error) {

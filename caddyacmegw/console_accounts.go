@@ -24,9 +24,9 @@ func consoleAccounts(w http.ResponseWriter, r *http.Request, q *consoleRequest) 
 		Contact:      strings.TrimSpace(v.Get("contact")),
 		Registration: strings.TrimSpace(v.Get("registration")),
 		Status:       v.Get("status"),
-		Statuses:     []string{storage.StatusValid, storage.StatusDeactivated, storage.StatusRevoked},
+		Statuses:     accountStatuses,
 	}
-	f := storage.AccountFilter{Contact: contactURL(d.Contact), RegistrationID: d.Registration, Status: d.Status}
+	f := storage.AccountFilter{Contact: d.Contact, RegistrationID: d.Registration, Status: d.Status}
 	out, err := q.officer.listAccounts(r.Context(), f, pageOf(r))
 	if err != nil {
 		return err
@@ -34,15 +34,6 @@ func consoleAccounts(w http.ResponseWriter, r *http.Request, q *consoleRequest) 
 	d.Accounts = out.Accounts
 	d.Next = q.nextPage(r, out.Next, "accounts")
 	return q.page(w, "accounts", "Accounts", "accounts", d)
-}
-
-// contactURL takes a contact as officers type it: an e-mail address
-// without its "mailto:" finds the account all the same.
-func contactURL(s string) string {
-	if s != "" && !strings.Contains(s, ":") && strings.Contains(s, "@") {
-		return "mailto:" + s
-	}
-	return s
 }
 
 // accountData is one account with its orders and certificates (their

@@ -28,7 +28,7 @@ func consoleCertificates(w http.ResponseWriter, r *http.Request, q *consoleReque
 		Serial:   strings.TrimSpace(v.Get("serial")),
 		Account:  strings.TrimSpace(v.Get("account")),
 		Status:   v.Get("status"),
-		Statuses: []string{storage.StatusValid, storage.StatusRevoked},
+		Statuses: certificateStatuses,
 	}
 	f := storage.CertificateFilter{Name: d.Name, Serial: d.Serial, AccountID: d.Account, Status: d.Status}
 	out, err := q.officer.listCertificates(r.Context(), f, pageOf(r))

@@ -13,6 +13,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 )
 
+// certificateStatuses are the statuses certificates are listed by.
+var certificateStatuses = []string{storage.StatusValid, storage.StatusRevoked}
+
 // listCertificates lists certificates by the filter as officers give it:
 // a name in any case, a serial as they copy it.
 func (o *officer) listCertificates(ctx context.Context, f storage.CertificateFilter, p page) (certificatesPage, error) {
@@ -23,7 +26,7 @@ func (o *officer) listCertificates(ctx context.Context, f storage.CertificateFil
 			return certificatesPage{}, err
 		}
 	}
-	if err := checkStatus(f.Status, storage.StatusValid, storage.StatusRevoked); err != nil {
+	if err := checkStatus(f.Status, certificateStatuses...); err != nil {
 		return certificatesPage{}, err
 	}
 	certs, next, err := o.h.store.ListCertificates(ctx, f, p.cursor, p.limit)
