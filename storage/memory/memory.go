@@ -5,7 +5,8 @@
 //
 // Registrations are deleted by officers, and orders and authorizations that
 // expired unfinished by DeleteExpired; memory grows with every account,
-// certificate and audit entry until the process exits.
+// certificate, audit entry, renewal rule and replacement claim until the
+// process exits.
 package memory
 
 import (
