@@ -37,7 +37,7 @@ func (s *Store) ReplacementClaim(_ context.Context, serial string) (string, erro
 	defer c.mu.Unlock()
 	id, ok := c.orders[serial]
 	if !ok {
-		return "", fmt.Errorf("memory: replacement of %q: %w", serial, storage.ErrNotFound)
+		return "", notFound("replacement claim", serial)
 	}
 	return id, nil
 }
