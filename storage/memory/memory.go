@@ -86,6 +86,11 @@ func New() *Store {
 		regs: newTable("registration", func(r *storage.Registration) string { return r.KeyID },
 			func(r *storage.Registration) *int64 { return &r.Version }, copyRegistration),
 		auditIDs: make(map[string]bool),
+		rules: renewalRules{
+			byScope: make(map[storage.RenewalScope][]storage.RenewalRule),
+			ids:     make(map[string]bool),
+		},
+		claims: replacementClaims{orders: make(map[string]string)},
 	}
 }
 

@@ -8,8 +8,7 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
-// replacementClaims maps serials to the orders claiming to replace them;
-// its zero value is empty.
+// replacementClaims maps serials to the orders claiming to replace them.
 type replacementClaims struct {
 	mu     sync.Mutex
 	orders map[string]string
@@ -22,9 +21,6 @@ func (s *Store) ClaimReplacement(_ context.Context, serial, orderID, prevOrderID
 	defer c.mu.Unlock()
 	if c.orders[serial] != prevOrderID {
 		return fmt.Errorf("memory: replacement of %q: %w", serial, storage.ErrConflict)
-	}
-	if c.orders == nil {
-		c.orders = make(map[string]string)
 	}
 	c.orders[serial] = orderID
 	return nil
