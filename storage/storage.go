@@ -12,7 +12,10 @@
 //     increments it, so the caller's copy stays current; a failed call
 //     leaves the argument as it was.
 //   - Updating a record that does not exist is ErrNotFound.
-//   - ID, AccountID and CreatedAt never change after creation.
+//   - ID, AccountID and CreatedAt never change after creation, and neither
+//     do an order's or a certificate's Profile and Replaces: a backend may
+//     ignore a change to them (postgres's order and certificate updates
+//     write none of them back).
 //   - Records returned are copies: changing them changes nothing stored.
 //   - "Atomically" means a reader never sees one half without the other.
 //     Backends without transactions write the referencing record (the
@@ -98,10 +101,12 @@ type Order struct {
 	CSR []byte `json:"csr,omitempty"`
 	// Error is the RFC 7807 problem document (JSON) that made it invalid.
 	Error []byte `json:"error,omitempty"`
-	// Profile is the certificate profile the order was placed under.
+	// Profile is the certificate profile the order was placed under. It
+	// never changes after creation.
 	Profile string `json:"profile,omitempty"`
 	// Replaces is the serial of the certificate this order renews (the
-	// newOrder "replaces" field of RFC 9773), empty when it names none.
+	// newOrder "replaces" field of RFC 9773), empty when it names none. It
+	// never changes after creation.
 	Replaces string `json:"replaces,omitempty"`
 	Version  int64  `json:"version"`
 }
@@ -145,11 +150,12 @@ type Certificate struct {
 	RevokedAt        time.Time `json:"revoked_at,omitzero"`
 	RevocationReason int       `json:"revocation_reason,omitempty"`
 	IssuedAt         time.Time `json:"issued_at"`
-	// Profile is the profile it was issued under.
+	// Profile is the profile it was issued under. It never changes after
+	// creation.
 	Profile string `json:"profile,omitempty"`
 	// Replaces is the serial of the certificate this one renews, from its
-	// order's "replaces"; ReplacedBy is the serial of the one that renewed
-	// it.
+	// order's "replaces", and never changes after creation; ReplacedBy is
+	// the serial of the one that renewed it.
 	Replaces   string `json:"replaces,omitempty"`
 	ReplacedBy string `json:"replaced_by,omitempty"`
 	Version    int64  `json:"version"`

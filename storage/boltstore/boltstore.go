@@ -49,10 +49,15 @@
 //	audit_list           time(time) id -> seq
 //	order_expiry         time(expires) seq -> (empty), of orders not valid
 //	authz_expiry         time(expires) seq -> (empty), of authorizations not valid
+//	renewal_rules        seq -> renewal rule
+//	renewal_rule_ids     id -> seq
+//	renewal_rule_scopes  digest(scope) id -> seq
+//	replacement_claims   certificate serial -> claiming order id, as is
 //	meta                 "format" -> "2"
 //
-// time(t) is 12 bytes that sort as times do (see timeKey) and part(s) is s
-// with its length in front (see part). A certificate's chain, its largest
+// time(t) is 12 bytes that sort as times do (see timeKey), part(s) is s
+// with its length in front (see part), and digest(scope) is the scope's
+// 16-byte storage.RenewalScope.Digest. A certificate's chain, its largest
 // part, is kept apart as raw bytes: a quarter smaller than JSON's base64,
 // and officers' listings filter certificates without reading chains.
 //
@@ -84,8 +89,8 @@
 // pages they free, so under a steady load of orders that expire the file
 // stops growing (TestDeleteExpired_FileStopsGrowing); it never shrinks on
 // its own (`bbolt compact` rewrites a file offline). Accounts,
-// certificates, audit entries and valid orders and authorizations are
-// kept.
+// certificates, audit entries, renewal rules, replacement claims and valid
+// orders and authorizations are kept.
 package boltstore
 
 import (

@@ -17,6 +17,10 @@
 //	<prefix>/registrations/<key id>.json
 //	<prefix>/audit/<time ns>.<id>.json
 //	<prefix>/audit_ids/<id>                                  -> <time ns>.<id>
+//	<prefix>/renewal_rules/<scope hash>/<id>.json
+//	<prefix>/renewal_rule_ids/<id>                           -> its rule's directory
+//	<prefix>/replacement_claims/<serial>                     -> order id
+//	<prefix>/expiry/<YYYY-MM-DD>/o-<id> or a-<id>            -> order or authz id
 //
 // The index keys are hints: every lookup through one loads the record and
 // checks it, so an index entry left behind by a crash between two writes is
@@ -30,9 +34,15 @@
 // creation-ordered index and load records until a page is full, so each
 // page is O(n) in the number of accounts or certificates: fine for an
 // officer's occasional look, not for a hot path. Accounts and certificates
-// stored before the indexes existed are not listed.
+// stored before the indexes existed are not listed. A renewal-information
+// request lists too: RenewalRulesFor lists the directory of each of its 3-4
+// rule scopes (the certificate, its account, its registration when it has
+// one, and the issuer) and loads every rule there.
 //
-// Only registrations are ever deleted, so storage grows with every order.
+// Registrations are deleted by officers, and orders and authorizations that
+// expired unfinished by DeleteExpired (see expiry.go); storage grows with
+// every account, certificate, audit entry, renewal rule and replacement
+// claim.
 package caddystore
 
 import (

@@ -110,3 +110,26 @@ func absent[T any](ctx context.Context, s *Store, t table[T], id string) error {
 	}
 	return nil
 }
+
+// claimID stores a record that is never updated under a new id: the id's
+// key (holding value) is written first and claims the id, then write
+// stores the record; an id claimed before is ErrConflict. A crash in
+// between loses one record whose id is then taken, which a caller with
+// random ids never notices.
+func (s *Store) claimID(ctx context.Context, kind, id, idKey, value string, write func() error) error {
+	if !safe(id) {
+		return unsafeName(kind+" id", id)
+	}
+	return s.locked(ctx, idKey, func() error {
+		switch _, err := s.loadString(ctx, idKey); {
+		case err == nil:
+			return fmt.Errorf("caddystore: %s %q: %w", kind, id, storage.ErrConflict)
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		if err := s.putString(ctx, idKey, value); err != nil {
+			return err
+		}
+		return write()
+	})
+}

@@ -5,7 +5,8 @@
 //
 // Registrations are deleted by officers, and orders and authorizations that
 // expired unfinished by DeleteExpired; memory grows with every account,
-// certificate and audit entry until the process exits.
+// certificate, audit entry, renewal rule and replacement claim until the
+// process exits.
 package memory
 
 import (
@@ -85,6 +86,11 @@ func New() *Store {
 		regs: newTable("registration", func(r *storage.Registration) string { return r.KeyID },
 			func(r *storage.Registration) *int64 { return &r.Version }, copyRegistration),
 		auditIDs: make(map[string]bool),
+		rules: renewalRules{
+			byScope: make(map[storage.RenewalScope][]storage.RenewalRule),
+			ids:     make(map[string]bool),
+		},
+		claims: replacementClaims{orders: make(map[string]string)},
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
-// renewalRules holds the renewal rules by scope; its zero value is empty.
-// It has a lock of its own: rules touch no other record.
+// renewalRules holds the renewal rules by scope. It has a lock of its
+// own: rules touch no other record.
 type renewalRules struct {
 	mu      sync.RWMutex
 	byScope map[storage.RenewalScope][]storage.RenewalRule
@@ -23,10 +23,6 @@ func (s *Store) CreateRenewalRule(_ context.Context, r *storage.RenewalRule) err
 	defer rs.mu.Unlock()
 	if rs.ids[r.ID] {
 		return fmt.Errorf("memory: renewal rule %q: %w", r.ID, storage.ErrConflict)
-	}
-	if rs.ids == nil {
-		rs.ids = make(map[string]bool)
-		rs.byScope = make(map[storage.RenewalScope][]storage.RenewalRule)
 	}
 	rs.ids[r.ID] = true
 	rs.byScope[r.RenewalScope] = append(rs.byScope[r.RenewalScope], *r)

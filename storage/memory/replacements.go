@@ -8,8 +8,7 @@ import (
 	"github.com/caddyacmegw/caddyacmegw/storage"
 )
 
-// replacementClaims maps serials to the orders claiming to replace them;
-// its zero value is empty.
+// replacementClaims maps serials to the orders claiming to replace them.
 type replacementClaims struct {
 	mu     sync.Mutex
 	orders map[string]string
@@ -23,9 +22,6 @@ func (s *Store) ClaimReplacement(_ context.Context, serial, orderID, prevOrderID
 	if c.orders[serial] != prevOrderID {
 		return fmt.Errorf("memory: replacement of %q: %w", serial, storage.ErrConflict)
 	}
-	if c.orders == nil {
-		c.orders = make(map[string]string)
-	}
 	c.orders[serial] = orderID
 	return nil
 }
@@ -37,7 +33,7 @@ func (s *Store) ReplacementClaim(_ context.Context, serial string) (string, erro
 	defer c.mu.Unlock()
 	id, ok := c.orders[serial]
 	if !ok {
-		return "", fmt.Errorf("memory: replacement of %q: %w", serial, storage.ErrNotFound)
+		return "", notFound("replacement claim", serial)
 	}
 	return id, nil
 }

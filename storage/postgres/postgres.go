@@ -16,7 +16,8 @@
 // share a database. Columns hold everything the protocol looks up, and
 // each lookup has its index: accounts by key thumbprint, orders by
 // account, valid authorizations by account and identifier, certificates
-// by serial and by account, registrations by key id.
+// by serial and by account, registrations by key id, renewal rules by
+// scope, replacement claims by serial.
 //
 // # One round trip per call, and atomic
 //
@@ -113,8 +114,11 @@
 // authorizations that expired Options.CleanupGrace ago and are not valid,
 // in batches of at most 1000 rows, while it holds a per-namespace advisory
 // lock, so one instance at a time does the work. Accounts, certificates,
-// registrations, audit entries and valid orders and authorizations are
-// never deleted.
+// registrations (but by officers), audit entries, renewal rules,
+// replacement claims and valid orders and authorizations are never
+// deleted. A claim outlives the order it names when the cleanup deletes
+// that order; the gateway treats a claim whose order is gone as dead, and
+// a new order takes it over.
 package postgres
 
 import (

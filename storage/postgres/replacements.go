@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -33,16 +32,19 @@ func (s *Store) ClaimReplacement(ctx context.Context, serial, orderID, prevOrder
 
 // ReplacementClaim implements storage.Replacements.
 func (s *Store) ReplacementClaim(ctx context.Context, serial string) (string, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	var id string
-	err := s.pool.QueryRow(ctx, `SELECT order_id FROM replacement_claims WHERE namespace = $1 AND serial = $2`,
-		s.ns, serial).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("postgres: replacement of %q: %w", serial, storage.ErrNotFound)
-	}
+	id, err := getRow(ctx, s, "replacement claim", serial, scanClaim,
+		`SELECT order_id FROM replacement_claims WHERE namespace = $1 AND serial = $2`, s.ns, serial)
 	if err != nil {
-		return "", fail(ctx, "replacement claim", err)
+		return "", err
 	}
-	return id, nil
+	return *id, nil
+}
+
+// scanClaim reads the order id of a replacement claim.
+func scanClaim(row pgx.Row) (*string, error) {
+	var id string
+	if err := row.Scan(&id); err != nil {
+		return nil, err
+	}
+	return &id, nil
 }

@@ -70,3 +70,21 @@ func testRaceReplacementClaim(t *testing.T, s storage.Store) {
 		t.Fatalf("ReplacementClaim = %q, %v; want the winner %q", got, err, won[0])
 	}
 }
+
+// testRaceReplacementTakeover races orders to take over one claim from the
+// same dead order: the compare-and-swap lets exactly one of them win.
+func testRaceReplacementTakeover(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	serial, first := newSerial(t), newID(t)
+	if err := s.ClaimReplacement(ctx, serial, first, ""); err != nil {
+		t.Fatalf("ClaimReplacement(unclaimed): %v", err)
+	}
+	var ids [racers]string
+	for i := range racers {
+		ids[i] = newID(t)
+	}
+	w := race(t, func(i int) error { return s.ClaimReplacement(ctx, serial, ids[i], first) })[0]
+	if got, err := s.ReplacementClaim(ctx, serial); err != nil || got != ids[w] {
+		t.Fatalf("ReplacementClaim after takeover race = %q, %v; want the winner %q", got, err, ids[w])
+	}
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RenewalRules_CreateAndLookUpByScope", testRenewalRules},
 		{"ReplacementClaims_CompareAndSwap", testReplacementClaims},
 		{"ReplacementClaim_RaceHasOneWinner", testRaceReplacementClaim},
+		{"ReplacementClaim_TakeoverRaceHasOneWinner", testRaceReplacementTakeover},
 		{"DeleteExpired_KeepsValidAndUnexpired", testDeleteExpiredKeepsValidAndUnexpired},
 		{"DeleteExpired_HonoursLimit", testDeleteExpiredHonoursLimit},
 		{"DeleteExpired_FollowsStatusChanges", testDeleteExpiredFollowsStatusChanges},
