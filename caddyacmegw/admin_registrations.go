@@ -104,7 +104,7 @@ func (q *adminRequest) listRegistrations() error {
 	if err != nil {
 		return err
 	}
-	out, err := q.officer().listRegistrations(q.r.Context(), p)
+	out, err := q.officer().listRegistrations(q.r.Context(), "", p)
 	if err != nil {
 		return err
 	}

@@ -77,16 +77,36 @@ func (o *officer) createRegistration(ctx context.Context, body createRegistratio
 	return v, nil
 }
 
-func (o *officer) listRegistrations(ctx context.Context, p page) (registrationsPage, error) {
-	regs, next, err := o.h.store.ListRegistrations(ctx, p.cursor, p.limit)
+// listRegistrations pages through the registrations; a search keeps those
+// whose key id, description, account, procedure or allowed domains hold
+// it, in any case. Storage lists them unfiltered, so a search is applied
+// to the pages it reads, as listAudit does.
+func (o *officer) listRegistrations(ctx context.Context, search string, p page) (registrationsPage, error) {
+	search = strings.ToLower(search)
+	out := registrationsPage{Registrations: []registrationView{}}
+	next, err := scanFiltered(p.cursor, search != "", func(cursor string) (string, bool, error) {
+		regs, next, err := o.h.store.ListRegistrations(ctx, cursor, p.limit-len(out.Registrations))
+		if err != nil {
+			return "", false, storeError(err, "registrations")
+		}
+		for _, r := range regs {
+			if search == "" || registrationMatches(r, search) {
+				out.Registrations = append(out.Registrations, viewRegistration(r))
+			}
+		}
+		return next, len(out.Registrations) == p.limit, nil
+	})
 	if err != nil {
-		return registrationsPage{}, storeError(err, "registrations")
+		return registrationsPage{}, err
 	}
-	out := registrationsPage{Registrations: []registrationView{}, Next: next}
-	for _, r := range regs {
-		out.Registrations = append(out.Registrations, viewRegistration(r))
-	}
+	out.Next = next
 	return out, nil
+}
+
+// registrationMatches reports whether a lower-case search is in reg.
+func registrationMatches(reg *storage.Registration, search string) bool {
+	hay := strings.ToLower(strings.Join(append([]string{reg.KeyID, reg.Description, reg.AccountID, reg.Procedure}, reg.AllowedDomains...), "\n"))
+	return strings.Contains(hay, search)
 }
 
 func (o *officer) getRegistration(ctx context.Context, kid string) (registrationView, error) {
